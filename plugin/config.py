@@ -1,0 +1,35 @@
+"""Settings from the environment (prefix IVIG_CDS_); the only module that reads it.
+
+Clinical content (thresholds, estimates, wording) is never configuration: it is versioned data in
+`evidence/` and `templates/`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def bundled(name: str) -> Path:
+    """The wheel ships `evidence/` and `templates/` inside the package; a checkout has them beside it."""
+    inside = _PACKAGE / "_data" / name
+    return inside if inside.is_dir() else _PACKAGE.parent / name
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IVIG_CDS_", frozen=True, extra="ignore")
+
+    evidence_dir: Path = Field(default_factory=lambda: bundled("evidence"))
+    templates_dir: Path = Field(default_factory=lambda: bundled("templates"))
+    public_base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

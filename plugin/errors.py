@@ -1,0 +1,58 @@
+"""The plugin's exception tree; each class carries a stable dotted `code` that tests and clients rely on.
+
+```
+PluginError                      (base; each subclass has a class-level `code`)
+├── EvidenceError                load time: bad evidence file, missing provenance, inconsistent numbers → won't start
+├── RuleTableError               load time: bad cell, unknown input, gap or overlap → won't start
+├── MissingDataError             request: a datum the service cannot work without is absent and could not be fetched
+└── UpstreamError                request: FHIR server error or timeout
+```
+
+A non-answer (`insufficient_information`, `outside_population`, `not_rpl`) is not an error: it is an `Answer`.
+No HTTP here; `app.py` maps these classes to responses in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class PluginError(Exception):
+    """Base class. `code` names the failure; `details` says where (file, field, value)."""
+
+    code: ClassVar[str] = "plugin.error"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # a more specific code than the class default
+        self.details = details
+
+    def __str__(self) -> str:
+        where = ", ".join(f"{key}={value!r}" for key, value in self.details.items())
+        return f"[{self.code}] {self.message}" + (f" ({where})" if where else "")
+
+
+class EvidenceError(PluginError):
+    """An evidence file is missing, malformed, unprovenanced or internally inconsistent."""
+
+    code = "evidence.invalid"
+
+
+class RuleTableError(PluginError):
+    """A decision table has a bad cell, an unknown input, a dangling estimate id, a gap or an overlap."""
+
+    code = "rules.invalid"
+
+
+class MissingDataError(PluginError):
+    """A datum the service cannot work without is absent from prefetch and could not be fetched."""
+
+    code = "fhir.unavailable"
+
+
+class UpstreamError(PluginError):
+    """The FHIR server failed or timed out."""
+
+    code = "fhir.upstream_error"
