@@ -1,0 +1,71 @@
+"""PatientProfile: what the caller knows about the patient. Validation only; absent means unknown, never "no"."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+IvigStart = Literal["before_conception", "conception_cycle", "after_pregnancy_confirmed", "undecided"]
+AutoimmuneCondition = Literal[
+    "antiphospholipid_syndrome",
+    "systemic_lupus_erythematosus",
+    "autoimmune_thyroid_disease",
+    "other_autoimmune",
+]
+IVIG_STARTS: tuple[str, ...] = get_args(IvigStart)
+AUTOIMMUNE_CONDITIONS: tuple[str, ...] = get_args(AutoimmuneCondition)
+
+PROFILE_EXAMPLE: dict[str, Any] = {
+    "prior_pregnancy_losses": 3,
+    "nk_cell_percent": 14,
+    "autoimmune_conditions": [],
+    "th1_th2_ratio_elevated": False,
+    "ivig_start": "after_pregnancy_confirmed",
+}
+
+
+class PatientProfile(BaseModel):
+    """One patient's relevant findings. Every field is optional: leave out what is not known."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [PROFILE_EXAMPLE]},
+    )
+
+    prior_pregnancy_losses: Annotated[int, Field(ge=0, le=50)] | None = Field(
+        default=None,
+        description="Number of previous pregnancy losses. Leave out if not known.",
+    )
+    nk_cell_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="Peripheral-blood NK cells as a percentage of lymphocytes, 0 to 100. Leave out if not tested.",
+    )
+    autoimmune_conditions: tuple[AutoimmuneCondition, ...] | None = Field(
+        default=None,
+        description="Diagnosed autoimmune diseases; an empty list means none. Leave out if not known.",
+    )
+    th1_th2_ratio_elevated: bool | None = Field(
+        default=None,
+        description="Whether the Th1/Th2 cytokine ratio is elevated. Leave out if not tested.",
+    )
+    ivig_start: IvigStart | None = Field(
+        default=None,
+        description="When IVIG would start. Leave out if not known.",
+    )
+    baseline_live_birth_risk: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="Assumed chance of a live birth without IVIG, strictly between 0 and 1, for absolute effects.",
+    )
+
+    @field_validator("autoimmune_conditions", mode="before")
+    @classmethod
+    def _list_is_a_set(cls, value: object) -> object:
+        """Accept a JSON list; a condition named twice is a caller error, not something to merge quietly."""
+        if isinstance(value, list):
+            if len(set(map(str, value))) != len(value):
+                raise ValueError("each condition may appear only once")
+            return tuple(value)
+        return value
