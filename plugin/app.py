@@ -1,0 +1,39 @@
+"""create_app(): the FastAPI application. Evidence, tables and templates load here, before serving (fail closed)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from plugin import __version__
+from plugin.config import Settings, get_settings
+from plugin.errors import MissingDataError, PluginError, UpstreamError
+from plugin.routes import answer
+from plugin.service import load_plugin
+
+STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [(MissingDataError, 412), (UpstreamError, 502)]
+
+
+async def plugin_error(request: Request, exc: Exception) -> JSONResponse:
+    """The plugin's own error shape: {"error": {"code", "message", "details"}}; one place for every route."""
+    error = exc if isinstance(exc, PluginError) else PluginError(str(exc))
+    status = next((code for cls, code in STATUS_FOR_ERROR if isinstance(error, cls)), 500)
+    body = {"error": {"code": error.code, "message": error.message, "details": jsonable_encoder(error.details)}}
+    return JSONResponse(status_code=status, content=body)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Raises EvidenceError or RuleTableError if the evidence store is broken."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="ivig-cds",
+        version=__version__,
+        summary="What the evidence says about IVIG and live birth for a woman with recurrent pregnancy loss "
+        "and an immune finding. Non-randomized evidence; decision support, not a prescription.",
+    )
+    app.state.settings = settings
+    app.state.plugin = load_plugin(settings)
+    app.add_exception_handler(PluginError, plugin_error)
+    app.include_router(answer.router)
+    return app
