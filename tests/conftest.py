@@ -1,0 +1,37 @@
+"""Shared fixtures: the real evidence store, tables and templates are loaded once per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from plugin.app import create_app
+from plugin.config import Settings
+from plugin.service import Plugin, load_plugin
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(evidence_dir=ROOT / "evidence", templates_dir=ROOT / "templates")
+
+
+@pytest.fixture(scope="session")
+def plugin(settings: Settings) -> Plugin:
+    return load_plugin(settings)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
