@@ -1,7 +1,7 @@
 """answer(profile, tables, store) -> Answer: the pure core. No I/O, no HTTP, no Jinja.
 
 The status table decides what kind of answer this is, the estimates table which estimates apply, the notes
-table what a clinician should know about fit. Every number is copied from the evidence store; the
+table what a clinician should know about how well the shown estimates fit her. Every number is copied from the evidence store; the
 non-randomized warning is added here for every status, and `Answer` refuses to exist without it.
 """
 
@@ -192,7 +192,6 @@ def answer(profile: PatientProfile, tables: dict[str, DecisionTable], store: Evi
         bottom_line = views[0].statement
         if any(v.absolute is not None and v.absolute.capped for v in views):
             warnings.append(AnswerWarning(code="absolute_effect_capped", text=wording.CAPPED_NOTE.format(which="")))
-    if status != "not_rpl":
         notes_table = tables[TABLE_IDS["notes"]]
         notes_match = notes_table.match(profile)
         trace.append(step(notes_match))

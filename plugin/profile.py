@@ -64,8 +64,10 @@ class PatientProfile(BaseModel):
     @classmethod
     def _list_is_a_set(cls, value: object) -> object:
         """Accept a JSON list; a condition named twice is a caller error, not something to merge quietly."""
-        if isinstance(value, list):
-            if len(set(map(str, value))) != len(value):
-                raise ValueError("each condition may appear only once")
-            return tuple(value)
-        return value
+        if value is None:
+            return value
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be a list of condition names; an empty list means none")
+        if len(set(map(str, value))) != len(value):
+            raise ValueError("each condition may appear only once")
+        return tuple(value)
