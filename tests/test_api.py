@@ -77,7 +77,10 @@ def test_a_body_that_is_not_json_gets_a_422_not_a_500(client: TestClient) -> Non
 
 def test_the_422_for_an_unknown_timing_lists_what_is_allowed(client: TestClient) -> None:
     detail = client.post("/v1/answer", json={"ivig_start": "maybe"}).json()["detail"][0]
-    assert detail["ctx"]["expected"] == "'before_conception', 'conception_cycle', 'after_pregnancy_confirmed' or 'undecided'"
+    assert (
+        detail["ctx"]["expected"]
+        == "'before_conception', 'conception_cycle', 'after_pregnancy_confirmed' or 'undecided'"
+    )
 
 
 def test_get_evidence_returns_the_three_estimates_as_stored_with_the_version(client: TestClient) -> None:

@@ -1,0 +1,103 @@
+"""`ivig-cds serve` under a real uvicorn on 127.0.0.1, driven with the README's own curl example."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("ivig-cds")), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)  # the server is still importing and loading the evidence
+        else:
+            pytest.fail("ivig-cds serve did not answer /healthz within 30 s")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if server.stdout:
+            server.stdout.close()
+
+
+def readme_curl_example() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request body of the README's curl example and the (abridged) JSON it says comes back."""
+    text = README.read_text(encoding="utf-8")
+    request = re.search(r"curl -s http://127\.0\.0\.1:8000/v1/answer .*?-d '(\{.*?\})'", text, re.DOTALL)
+    assert request, "the README has no curl example"
+    response = re.search(r"```json\n(.*?)```", text[request.end() :], re.DOTALL)
+    assert response, "the README shows no JSON answer after its curl example"
+    return json.loads(request.group(1)), json.loads(response.group(1))
+
+
+def assert_contains(actual: Any, shown: Any, path: str = "$") -> None:
+    """Everything the README shows is in the real answer, with the same value; lists match item by item."""
+    if isinstance(shown, dict):
+        assert isinstance(actual, dict), path
+        for key, value in shown.items():
+            assert key in actual, f"{path}.{key} is missing"
+            assert_contains(actual[key], value, f"{path}.{key}")
+    elif isinstance(shown, list):
+        assert isinstance(actual, list) and len(actual) == len(shown), path
+        for index, (got, want) in enumerate(zip(actual, shown, strict=True)):
+            assert_contains(got, want, f"{path}[{index}]")
+    else:
+        assert actual == shown, f"{path}: {actual!r} != {shown!r}"
+
+
+def test_curl_of_the_readme_example_returns_the_answer_the_readme_shows(base_url: str) -> None:
+    body, shown = readme_curl_example()
+    response = httpx.post(f"{base_url}/v1/answer", json=body, timeout=10)
+    assert response.status_code == 200
+    assert_contains(response.json(), shown)
+
+
+def test_the_served_app_rejects_bad_input_with_422_over_real_http(base_url: str) -> None:
+    response = httpx.post(f"{base_url}/v1/answer", json={"nk_cell_percent": 140}, timeout=10)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "nk_cell_percent"]
+
+
+def test_the_readme_cli_example_output_is_what_the_cli_prints() -> None:
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"```console\n\$ (.*?)```", text, re.DOTALL)
+    assert block
+    lines = block.group(1).splitlines()
+    command = [lines.pop(0)]
+    while command[-1].endswith("\\"):
+        command.append(lines.pop(0))
+    flags = " ".join(line.rstrip("\\") for line in command).split()[1:]  # drop the program path
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("ivig-cds")), *flags], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.startswith("\n".join(lines) + "\n")
