@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     templates_dir: Path = Field(default_factory=lambda: bundled("templates"))
     public_base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+    # MCP over HTTP answers only these Host and Origin headers (DNS-rebinding guard); "name:*" allows any port.
+    # Behind a real hostname, set the list (it replaces the default), e.g.
+    # IVIG_CDS_MCP_ALLOWED_HOSTS='["cds.example.org"]'; otherwise every MCP call gets 421.
+    mcp_allowed_hosts: tuple[str, ...] = ("localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", "[::1]", "[::1]:*")
+    mcp_allowed_origins: tuple[str, ...] = (
+        "http://localhost",
+        "http://localhost:*",
+        "http://127.0.0.1",
+        "http://127.0.0.1:*",
+        "http://[::1]",
+        "http://[::1]:*",
+    )
 
 
 @lru_cache
