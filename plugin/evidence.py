@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from plugin.consistency import check_analysis
 from plugin.errors import EvidenceError, PluginError
@@ -180,12 +180,19 @@ class Analysis(Frozen):
     estimates: tuple[Estimate, ...] = Field(min_length=1)
     studies: tuple[Study, ...] = ()
 
+    @field_validator("estimates", "studies")
+    @classmethod
+    def _ids_are_unique(
+        cls, items: tuple[Estimate, ...] | tuple[Study, ...]
+    ) -> tuple[Estimate, ...] | tuple[Study, ...]:
+        ids = [item.id for item in items]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate ids: {duplicates}")
+        return items
+
     @model_validator(mode="after")
-    def _ids_are_unique(self) -> Self:
-        for kind, ids in (("estimate", [e.id for e in self.estimates]), ("study", [s.id for s in self.studies])):
-            duplicates = sorted({i for i in ids if ids.count(i) > 1})
-            if duplicates:
-                raise ValueError(f"duplicate {kind} ids: {duplicates}")
+    def _one_overall(self) -> Self:
         if [e.role for e in self.estimates].count("overall") != 1:
             raise ValueError("exactly one estimate must have role = 'overall'")
         return self
@@ -237,8 +244,12 @@ def read_toml(path: Path, error: type[PluginError] = EvidenceError) -> dict[str,
 
 
 def validation_error(path: Path, exc: ValidationError, prefix: str) -> EvidenceError:
-    """The first pydantic error as an `EvidenceError` naming file, field and value."""
-    first = exc.errors()[0]
+    """The first pydantic error as an `EvidenceError` naming file, field and value.
+
+    An unknown key comes first: a typo such as `wher` also leaves `where` missing, and the typo is the mistake.
+    """
+    errors = exc.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     field = ".".join(str(part) for part in first["loc"])
     code = f"{prefix}.schema"
     if first["type"] == "missing" and first["loc"][-1] == "where":

@@ -230,7 +230,7 @@ def _number_points(spec: Input, cells: list[str]) -> Sequence[Value]:
             if found:
                 bounds.update(float(b) for b in found.group(2, 3) if not math.isinf(float(b)))
     domain = _interval(spec.domain, spec.kind == "integer") if spec.domain else (lambda value: True)
-    ordered = sorted(bounds)
+    ordered = sorted(bounds) or [0.0]  # no bound anywhere: one known value still has to be tried
     if spec.kind == "integer":
         raw = {int(b) + d for b in ordered for d in (-1, 0, 1)} | {int(ordered[-1]) + 1000}
         raw |= {(int(a) + int(b)) // 2 for a, b in itertools.pairwise(ordered)}
@@ -317,7 +317,8 @@ def load_table(path: Path, known_outputs: Mapping[str, set[str]]) -> DecisionTab
     try:
         spec = Table.model_validate(read_toml(path, RuleTableError))
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])  # a typo before what it hides
         raise RuleTableError(
             first["msg"],
             code="rules.schema",

@@ -251,7 +251,7 @@ def pool_inverse_variance(
     q = sum(w * (y - fixed) ** 2 for w, y in zip(weights, effects, strict=True))
     df = len(effects) - 1
     tau2 = 0.0
-    if random_effects:
+    if random_effects and df > 0:  # one study: the moment estimator's denominator is 0 and tau^2 is 0
         scale = sum(weights) - sum(w * w for w in weights) / sum(weights)
         tau2 = max(0.0, (q - df) / scale)
     estimate, se = _pool(effects, variances, tau2)
