@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from plugin.embedding import check_frame_ancestors
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -28,6 +31,9 @@ class Settings(BaseSettings):
     templates_dir: Path = Field(default_factory=lambda: bundled("templates"))
     public_base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+    # EHR origins allowed to frame the widget (CSP frame-ancestors); the default allows same origin only, e.g.
+    # IVIG_CDS_FRAME_ANCESTORS="[\"'self'\", \"https://ehr.example.org\"]" (a JSON list, like the others).
+    frame_ancestors: Annotated[tuple[str, ...], AfterValidator(check_frame_ancestors)] = ("'self'",)
     # MCP over HTTP answers only these Host and Origin headers (DNS-rebinding guard); "name:*" allows any port.
     # Behind a real hostname, set the list (it replaces the default), e.g.
     # IVIG_CDS_MCP_ALLOWED_HOSTS='["cds.example.org"]'; otherwise every MCP call gets 421.
