@@ -1,4 +1,4 @@
-"""The `ivig-cds` command: serve, ask, evidence check. A thin shell over the same core as HTTP."""
+"""The `ivig-cds` command: serve, ask, evidence check, mcp. A thin shell over the same core as HTTP."""
 
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     evidence = commands.add_parser("evidence", help="evidence store commands")
     evidence_commands = evidence.add_subparsers(dest="evidence_command", required=True)
     evidence_commands.add_parser("check", help="load and verify the evidence store and decision tables")
+
+    commands.add_parser("mcp", help="serve MCP over stdio for chat assistants (protocol on stdout, logs on stderr)")
     return parser
 
 
@@ -110,6 +112,13 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def mcp() -> int:
+    from plugin.mcp_server import build_server
+
+    build_server(load_plugin(get_settings())).run("stdio")  # the SDK logs to stderr; stdout carries only MCP
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -117,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ask(args)
         if args.command == "evidence":
             return evidence_check()
+        if args.command == "mcp":
+            return mcp()
         return serve(args)
     except PluginError as exc:
         print(f"ivig-cds: {exc}", file=sys.stderr)  # noqa: T201
