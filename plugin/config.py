@@ -46,6 +46,20 @@ class Settings(BaseSettings):
         "http://[::1]",
         "http://[::1]:*",
     )
+    # CDS Hooks door. Trusted JWT issuers: issuer -> its JWK Set as a file path or http(s) URL, or a list of them,
+    # e.g. IVIG_CDS_TRUSTED_ISSUERS='{"https://sandbox.cds-hooks.org": "https://sandbox.cds-hooks.org/.well-known/jwks.json"}'.
+    # A token's `jku` header is followed only when it is one of that issuer's URLs.
+    trusted_issuers: dict[str, str | tuple[str, ...]] = {}
+    # Local development only: accept CDS Hooks calls without a client JWT (announced at start-up).
+    allow_unauthenticated: bool = False
+    # Browser origins allowed to call /cds-services (the public CDS Hooks sandbox calls from the browser).
+    cors_origins: tuple[str, ...] = ("https://sandbox.cds-hooks.org",)
+    # Seconds allowed for each call to an EHR's FHIR server or to an issuer's JWK Set URL.
+    fhir_timeout: float = Field(default=1.0, gt=0)
+    # SQLite file holding CDS Hooks feedback; created on first use.
+    feedback_db: Path = Path("var/cds-feedback.sqlite3")
+    # Site medication codes ("system|code") that identify an intravenous immunoglobulin order; text is matched too.
+    ivig_medication_codes: tuple[str, ...] = ()
 
 
 @lru_cache
