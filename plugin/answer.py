@@ -1,7 +1,7 @@
 """answer(profile, tables, store) -> Answer: the pure core. No I/O, no HTTP, no Jinja.
 
 The status table decides what kind of answer this is, the estimates table which estimates apply, the notes
-table what a clinician should know about how well the shown estimates fit her. Every number is copied from the evidence store; the
+table how well the shown estimates fit her. Every number is copied from the evidence store; the
 non-randomized warning is added here for every status, and `Answer` refuses to exist without it.
 """
 
