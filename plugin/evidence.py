@@ -240,7 +240,7 @@ def read_toml(path: Path, error: type[PluginError] = EvidenceError) -> dict[str,
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
-        raise error(str(exc), code="evidence.toml_syntax", file=str(path)) from exc
+        raise error(str(exc), code=f"{error.code.partition('.')[0]}.toml_syntax", file=str(path)) from exc
 
 
 def validation_error(path: Path, exc: ValidationError, prefix: str) -> EvidenceError:

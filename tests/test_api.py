@@ -64,7 +64,9 @@ def test_an_empty_profile_is_all_unknown_and_asks_for_the_immune_findings(client
         ("extra-key", {"nk_cells": 14}, ["body", "nk_cells"]),
     ],
 )
-def test_bad_input_gets_a_422_naming_the_field(client: TestClient, case: str, body: dict[str, Any], loc: list) -> None:
+def test_bad_input_gets_a_422_naming_the_field(
+    client: TestClient, case: str, body: dict[str, Any], loc: list[Any]
+) -> None:
     response = client.post("/v1/answer", json=body)
     assert response.status_code == 422, case
     assert loc in [error["loc"] for error in response.json()["detail"]]

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,10 +39,11 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-def ask_json(*flags: str) -> dict:
+def ask_json(*flags: str) -> dict[str, Any]:
     result = run("ask", *flags, "--format", "json")
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
 
 
 def test_issue_profile_is_matched_with_nk_subgroup_then_overall() -> None:

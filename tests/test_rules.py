@@ -402,4 +402,4 @@ def test_misspelt_top_level_key_is_rejected_naming_the_typo(tmp_path: Path) -> N
 def test_table_with_toml_syntax_error_is_rejected(tmp_path: Path) -> None:
     error = load_error(tmp_path, ('then = "matched" },', 'then = "matched" '))
 
-    assert error.code == "evidence.toml_syntax"  # the rules live in the evidence store and share its reader
+    assert error.code == "rules.toml_syntax"
