@@ -23,17 +23,9 @@ ANALYSIS_ID = "habets-2022-ivig-rpl"
 TABLE_IDS = {kind: f"{ANALYSIS_ID}-{kind}" for kind in ("status", "estimates", "notes")}
 
 
-class Absolute(Frozen):
-    """Anticipated absolute effect for the given baseline risk (probabilities; capped at 1.0 when impossible)."""
+class Absolute(stats.AbsoluteEffect):
+    """Anticipated absolute effect for the given baseline risk; `note` says why when a value had to be capped."""
 
-    baseline_risk: float
-    risk_with_ivig: float
-    risk_with_ivig_ci_low: float
-    risk_with_ivig_ci_high: float
-    risk_difference_per_1000: float
-    risk_difference_per_1000_ci_low: float
-    risk_difference_per_1000_ci_high: float
-    capped: bool
     note: str | None = None
 
 
@@ -129,7 +121,7 @@ def absolute_for(estimate: Estimate, baseline: float) -> Absolute:
     note = None
     if effect.capped:
         note = wording.CAPPED_NOTE.format(which=f" {estimate.point:.2f} ({estimate.ci[0]:.2f} to {estimate.ci[1]:.2f})")
-    return Absolute(**vars(effect), note=note)
+    return Absolute(**dict(effect), note=note)
 
 
 def view(estimate: Estimate, analysis: Analysis, baseline: float | None) -> EstimateView:

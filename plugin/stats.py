@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from pydantic import BaseModel, ConfigDict
 from scipy import stats as _scipy_stats
 
 
@@ -108,8 +109,7 @@ def p_from_ci(point: float, ci_low: float, ci_high: float, ci_level: float = 0.9
     return p_from_z(z_from_ratio(point, se_from_ci(ci_low, ci_high, ci_level)))
 
 
-@dataclass(frozen=True)
-class AbsoluteEffect:
+class AbsoluteEffect(BaseModel):
     """Risk with IVIG for a fixed baseline risk, capped at 1.0; `capped` says whether any value had to be."""
 
     baseline_risk: float
@@ -120,6 +120,8 @@ class AbsoluteEffect:
     risk_difference_per_1000_ci_low: float
     risk_difference_per_1000_ci_high: float
     capped: bool
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def absolute_effect(baseline_risk: float, rr: float, rr_ci_low: float, rr_ci_high: float) -> AbsoluteEffect:
@@ -221,6 +223,22 @@ def _pool(effects: Sequence[float], variances: Sequence[float], tau2: float) -> 
     return estimate, math.sqrt(1 / sum(weights))
 
 
+def _pooled(estimate: float, se: float, *, q: float, df: int, tau2: float, ci_level: float) -> Pooled:
+    """Wald CI and p on the ratio scale, and Higgins' I^2 truncated at 0, for a pooled log ratio."""
+    z = z_for_level(ci_level)
+    return Pooled(
+        log_estimate=estimate,
+        se=se,
+        estimate=math.exp(estimate),
+        ci_low=math.exp(estimate - z * se),
+        ci_high=math.exp(estimate + z * se),
+        p_value=p_from_z(estimate / se),
+        q=q,
+        tau2=tau2,
+        i2=max(0.0, (q - df) / q) if q > 0 else 0.0,
+    )
+
+
 def pool_inverse_variance(
     effects: Sequence[float], variances: Sequence[float], *, random_effects: bool, ci_level: float = 0.95
 ) -> Pooled:
@@ -255,18 +273,7 @@ def pool_inverse_variance(
         scale = sum(weights) - sum(w * w for w in weights) / sum(weights)
         tau2 = max(0.0, (q - df) / scale)
     estimate, se = _pool(effects, variances, tau2)
-    z = z_for_level(ci_level)
-    return Pooled(
-        log_estimate=estimate,
-        se=se,
-        estimate=math.exp(estimate),
-        ci_low=math.exp(estimate - z * se),
-        ci_high=math.exp(estimate + z * se),
-        p_value=p_from_z(estimate / se),
-        q=q,
-        tau2=tau2,
-        i2=max(0.0, (q - df) / q) if q > 0 else 0.0,
-    )
+    return _pooled(estimate, se, q=q, df=df, tau2=tau2, ci_level=ci_level)
 
 
 def pool_mantel_haenszel_rr(tables: Sequence[Table2x2], ci_level: float = 0.95) -> Pooled:
@@ -300,16 +307,4 @@ def pool_mantel_haenszel_rr(tables: Sequence[Table2x2], ci_level: float = 0.95) 
     se = math.sqrt(p / (r * s))
     effects, variances = zip(*(log_rr(t) for t in tables), strict=True)
     q = sum((y - estimate) ** 2 / v for y, v in zip(effects, variances, strict=True))
-    df = len(tables) - 1
-    z = z_for_level(ci_level)
-    return Pooled(
-        log_estimate=estimate,
-        se=se,
-        estimate=math.exp(estimate),
-        ci_low=math.exp(estimate - z * se),
-        ci_high=math.exp(estimate + z * se),
-        p_value=p_from_z(estimate / se),
-        q=q,
-        tau2=0.0,
-        i2=max(0.0, (q - df) / q) if q > 0 else 0.0,
-    )
+    return _pooled(estimate, se, q=q, df=len(tables) - 1, tau2=0.0, ci_level=ci_level)
