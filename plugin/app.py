@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from plugin import __version__
 from plugin.config import Settings, get_settings
 from plugin.errors import MissingDataError, PluginError, UpstreamError
-from plugin.routes import answer
+from plugin.mcp_server import McpHttp, build_server
+from plugin.routes import answer, tools
+from plugin.routes.widget import router as widget_router
 from plugin.service import load_plugin
 
 STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [(MissingDataError, 412), (UpstreamError, 502)]
@@ -23,6 +29,13 @@ async def plugin_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=status, content=body)
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Runs what must live as long as the server: the MCP session manager (without it /mcp cannot answer)."""
+    async with app.state.mcp.running():
+        yield
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Raises EvidenceError or RuleTableError if the evidence store is broken."""
     settings = settings or get_settings()
@@ -31,9 +44,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="What the evidence says about IVIG and live birth for a woman with recurrent pregnancy loss "
         "and an immune finding. Non-randomized evidence; decision support, not a prescription.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.plugin = load_plugin(settings)
     app.add_exception_handler(PluginError, plugin_error)
     app.include_router(answer.router)
+    app.include_router(widget_router)
+    app.include_router(tools.router)
+    app.state.mcp = McpHttp(build_server(app.state.plugin), settings)
+    # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
+    app.router.routes.append(Route("/mcp", endpoint=app.state.mcp, name="mcp", include_in_schema=False))
     return app

@@ -1,4 +1,5 @@
-"""The MCP door through the official client: stdio against a real `ivig-cds mcp` subprocess.
+"""The MCP door through the official client: stdio against a real `ivig-cds mcp` subprocess, and streamable
+HTTP against a real uvicorn on 127.0.0.1 serving the whole app (so /mcp shares it with every other route).
 
 One conversation per transport and protocol era (list the tools, call them, send bad arguments) is recorded
 once per module; each test then checks one promise against every recorded conversation.
@@ -9,21 +10,29 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent, Tool
 from mcp.types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
 from plugin.answer import WARNING_CODE
+from plugin.app import create_app
+from plugin.config import Settings
 from plugin.profile import PatientProfile
 from plugin.service import Plugin
 from plugin.tool_catalog import ANSWER, EVIDENCE
@@ -88,9 +97,41 @@ def over_stdio(era: str, errlog_path: Path) -> Conversation:
     return anyio.run(run)
 
 
-@pytest.fixture(scope="module", params=["stdio-legacy", "stdio-modern"])
+def over_http(url: str, era: str) -> Conversation:
+    async def run() -> Conversation:
+        async with streamable_http_client(url) as (read, write), ClientSession(read, write) as session:
+            return await converse(session, era)
+
+    return anyio.run(run)
+
+
+@pytest.fixture(scope="module")
+def base_url(settings: Settings) -> Iterator[str]:
+    """A fresh app under a real uvicorn (lifespan on) on a free 127.0.0.1 port, in a thread; stopped at the end."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), lifespan="on", log_config=None, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                pytest.fail("uvicorn did not start within 30 s")
+            time.sleep(0.01)  # startup runs in the server thread; nothing to wait on but its flag
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        listener.close()
+
+
+@pytest.fixture(scope="module", params=["stdio-legacy", "stdio-modern", "http-legacy", "http-modern"])
 def conversation(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Conversation:
     transport, era = request.param.split("-")
+    if transport == "http":
+        return over_http(f"{request.getfixturevalue('base_url')}/mcp", era)
     return over_stdio(era, tmp_path_factory.mktemp("mcp") / "stderr.txt")
 
 
@@ -242,3 +283,52 @@ def test_stdout_of_ivig_cds_mcp_carries_nothing_but_json_rpc() -> None:
     assert replies[2]["result"]["isError"] is True
     assert server.returncode == 0
     assert ANSWER.name in log  # the rejected call is logged, on stderr
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+def test_the_other_routes_are_served_beside_mcp_by_the_same_server(base_url: str) -> None:
+    assert httpx.get(f"{base_url}/healthz").status_code == 200
+    assert httpx.get(f"{base_url}/v1/tools", params={"format": "openai"}).status_code == 200
+    assert httpx.post(f"{base_url}/v1/answer", json=PROFILE).json()["status"] == "matched"
+    missing = httpx.get(f"{base_url}/no-such-route")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 200),
+        ({"Origin": "http://localhost:5173"}, 200),
+        ({"Host": "cds.example.org"}, 421),
+        ({"Origin": "https://evil.example"}, 403),
+    ],
+    ids=["localhost", "local-origin", "foreign-host", "foreign-origin"],
+)
+def test_mcp_over_http_answers_only_allowed_hosts_and_origins(
+    base_url: str, headers: dict[str, str], status: int
+) -> None:
+    response = httpx.post(f"{base_url}/mcp", json=INITIALIZE, headers=MCP_HEADERS | headers)
+    assert response.status_code == status
+
+
+def test_allowed_hosts_come_from_settings_and_the_app_starts_twice(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"mcp_allowed_hosts": ("testserver",)}))
+    for _ in range(2):  # each start runs a fresh session manager; the SDK's runs only once
+        with TestClient(app) as client:
+            response = client.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+            assert response.status_code == 200
+            assert response.json()["result"]["serverInfo"]["name"] == "ivig-cds"
+
+
+def test_mcp_answers_503_with_a_code_when_the_app_was_never_started(settings: Settings) -> None:
+    response = TestClient(create_app(settings)).post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "mcp.not_running"
