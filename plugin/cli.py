@@ -113,9 +113,16 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def mcp() -> int:
+    import logging
+
     from plugin.mcp_server import build_server
 
-    build_server(load_plugin(get_settings())).run("stdio")  # the SDK logs to stderr; stdout carries only MCP
+    settings = get_settings()
+    # stdout carries nothing but MCP messages, so every log line goes to stderr.
+    logging.basicConfig(
+        stream=sys.stderr, level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    build_server(load_plugin(settings)).run("stdio")
     return 0
 
 

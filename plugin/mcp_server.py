@@ -106,6 +106,10 @@ def build_server(plugin: Plugin) -> MCPServer[Any]:
         title="IVIG in recurrent pregnancy loss: evidence",
         version=__version__,
         instructions=INSTRUCTIONS,
+        # Building the server configures root logging unless something already did. WARNING is Python's own
+        # default, so the HTTP app does not start printing every library's INFO lines (an HTTP client logs
+        # request URLs, which can carry patient ids); `ivig-cds mcp` sets up its stderr logging first.
+        log_level="WARNING",
         tools=[
             _tool(ANSWER, answer, ProfileArguments, RenderedAnswer),
             _tool(EVIDENCE, evidence, EvidenceArguments, EvidenceSummary),

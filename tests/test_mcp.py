@@ -8,6 +8,7 @@ once per module; each test then checks one promise against every recorded conver
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -332,3 +333,12 @@ def test_mcp_answers_503_with_a_code_when_the_app_was_never_started(settings: Se
     response = TestClient(create_app(settings)).post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "mcp.not_running"
+
+
+def test_building_the_app_keeps_library_info_logs_silent() -> None:
+    """The SDK configures root logging when the server is built; INFO lines (request URLs) must stay off."""
+    script = "import logging; from plugin.app import create_app; create_app(); print(logging.getLogger().level)"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, **ENV}, check=True
+    )
+    assert int(result.stdout) >= logging.WARNING
