@@ -342,3 +342,14 @@ def test_building_the_app_keeps_library_info_logs_silent() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, **ENV}, check=True
     )
     assert int(result.stdout) >= logging.WARNING
+
+
+def test_the_readme_client_snippets_point_at_the_real_doors() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Chat assistants (MCP and function calling)") :]
+    stdio, http = (
+        json.loads(block)["mcpServers"]["ivig-cds"] for block in re.findall(r"```json\n(.*?)```", section, re.S)
+    )
+    assert (Path(stdio["command"]).name, stdio["args"]) == ("ivig-cds", ["mcp"])
+    assert http["url"] == "http://127.0.0.1:8000/mcp"
+    assert set(re.findall(r'"name": "(ivig_rpl_\w+)"', section)) <= {ANSWER.name, EVIDENCE.name}
