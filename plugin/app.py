@@ -15,6 +15,7 @@ from plugin.config import Settings, get_settings
 from plugin.errors import MissingDataError, PluginError, UpstreamError
 from plugin.mcp_server import McpHttp, build_server
 from plugin.routes import answer, tools
+from plugin.routes.widget import router as widget_router
 from plugin.service import load_plugin
 
 STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [(MissingDataError, 412), (UpstreamError, 502)]
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.plugin = load_plugin(settings)
     app.add_exception_handler(PluginError, plugin_error)
     app.include_router(answer.router)
+    app.include_router(widget_router)
     app.include_router(tools.router)
     app.state.mcp = McpHttp(build_server(app.state.plugin), settings)
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
