@@ -16,7 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,12 @@ async def converse(session: ClientSession, era: str) -> Conversation:
     )
 
 
+def in_own_thread(run: Callable[[], Awaitable[Conversation]]) -> Conversation:
+    """Run on a fresh event loop in a worker thread: another fixture may hold a running loop in this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, run).result()
+
+
 def over_stdio(era: str, errlog_path: Path) -> Conversation:
     params = StdioServerParameters(command=str(CONSOLE_SCRIPT), args=["mcp"], env=ENV, cwd=ROOT)
 
@@ -95,7 +102,7 @@ def over_stdio(era: str, errlog_path: Path) -> Conversation:
             async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
                 return await converse(session, era)
 
-    return anyio.run(run)
+    return in_own_thread(run)
 
 
 def over_http(url: str, era: str) -> Conversation:
@@ -103,7 +110,7 @@ def over_http(url: str, era: str) -> Conversation:
         async with streamable_http_client(url) as (read, write), ClientSession(read, write) as session:
             return await converse(session, era)
 
-    return anyio.run(run)
+    return in_own_thread(run)
 
 
 @pytest.fixture(scope="module")
