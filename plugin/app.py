@@ -7,14 +7,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin import __version__
+from plugin.cds_auth import ClientRefusedError
+from plugin.cds_hooks import CDS_PREFIX, operation_outcome
 from plugin.config import Settings, get_settings
 from plugin.errors import MissingDataError, PluginError, UpstreamError
 from plugin.mcp_server import McpHttp, build_server
-from plugin.routes import answer, tools
+from plugin.routes import answer, cds, tools
 from plugin.routes.widget import router as widget_router
 from plugin.service import load_plugin
 
@@ -25,8 +27,15 @@ async def plugin_error(request: Request, exc: Exception) -> JSONResponse:
     """The plugin's own error shape: {"error": {"code", "message", "details"}}; one place for every route."""
     error = exc if isinstance(exc, PluginError) else PluginError(str(exc))
     status = next((code for cls, code in STATUS_FOR_ERROR if isinstance(error, cls)), 500)
+    if request.url.path.startswith(CDS_PREFIX):  # CDS Hooks answers non-2xx with a FHIR OperationOutcome
+        return JSONResponse(status_code=status, content=operation_outcome(error))
     body = {"error": {"code": error.code, "message": error.message, "details": jsonable_encoder(error.details)}}
     return JSONResponse(status_code=status, content=body)
+
+
+async def client_refused(request: Request, exc: Exception) -> Response:
+    """A CDS Hooks client that failed authentication gets a bare 401: no body, no reason (best practice)."""
+    return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
 @asynccontextmanager
@@ -49,9 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.plugin = load_plugin(settings)
     app.add_exception_handler(PluginError, plugin_error)
+    app.add_exception_handler(ClientRefusedError, client_refused)
     app.include_router(answer.router)
     app.include_router(widget_router)
     app.include_router(tools.router)
+    cds.install(app, settings)
     app.state.mcp = McpHttp(build_server(app.state.plugin), settings)
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
     app.router.routes.append(Route("/mcp", endpoint=app.state.mcp, name="mcp", include_in_schema=False))

@@ -1,0 +1,192 @@
+"""Client authentication for the CDS Hooks door: verify the EHR's signed JWT ("Trusting CDS Clients", 2.0).
+
+Asymmetric algorithms only (`none` and HMAC refused before any key is looked at); header `typ` JWT and a `kid`;
+`iss` on the allow-list, its keys from the JWK Sets configured for it (file or URL), or from a `jku` header only
+when that URL is one of them; `aud` is the public URL of the endpoint called (never the Host header); `exp`,
+`iat` (not in the future, not older than MAX_AGE) and a `jti` never seen before. Every failure is
+ClientRefusedError, answered with a bare 401. Tokens are never logged; reasons and issuers may be.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import Key, KeySet
+from joserfc.jwt import JWTClaimsRegistry
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+LEEWAY = 60  # seconds of clock skew allowed on exp and iat
+MAX_AGE = 300  # a token issued longer ago than this is refused, which also bounds the replay memory
+JWKS_TTL = 300.0  # seconds a loaded JWK Set is reused
+JWKS_RETRY = 30.0  # an unknown `kid` reloads a URL's JWK Set at most this often (key rotation)
+PRUNE_EVERY = 60.0
+
+
+class ClientRefusedError(Exception):
+    """The caller is not a trusted CDS client. `reason` is for the log only; the client gets a bare 401."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who called, as far as the verified token says."""
+
+    issuer: str
+    tenant: str | None
+    jti: str
+
+
+def is_url(location: str) -> bool:
+    return location.startswith(("https://", "http://"))
+
+
+class JwksCache:
+    """JWK Sets by location (a file path or URL), reloaded after JWKS_TTL or, for rotation, on an unknown kid."""
+
+    def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.timeout = timeout
+        self.clock = clock
+        self._sets: dict[str, tuple[float, KeySet]] = {}
+
+    async def get(self, location: str, *, refresh: bool = False) -> KeySet | None:
+        now = self.clock()
+        cached = self._sets.get(location)
+        if cached is not None:
+            age = now - cached[0]
+            if age < JWKS_TTL and not (refresh and age >= JWKS_RETRY):
+                return cached[1]
+        try:
+            key_set = KeySet.import_key_set(await self._load(location))
+        except (OSError, ValueError, httpx.HTTPError, JoseError) as exc:
+            log.warning("could not load a trusted issuer's JWK Set: %s", type(exc).__name__)
+            return None if cached is None else cached[1]
+        self._sets[location] = (now, key_set)
+        return key_set
+
+    async def _load(self, location: str) -> Any:
+        if is_url(location):
+            async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+                response = await client.get(location)
+                response.raise_for_status()
+                return response.json()
+        return json.loads(Path(location).read_text(encoding="utf-8"))
+
+
+class ReplayGuard:
+    """Remembers each (issuer, jti) until the token could no longer be accepted anyway."""
+
+    def __init__(self) -> None:
+        self._until: dict[tuple[str, str], float] = {}
+        self._next_prune = 0.0
+
+    def first_use(self, issuer: str, jti: str, until: float, now: float) -> bool:
+        if now >= self._next_prune:
+            self._until = {key: end for key, end in self._until.items() if end > now}
+            self._next_prune = now + PRUNE_EVERY
+        key = (issuer, jti)
+        if self._until.get(key, 0.0) > now:
+            return False
+        self._until[key] = until
+        return True
+
+
+class ClientVerifier:
+    """Verifies CDS Hooks client JWTs against the trusted issuers (issuer -> JWK Set locations)."""
+
+    def __init__(
+        self, issuers: Mapping[str, str | Sequence[str]], timeout: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.issuers = {iss: (where,) if isinstance(where, str) else tuple(where) for iss, where in issuers.items()}
+        self.clock = clock
+        self.jwks = JwksCache(timeout)
+        self.replays = ReplayGuard()
+
+    async def verify(self, token: str, audiences: Sequence[str]) -> Client:
+        """Check the token and return its client.
+
+        Raises:
+            ClientRefusedError: on any failure; the reason is logged, never the token.
+        """
+        try:
+            return await self._verify(token, audiences)
+        except ClientRefusedError as refused:
+            log.info("CDS Hooks client refused: %s", refused.reason)
+            raise
+
+    async def _verify(self, token: str, audiences: Sequence[str]) -> Client:
+        try:
+            unverified = jws.extract_compact(token.encode("ascii"))
+            header = unverified.headers()
+            claims = json.loads(unverified.payload)
+        except (JoseError, ValueError) as exc:
+            raise ClientRefusedError("not a compact JWS") from exc
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALGORITHMS:
+            raise ClientRefusedError(f"algorithm {alg!r} not allowed")
+        if str(header.get("typ", "")).upper() != "JWT" or not isinstance(kid, str):
+            raise ClientRefusedError("header needs typ JWT and a kid")
+        issuer = claims.get("iss") if isinstance(claims, dict) else None
+        if not isinstance(issuer, str) or issuer not in self.issuers:
+            raise ClientRefusedError(f"issuer {issuer!r} not trusted")
+        locations = self.issuers[issuer]
+        jku = header.get("jku")
+        if jku is not None:
+            if jku not in locations or not is_url(jku):
+                raise ClientRefusedError(f"jku not allowed for issuer {issuer!r}")
+            locations = (jku,)
+        key = await self._key(locations, kid)
+        if key is None:
+            raise ClientRefusedError(f"no key {kid!r} for issuer {issuer!r}")
+        try:
+            verified = jwt.decode(token, key, algorithms=[alg])
+        except JoseError as exc:
+            raise ClientRefusedError("bad signature") from exc
+        return self._check_claims(verified.claims, issuer, audiences)
+
+    def _check_claims(self, claims: dict[str, Any], issuer: str, audiences: Sequence[str]) -> Client:
+        now = self.clock()
+        registry = JWTClaimsRegistry(
+            now=int(now),
+            leeway=LEEWAY,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "values": list(audiences)},
+            exp={"essential": True},
+            iat={"essential": True},
+            jti={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except JoseError as exc:
+            raise ClientRefusedError(f"claims rejected ({type(exc).__name__})") from exc
+        issued, expires, jti = claims["iat"], claims["exp"], claims["jti"]
+        if now - issued > MAX_AGE + LEEWAY:
+            raise ClientRefusedError("token too old")
+        if not self.replays.first_use(issuer, jti, min(expires, issued + MAX_AGE) + LEEWAY, now):
+            raise ClientRefusedError(f"jti replayed for issuer {issuer!r}")
+        tenant = claims.get("tenant")
+        return Client(issuer=issuer, tenant=tenant if isinstance(tenant, str) else None, jti=jti)
+
+    async def _key(self, locations: Sequence[str], kid: str) -> Key | None:
+        for refresh in (False, True):
+            for location in locations:
+                if refresh and not is_url(location):
+                    continue
+                key_set = await self.jwks.get(location, refresh=refresh)
+                key = None if key_set is None else next((k for k in key_set.keys if k.kid == kid), None)
+                if key is not None:
+                    return key
+        return None
