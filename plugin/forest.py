@@ -20,12 +20,14 @@ AXIS_TICKS = (0.5, 1.0, 2.0, 5.0, 10.0)
 NO_EFFECT = 1.0
 
 WIDTH = 360.0
+HEADER_BOTTOM = 56.0
+LEGEND_Y = 78.0
 MARGIN = 12.0
 PLOT_LEFT = 24.0
 PLOT_RIGHT = 336.0
-FONT = 12.0
-SMALL = 11.0
-LINE = 15.0
+FONT = 13.0
+SMALL = 12.0
+LINE = 16.0
 # Average glyph advance of a sans-serif face as a share of the font size; 0.58 is on the wide side
 # (DejaVu Sans), so wrapped lines fit with the narrower faces too.
 GLYPH = 0.58
@@ -117,6 +119,7 @@ class ForestRow:
     highlighted: bool
     marker: Marker
     numbers_y: float
+    tag_y: float | None
     line_y: float
     x_point: float
     x_low: float
@@ -147,7 +150,8 @@ class ForestPlot:
 
 def wrap(text: str, width: float, font_size: float) -> tuple[str, ...]:
     """Break text into lines that fit `width` at `font_size`, by an average glyph width (SVG text cannot wrap)."""
-    return tuple(textwrap.wrap(text, width=max(1, int(width / (font_size * GLYPH)))))
+    chars = max(1, int(width / (font_size * GLYPH)))
+    return tuple(textwrap.wrap(text, width=chars, break_on_hyphens=False, break_long_words=False))
 
 
 def r2(value: float) -> float:
@@ -175,16 +179,16 @@ def arrow(tip_x: float, y: float, direction: Literal[-1, 1]) -> str:
 def make_legend(y: float) -> Legend:
     return Legend(
         diamond=marker_points("diamond", 18, y - 5),
-        square=marker_points("square", 189, y - 5),
+        square=marker_points("square", 221, y - 5),
         diamond_text_x=30,
-        square_text_x=199,
+        square_text_x=231,
         text_y=y - 1,
     )
 
 
 def no_effect_segments(rows: list[ForestRow], axis_y: float) -> tuple[tuple[float, float], ...]:
     """The line of no effect runs through each row's plot band and on to the axis, never through the labels."""
-    bands = [(r2(row.numbers_y + 5), r2(row.line_y + 12)) for row in rows]
+    bands = [(r2((row.tag_y or row.numbers_y) + 5), r2(row.line_y + 12)) for row in rows]
     bands[-1] = (bands[-1][0], r2(axis_y))
     return tuple(bands)
 
@@ -216,7 +220,8 @@ def make_row(estimate: Estimate, axis: LogAxis, top: float, highlighted: bool) -
         raise PointOutsideAxisError(f"{estimate.id}: point {estimate.point} is outside [{axis.low}, {axis.high}]")
     labels = wrap(estimate.label, WIDTH - 2 * MARGIN, FONT)
     numbers_y = top + LINE * len(labels)
-    line_y = numbers_y + 16.0
+    tag_y = numbers_y + LINE if highlighted else None
+    line_y = (tag_y or numbers_y) + 16.0
     low, high = estimate.ci
     x_low, off_low = axis.clip(low)
     x_high, off_high = axis.clip(high)
@@ -234,6 +239,7 @@ def make_row(estimate: Estimate, axis: LogAxis, top: float, highlighted: bool) -
         highlighted=highlighted,
         marker=marker,
         numbers_y=r2(numbers_y),
+        tag_y=None if tag_y is None else r2(tag_y),
         line_y=r2(line_y),
         x_point=r2(x_point),
         x_low=r2(x_low),
@@ -275,8 +281,8 @@ def forest_plot(analysis: Analysis, evidence_version: str, highlighted: Collecti
     if unknown:
         raise KeyError(f"not estimates of {analysis.id}: {unknown}")
     axis = LogAxis(low=AXIS_TICKS[0], high=AXIS_TICKS[-1], left=PLOT_LEFT, right=PLOT_RIGHT)
-    legend = make_legend(58.0) if highlighted else None
-    y = (58.0 if legend else 40.0) + 22.0
+    legend = make_legend(LEGEND_Y) if highlighted else None
+    y = (LEGEND_Y if legend else HEADER_BOTTOM) + 24.0
     rows: list[ForestRow] = []
     for estimate in display_order(analysis):
         row = make_row(estimate, axis, y, estimate.id in highlighted)

@@ -85,10 +85,8 @@ CONVERTERS: dict[str, Callable[[str], object]] = {
 }
 
 
-def conditions_value(raw: tuple[str, ...]) -> tuple[str, ...] | None:
-    """Checked boxes -> the profile's tuple: nothing checked is unknown; `none` alone is the empty tuple."""
-    if not raw:
-        return None
+def conditions_value(raw: tuple[str, ...]) -> tuple[str, ...]:
+    """Checked boxes -> the profile's tuple; `none` alone is the empty tuple (nothing checked never gets here)."""
     if NONE in raw:
         if len(raw) > 1:
             raise BadValue(f"'{NONE}' cannot be combined with a condition")

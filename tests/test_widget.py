@@ -56,7 +56,7 @@ def test_the_widget_shows_bottom_line_first_then_estimates_with_ci_p_size_and_ce
     nk = html.index('data-estimate="habets-2022-ivig-rpl#nk-above-12"')
     overall = html.index('data-estimate="habets-2022-ivig-rpl#overall"')
     assert warning < bottom_line < nk < overall
-    assert "<strong>RR 2.32</strong> (95% CI 1.77 to 3.02), P &lt; 0.0001" in html
+    assert '<strong>RR 2.32</strong> (95% CI 1.77 to 3.02), <span class="nowrap">P &lt; 0.0001</span>' in html
     assert "<dd>not reported</dd>" in html
     assert "<dd>8 studies, 478 women</dd>" in html
     assert "⊕⊕◯◯</span> Low" in html

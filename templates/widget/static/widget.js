@@ -122,7 +122,8 @@
       "li",
       { class: "estimate", "data-estimate": e.id },
       el("h3", {}, e.label),
-      el("p", { class: "rr" }, el("strong", {}, "RR " + fmt.ratio(e.rr)), " (" + level + " CI " + fmt.ci(e) + "), " + fmt.p(e)),
+      el("p", { class: "rr" }, el("strong", {}, "RR " + fmt.ratio(e.rr)), " (" + level + " CI " + fmt.ci(e) + "), ",
+        el("span", { class: "nowrap" }, fmt.p(e))),
       el(
         "dl",
         { class: "facts" },
