@@ -3,8 +3,12 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests drive Debian's chromium and audit pages with axe-core (from npm, into the git-ignored var/).
+CHROMIUM := /usr/bin/chromium
+AXE_VERSION := 4.14.1
+AXE := var/npm/node_modules/axe-core/axe.min.js
 
-.PHONY: run test check install bench clean
+.PHONY: run test check install bench clean browser-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +26,27 @@ check: $(STAMP)
 	$(BIN)/ruff check plugin tests bench
 	$(BIN)/mypy plugin tests
 
-test: check
+test: check browser-deps
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report
+
+# Installs chromium only when it is missing and we are root (as in CI); otherwise says what to do. Without it the
+# browser tests skip locally and fail in CI (CI=true).
+browser-deps: $(AXE)
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "browser tests: $(CHROMIUM) missing; install Debian's chromium package" >&2; \
+		fi; \
+	fi
+
+$(AXE):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix var/npm axe-core@$(AXE_VERSION); \
+	else \
+		echo "browser tests: npm missing, so axe-core $(AXE_VERSION) is not installed" >&2; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python bench/answer_latency.py
