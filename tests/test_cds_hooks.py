@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -12,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from plugin.app import create_app
 from plugin.prefetch import TEMPLATES
-from tests.cds_support import SERVICE_URL, cds_settings, chart, empty_values, hook_request, load
+from tests.cds_support import ROOT, SERVICE_URL, cds_settings, chart, empty_values, hook_request, load
 
 WARNING = "These results come from few, small, non-randomized studies with serious risk of bias."
 
@@ -268,3 +271,23 @@ def test_an_unknown_service_id_is_404(cds: TestClient) -> None:
 def test_extensions_in_the_request_are_ignored(cds: TestClient) -> None:
     body = hook_request(chart(nkCells="nk-percent.json"), extension={"org.example.flag": True})
     assert "RR 2.32 (1.77-3.02)" in one_card(cds, body)["summary"]
+
+
+def test_the_card_link_opens_the_widget_on_the_same_numbers(cds: TestClient) -> None:
+    body = hook_request(chart(nkCells="nk-percent.json", obstetricHistory="obstetric-3-losses.json"))
+    url = urlsplit(one_card(cds, body)["links"][0]["url"])
+    page = cds.get(f"{url.path}?{url.query}")
+    assert page.status_code == 200
+    assert "2.32 (1.77 to 3.02)" in page.text
+
+
+def test_the_readme_sample_request_gives_the_card_shown_there(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## EHR integration (CDS Hooks)") :]
+    request = json.loads(re.search(r"-d '(\{.*?\})'\n```", section, re.DOTALL).group(1))  # type: ignore[union-attr]
+    shown = re.search(r"```jsonc\n(.*?)\n```", section, re.DOTALL).group(1)  # type: ignore[union-attr]
+    with TestClient(create_app(cds_settings(tmp_path, public_base_url="http://127.0.0.1:8000"))) as client:
+        card = one_card(client, request)
+    assert json.dumps(card["summary"]) in shown
+    assert json.dumps(card["source"]["url"]) in shown
+    assert json.dumps(card["links"][0]["url"]) in shown
