@@ -186,7 +186,7 @@
           "li",
           { id: "error-" + error.field },
           el("strong", {}, fieldLabel(error.field)),
-          " (", el("code", {}, error.field), ") " + error.message + "; you entered “" + error.value + "”.",
+          " (", el("code", {}, error.field), "): " + error.message + "; you entered “" + error.value + "”.",
         ))),
       ),
     ];
