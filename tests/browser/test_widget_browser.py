@@ -273,3 +273,24 @@ def test_every_text_in_the_plot_fits_inside_the_drawing(
         }"""
     )
     assert overflowing == []
+
+
+@pytest.mark.parametrize(
+    "sandbox",
+    ["allow-scripts allow-same-origin allow-forms allow-popups", "allow-scripts allow-forms"],
+    ids=["same-origin-sandbox", "opaque-origin-sandbox"],
+)
+def test_in_a_sandboxed_frame_the_form_still_answers(page_factory: PageFactory, base_url: str, sandbox: str) -> None:
+    """Some EHRs sandbox the iframe (interop.md 5.2). Without allow-same-origin the script cannot call the API,
+    so it falls back to the plain form GET, which allow-forms permits."""
+    page = page_factory(1280)
+    chart = f"{base_url}/ehr-chart"
+    html = f'<!doctype html><title>EHR</title><iframe title="widget" sandbox="{sandbox}" src="{base_url}/widget">'
+    page.route(chart, lambda route: route.fulfill(body=html, content_type="text/html"))
+    page.goto(chart)
+    widget = page.frame_locator("iframe")
+    widget.locator("#field-nk_cell_percent").fill("14")
+    widget.locator("#field-prior_pregnancy_losses").fill("3")
+    widget.locator("#profile-form button[type=submit]").click()
+    expect(widget.locator(NK_ROW)).to_contain_text("RR 2.32 (95% CI 1.77 to 3.02)")
+    expect(widget.locator(".warning-banner")).to_contain_text(WARNING)
