@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -102,13 +104,27 @@ def evidence_check() -> int:
     return 0
 
 
+class DropQueryString(logging.Filter):
+    """Access-log lines keep the path but not the query string, which can carry a patient's findings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, version, status = record.args
+            record.args = (client, method, str(path).partition("?")[0], version, status)
+        return True
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from plugin.app import create_app
 
     app = create_app(get_settings())  # loads the evidence first: a broken store never binds the port
-    uvicorn.run(app, host=args.host, port=args.port)
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config.setdefault("filters", {})["drop_query"] = {"()": DropQueryString}
+    log_config["handlers"]["access"]["filters"] = ["drop_query"]
+    uvicorn.run(app, host=args.host, port=args.port, log_config=log_config)
     return 0
 
 

@@ -33,6 +33,10 @@ STATUS_HEADINGS = {
 }
 
 
+# Template names end in .j2, so the escaping test must name the double suffixes too.
+AUTOESCAPED = ("html", "svg", "html.j2", "svg.j2")
+
+
 class MissingWarningError(RuntimeError):
     """A template rendered without the non-randomized warning: a defect, never shown to a user."""
 
@@ -81,7 +85,7 @@ def environment(templates_dir: Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "svg"), default_for_string=False),
+        autoescape=jinja2.select_autoescape(enabled_extensions=AUTOESCAPED, default_for_string=False),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,

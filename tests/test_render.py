@@ -106,3 +106,14 @@ def test_ratios_print_exactly_the_published_digits(plugin: Plugin) -> None:
 )
 def test_per_1000_rounds_half_up_from_the_exact_decimal(probability: float, printed: str) -> None:
     assert fmt_per_1000(probability) == printed
+
+
+def test_html_and_svg_templates_are_autoescaped_by_the_core_environment(tmp_path: Path) -> None:
+    (tmp_path / "page.html.j2").write_text("<p>{{ value }}</p>", encoding="utf-8")
+    (tmp_path / "plot.svg.j2").write_text("<text>{{ value }}</text>", encoding="utf-8")
+    (tmp_path / "note.md.j2").write_text("{{ value }}", encoding="utf-8")
+    env = Renderer(tmp_path).env
+    script = "<script>alert(1)</script>"
+    assert env.get_template("page.html.j2").render(value=script) == "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+    assert "&lt;script&gt;" in env.get_template("plot.svg.j2").render(value=script)
+    assert env.get_template("note.md.j2").render(value="a < b") == "a < b"

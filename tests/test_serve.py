@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,28 +27,47 @@ def free_port() -> int:
         return port
 
 
+@dataclass
+class Server:
+    """`ivig-cds serve` on a free port, with every line it logs collected by a reader thread."""
+
+    url: str
+    log: list[str]
+
+    def log_until(self, marker: str) -> list[str]:
+        """The log so far, once a line containing `marker` has arrived (bounded wait for the reader thread)."""
+        deadline = time.monotonic() + 10
+        while not any(marker in line for line in self.log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.log)
+
+
 @pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
+def server() -> Iterator[Server]:
     port = free_port()
     command = [str(Path(sys.executable).with_name("ivig-cds")), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
-    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    running = Server(url=f"http://127.0.0.1:{port}", log=log)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{running.url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)  # the server is still importing and loading the evidence
         else:
             pytest.fail("ivig-cds serve did not answer /healthz within 30 s")
-        yield url
+        yield running
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if server.stdout:
-            server.stdout.close()
+        process.terminate()
+        process.wait(timeout=10)
+        reader.join(timeout=10)
+        process.stdout.close()
 
 
 def readme_curl_example() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -75,17 +95,26 @@ def assert_contains(actual: Any, shown: Any, path: str = "$") -> None:
         assert actual == shown, f"{path}: {actual!r} != {shown!r}"
 
 
-def test_curl_of_the_readme_example_returns_the_answer_the_readme_shows(base_url: str) -> None:
+def test_curl_of_the_readme_example_returns_the_answer_the_readme_shows(server: Server) -> None:
     body, shown = readme_curl_example()
-    response = httpx.post(f"{base_url}/v1/answer", json=body, timeout=10)
+    response = httpx.post(f"{server.url}/v1/answer", json=body, timeout=10)
     assert response.status_code == 200
     assert_contains(response.json(), shown)
 
 
-def test_the_served_app_rejects_bad_input_with_422_over_real_http(base_url: str) -> None:
-    response = httpx.post(f"{base_url}/v1/answer", json={"nk_cell_percent": 140}, timeout=10)
+def test_the_served_app_rejects_bad_input_with_422_over_real_http(server: Server) -> None:
+    response = httpx.post(f"{server.url}/v1/answer", json={"nk_cell_percent": 140}, timeout=10)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "nk_cell_percent"]
+
+
+def test_access_log_keeps_the_path_but_not_the_findings_in_the_query(server: Server) -> None:
+    response = httpx.get(f"{server.url}/widget", params={"nk_cell_percent": "14.5", "ivig_start": "undecided"})
+    assert response.status_code == 200
+    httpx.get(f"{server.url}/openapi.json")  # a later line proves the widget line has been written
+    lines = server.log_until("GET /openapi.json")
+    widget_lines = [line for line in lines if "GET /widget" in line]
+    assert widget_lines and all("14.5" not in line and "nk_cell_percent" not in line for line in widget_lines)
 
 
 def test_the_readme_cli_example_output_is_what_the_cli_prints() -> None:
