@@ -1,8 +1,9 @@
 """Durable store for CDS Hooks feedback: one SQLite file, safe for concurrent writers, kept across restarts.
 
-Each write opens its own connection (WAL journal, busy timeout), so threads and worker processes can write at
-once. The file and its table are created on first use, not at start-up. A retransmitted entry (same service,
-card, outcome and timestamp) is stored once: the spec warns clients may send feedback more than once.
+Each write opens its own connection with a busy timeout, so threads and worker processes can write at once (in
+WAL mode when the file allows it). The file and its table are created on first use, not at start-up. A
+retransmitted entry (same service, card, outcome and timestamp) is stored once: the spec warns clients may send
+feedback more than once.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,13 @@ class FeedbackStore:
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS)) as connection:
-                connection.execute("PRAGMA journal_mode=WAL")
                 with connection:
                     connection.execute(SCHEMA)
                     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                # Switching to WAL fails at once, without waiting, while another writer holds the file. WAL only
+                # lets readers run beside a writer; the rollback journal is just as safe, and a later start retries.
+                with suppress(sqlite3.OperationalError):
+                    connection.execute("PRAGMA journal_mode=WAL")
             self._ready = True
 
     def add(
