@@ -100,14 +100,12 @@ class Coding(CdsModel):
 class Source(CdsModel):
     label: Text
     url: str | None = None
-    topic: Coding | None = None
 
 
 class Link(CdsModel):
     label: Text
     url: Text
     type: Literal["absolute", "smart"]
-    app_context: str | None = None
 
 
 class Card(CdsModel):

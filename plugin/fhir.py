@@ -227,10 +227,10 @@ def read_chart(resources: Iterable[Mapping[str, Any]], reasons: Iterable[Codeabl
     parsed = [resource for resource in map(parse, resources) if resource is not None]
     observations = [r for r in parsed if isinstance(r, Observation) and r.status in FINAL]
     diagnoses: dict[Feature, Finding] = {}
-    concepts = [(c.code, c.recordedDate) for c in parsed if isinstance(c, Condition) and is_current(c)]
-    for concept, recorded in [*concepts, *((reason, None) for reason in reasons)]:
+    stated = [("diagnosis", c.code, c.recordedDate) for c in parsed if isinstance(c, Condition) and is_current(c)]
+    for kind, concept, recorded in [*stated, *(("reason on the IVIG order", reason, None) for reason in reasons)]:
         for feature, source in features(concept):
-            diagnoses.setdefault(feature, Finding(FEATURE_NAMES[feature], f"diagnosis, {source}", day(recorded)))
+            diagnoses.setdefault(feature, Finding(FEATURE_NAMES[feature], f"{kind}, {source}", day(recorded)))
     findings = list(diagnoses.values())
     rpl_diagnosed = "rpl" in diagnoses
 

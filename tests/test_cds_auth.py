@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from plugin.app import create_app
+from plugin.cds_auth import JWKS_RETRY, JWKS_TTL, JwksCache, ReplayGuard
 from tests.cds_support import SERVICE_URL, cds_settings, chart, hook_request, serve
 
 ISSUER = "https://ehr.example.org"
@@ -249,3 +251,61 @@ def test_unauthenticated_mode_is_announced_when_the_app_is_built(
 def test_unauthenticated_mode_accepts_calls_without_a_token(tmp_path: Path) -> None:
     with TestClient(create_app(cds_settings(tmp_path, allow_unauthenticated=True))) as client:
         assert call(client, None).status_code == 200
+
+
+def test_building_the_app_without_trusted_issuers_warns_that_every_call_will_be_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    create_app(cds_settings(tmp_path, allow_unauthenticated=False))
+    assert [r.levelno for r in caplog.records if r.name == "plugin.routes.cds"] == [logging.WARNING]
+
+
+def test_an_issuer_whose_jwk_set_cannot_be_loaded_is_refused(tmp_path: Path) -> None:
+    settings = cds_settings(
+        tmp_path, allow_unauthenticated=False, trusted_issuers={ISSUER: str(tmp_path / "missing.json")}
+    )
+    with TestClient(create_app(settings)) as client:
+        assert_bare_401(call(client, signed()))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_jwk_set_is_reused_then_reloaded_and_kept_if_the_reload_fails(tmp_path: Path) -> None:
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(public_jwks(EC_KEY)), encoding="utf-8")
+    clock = Clock()
+    cache = JwksCache(timeout=1.0, clock=clock)
+    first = asyncio.run(cache.get(str(path)))
+    path.write_text(json.dumps(public_jwks(RSA_KEY)), encoding="utf-8")
+    assert asyncio.run(cache.get(str(path))) is first  # within the TTL: not reloaded
+    clock.now += JWKS_TTL
+    reloaded = asyncio.run(cache.get(str(path)))
+    assert reloaded is not None
+    assert [k.kid for k in reloaded.keys] == ["ehr-rsa"]
+    path.unlink()
+    clock.now += JWKS_TTL
+    assert asyncio.run(cache.get(str(path))) is reloaded  # the last good set stays in use
+
+
+def test_an_unknown_kid_reloads_a_jwk_set_url_at_most_every_retry_interval(jwks_url: str) -> None:
+    clock = Clock()
+    cache = JwksCache(timeout=1.0, clock=clock)
+    first = asyncio.run(cache.get(jwks_url))
+    assert asyncio.run(cache.get(jwks_url, refresh=True)) is first
+    clock.now += JWKS_RETRY
+    assert asyncio.run(cache.get(jwks_url, refresh=True)) is not first
+
+
+def test_a_jti_is_forgotten_once_its_token_could_no_longer_be_accepted() -> None:
+    guard = ReplayGuard()
+    assert guard.first_use(ISSUER, "jti-1", until=1100.0, now=1000.0)
+    assert not guard.first_use(ISSUER, "jti-1", until=1100.0, now=1050.0)
+    assert guard.first_use(ROTATING_ISSUER, "jti-1", until=1100.0, now=1050.0)  # per issuer
+    assert guard.first_use(ISSUER, "jti-1", until=1300.0, now=1200.0)

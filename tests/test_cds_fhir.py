@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import httpx
 import pytest
 
 from plugin.fhir import read_chart
-from plugin.prefetch import FhirAccess, PrefetchError, unpack
+from plugin.prefetch import FhirAccess, PrefetchError, WithoutQuery, unpack
 from tests.cds_support import load
 
 
@@ -154,8 +156,18 @@ def test_spontaneous_abortions_give_the_loss_count_and_total_abortions_do_not() 
     assert read_chart([losses, as_quantity]).profile.prior_pregnancy_losses == 4
 
 
+@pytest.mark.parametrize(
+    "value",
+    [{"valueQuantity": {"value": 3, "comparator": ">"}}, {"valueInteger": -1}, {"valueQuantity": {"value": 2.5}}, {}],
+    ids=["comparator", "negative", "not-whole", "no-value"],
+)
+def test_a_loss_count_that_is_not_a_plain_whole_number_is_unknown(value: dict[str, Any]) -> None:
+    losses = {k: v for k, v in load("obstetric-3-losses.json")["entry"][0]["resource"].items() if k != "valueInteger"}
+    assert read_chart([losses | value]).profile.prior_pregnancy_losses is None
+
+
 def test_resources_that_are_not_valid_fhir_or_not_ours_are_skipped() -> None:
-    broken = nk(18, status="not-a-status")
+    broken = nk(18, valueQuantity="18 %")
     patient = {"resourceType": "Patient", "id": "1288992", "gender": "female"}
     assert read_chart([broken, patient, nk(14)]).profile.nk_cell_percent == 14.0
 
@@ -194,3 +206,13 @@ def test_fetch_urls_fill_the_patient_token_and_stay_on_the_fhir_server() -> None
     assert access.owns("https://ehr.example.org/fhir/Condition?_page=2")
     assert not access.owns("https://ehr.example.org/fhir-other/Condition")
     assert not access.owns("https://attacker.example.org/fhir/Condition")
+
+
+def test_httpx_request_logs_lose_their_query_string_and_other_records_pass_untouched() -> None:
+    url = httpx.URL("https://ehr.example.org/fhir/Condition?patient=1288992")
+    logged = logging.LogRecord("httpx", logging.INFO, __file__, 1, "HTTP Request: %s %s", ("GET", url), None)
+    plain = logging.LogRecord("httpx", logging.INFO, __file__, 1, "%(n)s", ({"n": 1},), None)
+    assert WithoutQuery().filter(logged)
+    assert WithoutQuery().filter(plain)
+    assert logged.getMessage() == "HTTP Request: GET https://ehr.example.org/fhir/Condition"
+    assert plain.getMessage() == "1"

@@ -246,7 +246,7 @@ def test_order_select_reason_rpl_makes_the_ivig_order_relevant_without_a_problem
     )
     body["prefetch"] = chart("conditions-none.json", nkCells=None)
     card = one_card(cds, body)
-    assert "ICD-10-CM N96" in card["detail"]
+    assert "reason on the IVIG order, ICD-10-CM N96" in card["detail"]
 
 
 def test_order_select_without_draft_orders_is_422(cds: TestClient) -> None:
@@ -261,6 +261,12 @@ def test_a_hook_this_service_does_not_answer_is_422(cds: TestClient) -> None:
 def test_fhir_authorization_without_fhir_server_is_422(cds: TestClient) -> None:
     body = load("cds-request-spec-patient-view.json")
     del body["fhirServer"]
+    assert cds.post(SERVICE_URL, json=body).status_code == 422
+
+
+def test_a_fhir_authorization_that_is_not_a_bearer_token_is_422(cds: TestClient) -> None:
+    body = load("cds-request-spec-patient-view.json")
+    body["fhirAuthorization"]["token_type"] = "MAC"
     assert cds.post(SERVICE_URL, json=body).status_code == 422
 
 
