@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -58,7 +58,7 @@ class FhirAccess:
     """Where and how to query the EHR's FHIR server: the base URL and the bearer token (never logged)."""
 
     base: str
-    token: str
+    token: str = field(repr=False)
 
     def url_for(self, template: str, patient_id: str) -> str:
         return f"{self.base.rstrip('/')}/{template.replace(PATIENT_TOKEN, quote(patient_id, safe=''))}"

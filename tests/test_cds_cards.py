@@ -13,6 +13,7 @@ from plugin.cds_hooks import SUMMARY_LIMIT, cards_for, summary, widget_link
 from plugin.fhir import Finding
 from plugin.profile import PatientProfile
 from plugin.service import Plugin
+from plugin.widget_form import parse_query
 
 GRID: dict[str, list[Any]] = {
     "prior_pregnancy_losses": [None, 1, 2, 3],
@@ -104,21 +105,4 @@ def test_widget_link_names_parameters_like_the_profile_fields(
     url = urlsplit(link.url)
     assert f"{url.scheme}://{url.netloc}{url.path}" == "https://cds.example.org/ivig/widget"
     assert parse_qsl(url.query) == expected
-    assert PatientProfile.model_validate(widget_profile(url.query)) == profile
-
-
-def widget_profile(query: str) -> dict[str, Any]:
-    """Read the link back the way the widget is specified to: repeated conditions, `none` for an empty list."""
-    fields: dict[str, Any] = {}
-    for name, value in parse_qsl(query):
-        if name == "autoimmune_conditions":
-            fields[name] = (*fields.get(name, ()), *(() if value == "none" else (value,)))
-        elif name in {"nk_cell_percent", "baseline_live_birth_risk"}:
-            fields[name] = float(value)
-        elif name == "prior_pregnancy_losses":
-            fields[name] = int(value)
-        elif name == "th1_th2_ratio_elevated":
-            fields[name] = value == "true"
-        else:
-            fields[name] = value
-    return fields
+    assert parse_query(parse_qsl(url.query)).profile == profile  # the widget reads back the same profile

@@ -206,6 +206,7 @@ def test_fetch_urls_fill_the_patient_token_and_stay_on_the_fhir_server() -> None
     assert access.owns("https://ehr.example.org/fhir/Condition?_page=2")
     assert not access.owns("https://ehr.example.org/fhir-other/Condition")
     assert not access.owns("https://attacker.example.org/fhir/Condition")
+    assert "token" not in repr(access)
 
 
 def test_httpx_request_logs_lose_their_query_string_and_other_records_pass_untouched() -> None:
