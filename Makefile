@@ -27,7 +27,9 @@ check: $(STAMP)
 	$(BIN)/mypy plugin tests
 
 test: check browser-deps
+	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 
 # Installs chromium only when it is missing and we are root (as in CI); otherwise says what to do. Without it the

@@ -120,10 +120,13 @@ def serve(args: argparse.Namespace) -> int:
 
     from plugin.app import create_app
 
-    app = create_app(get_settings())  # loads the evidence first: a broken store never binds the port
+    settings = get_settings()
+    app = create_app(settings)  # loads the evidence first: a broken store never binds the port
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config.setdefault("filters", {})["drop_query"] = {"()": DropQueryString}
     log_config["handlers"]["access"]["filters"] = ["drop_query"]
+    # The plugin's own messages go where uvicorn's go, at the configured level.
+    log_config["loggers"]["plugin"] = {"handlers": ["default"], "level": settings.log_level.upper(), "propagate": False}
     uvicorn.run(app, host=args.host, port=args.port, log_config=log_config)
     return 0
 
