@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from plugin.app import create_app
 from plugin.config import Settings
-from plugin.errors import EvidenceError
+from plugin.errors import EvidenceError, MissingDataError, PluginError, RuleTableError, UpstreamError
 
 ISSUE_PROFILE = {
     "prior_pregnancy_losses": 3,
@@ -121,3 +121,28 @@ def test_a_broken_evidence_store_stops_the_app_from_starting(tmp_path: Path) -> 
     with pytest.raises(EvidenceError) as caught:
         create_app(Settings(evidence_dir=tmp_path / "evidence", templates_dir=root / "templates"))
     assert caught.value.code == "evidence.arm_totals_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (MissingDataError("no problem list", code="fhir.unavailable"), 412),
+        (UpstreamError("FHIR server timed out"), 502),
+        (RuleTableError("gap", code="rules.gap", table="t"), 500),
+    ],
+)
+def test_plugin_errors_map_to_http_in_one_place_with_code_and_details(
+    settings: Settings, error: PluginError, status: int
+) -> None:
+    app = create_app(settings)
+
+    def fail() -> None:
+        raise error
+
+    app.add_api_route("/v1/fail", fail)
+    with TestClient(app) as test_client:
+        response = test_client.get("/v1/fail")
+    assert response.status_code == status
+    body = response.json()["error"]
+    assert body["code"] == error.code
+    assert body["details"] == error.details
