@@ -11,7 +11,8 @@ from plugin.config import Settings
 from plugin.evidence import EvidenceStore, Frozen, load_evidence
 from plugin.profile import PatientProfile
 from plugin.render import Renderer
-from plugin.rules import DecisionTable, load_tables
+from plugin.rules import DecisionTable
+from plugin.tables import load_tables
 
 
 class Rendered(Frozen):

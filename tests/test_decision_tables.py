@@ -1,6 +1,6 @@
 """Every real decision table in evidence/rules: examples, the exhaustive grid, reachability, and DESIGN.md's rules.
 
-The grid (plugin.rules.grid) is complete rather than sampled: every bound of every interval, the floats either
+The grid (plugin.tables.grid) is complete rather than sampled: every bound of every interval, the floats either
 side of it and the midpoints, times every choice, every set of conditions and unknown. The status and estimates
 rules of DESIGN.md are re-stated below in plain Python and compared with the tables on every grid point.
 """
@@ -17,7 +17,8 @@ import pytest
 
 from plugin.evidence import EvidenceStore, load_evidence
 from plugin.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, PatientProfile
-from plugin.rules import STATUSES, DecisionTable, Value, grid, grid_values, load_tables
+from plugin.rules import STATUSES, DecisionTable, Value
+from plugin.tables import grid, grid_values, load_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 EVIDENCE = ROOT / "evidence"

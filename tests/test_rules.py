@@ -21,9 +21,8 @@ from plugin.rules import (
     Value,
     compile_cell,
     compile_table,
-    grid_values,
-    load_table,
 )
+from plugin.tables import grid_values, load_table
 
 TINY = """\
 schema_version = 1
