@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-import jinja2
 from markupsafe import escape
 
 from plugin.answer import ANALYSIS_ID, Answer, Citation
 from plugin.evidence import Analysis
 from plugin.forest import forest_plot
 from plugin.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS
-from plugin.render import FIELD_LABELS, STATUS_HEADINGS, MissingWarningError, Renderer
+from plugin.render import FIELD_LABELS, STATUS_HEADINGS, MissingWarningError
 from plugin.service import Plugin
 from plugin.widget_form import ProfileForm
 
@@ -39,16 +37,6 @@ class Urls:
 URLS = Urls()
 
 
-@functools.cache
-def html_env(renderer: Renderer) -> jinja2.Environment:
-    """The core environment, with autoescaping forced on.
-
-    Its extension test looks at the last suffix, so `page.html.j2` would not be escaped; prefilled values
-    come from a URL anyone can craft, so the widget does not depend on the file name.
-    """
-    return renderer.env.overlay(autoescape=True)
-
-
 def require_warning(output: str, text: str, name: str) -> str:
     if str(escape(text)) not in output:
         raise MissingWarningError(f"{name} rendered without the non-randomized warning")
@@ -68,7 +56,7 @@ def citation_of(analysis: Analysis) -> Citation:
 def render_forest(plugin: Plugin, analysis: Analysis, highlighted: Collection[str]) -> str:
     """The standalone SVG document. Raises KeyError for a highlighted id the analysis does not hold."""
     plot = forest_plot(analysis, plugin.store.version, highlighted)
-    output = html_env(plugin.renderer).get_template(FOREST_TEMPLATE).render(plot=plot, warning=analysis.warning)
+    output = plugin.renderer.env.get_template(FOREST_TEMPLATE).render(plot=plot, warning=analysis.warning)
     return require_warning(output, analysis.warning.text, FOREST_TEMPLATE)
 
 
@@ -94,5 +82,5 @@ def page_context(plugin: Plugin, form: ProfileForm) -> dict[str, Any]:
 def render_page(plugin: Plugin, form: ProfileForm) -> str:
     """The widget for this form: the answer when the profile is valid, the field errors when it is not."""
     context = page_context(plugin, form)
-    output = html_env(plugin.renderer).get_template(PAGE_TEMPLATE).render(**context)
+    output = plugin.renderer.env.get_template(PAGE_TEMPLATE).render(**context)
     return require_warning(output, context["warning"].text, PAGE_TEMPLATE)

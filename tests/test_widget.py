@@ -17,7 +17,7 @@ from plugin.config import Settings
 from plugin.render import MissingWarningError, Renderer
 from plugin.service import Plugin
 from plugin.widget_form import parse_query
-from plugin.widget_page import html_env, render_forest, render_page
+from plugin.widget_page import render_forest, render_page
 
 ROOT = Path(__file__).resolve().parent.parent
 MATCHED = {
@@ -199,9 +199,11 @@ def test_openapi_documents_the_widget_parameters(client: TestClient) -> None:
     assert names == list(MATCHED) + ["baseline_live_birth_risk"]
 
 
-def test_widget_templates_are_escaped_whatever_their_file_name(plugin: Plugin) -> None:
-    env = html_env(plugin.renderer)
-    assert env.from_string("{{ value }}").render(value="<b>") == "&lt;b&gt;"
+def test_every_widget_template_is_autoescaped(plugin: Plugin) -> None:
+    names = [p.relative_to(ROOT / "templates").as_posix() for p in (ROOT / "templates").rglob("*.j2")]
+    markup = [n for n in names if n.endswith((".html.j2", ".svg.j2"))]
+    assert "widget/page.html.j2" in markup and "widget/forest.svg.j2" in markup
+    assert all(plugin.renderer.env.autoescape(name) for name in markup)  # type: ignore[operator]
 
 
 def test_a_widget_template_without_the_warning_cannot_render(plugin: Plugin, tmp_path: Path) -> None:
