@@ -112,6 +112,12 @@ class Answer(Frozen):
         return next(w for w in self.warnings if w.code == WARNING_CODE)
 
 
+def citation_of(analysis: Analysis) -> Citation:
+    """The analysis's source as every channel cites it."""
+    source = analysis.source
+    return Citation(text=source.citation, short=source.short, doi=source.doi, url=source.url)
+
+
 def log_ci_width(estimate: Estimate) -> float:
     return math.log(estimate.ci[1]) - math.log(estimate.ci[0])
 
@@ -200,8 +206,6 @@ def answer(profile: PatientProfile, tables: dict[str, DecisionTable], store: Evi
         missing_information=missing,
         applicability_notes=tuple(notes),
         trace=tuple(trace),
-        citation=Citation(
-            text=analysis.source.citation, short=analysis.source.short, doi=analysis.source.doi, url=analysis.source.url
-        ),
+        citation=citation_of(analysis),
         evidence_version=store.version,
     )

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from plugin import __version__
-from plugin.answer import ANALYSIS_ID, WARNING_CODE, AnswerWarning, Citation, EstimateView, view
+from plugin.answer import ANALYSIS_ID, WARNING_CODE, AnswerWarning, Citation, EstimateView, citation_of, view
 from plugin.config import Settings
 from plugin.evidence import Frozen, Participants, Pico
 from plugin.profile import PatientProfile
@@ -48,7 +48,6 @@ class EvidenceSummary(Frozen):
 
 def evidence_summary(plugin: Plugin) -> EvidenceSummary:
     analysis = plugin.store.analyses[ANALYSIS_ID]
-    source = analysis.source
     return EvidenceSummary(
         analysis_id=analysis.id,
         title=analysis.title,
@@ -57,7 +56,7 @@ def evidence_summary(plugin: Plugin) -> EvidenceSummary:
         participants=analysis.participants,
         estimates=tuple(view(estimate, analysis, None) for estimate in analysis.estimates),
         warnings=(AnswerWarning(code=WARNING_CODE, text=analysis.warning.text),),
-        citation=Citation(text=source.citation, short=source.short, doi=source.doi, url=source.url),
+        citation=citation_of(analysis),
         evidence_version=plugin.store.version,
     )
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from markupsafe import escape
 
-from plugin.answer import ANALYSIS_ID, Answer, Citation
+from plugin.answer import ANALYSIS_ID, Answer, citation_of
 from plugin.evidence import Analysis
 from plugin.forest import forest_plot
 from plugin.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS
@@ -46,11 +46,6 @@ def require_warning(output: str, text: str, name: str) -> str:
 def matched_ids(answer: Answer | None) -> tuple[str, ...]:
     """The estimates the answer shows for this patient, as bare estimate ids for the plot."""
     return tuple(e.id.partition("#")[2] for e in answer.estimates) if answer else ()
-
-
-def citation_of(analysis: Analysis) -> Citation:
-    source = analysis.source
-    return Citation(text=source.citation, short=source.short, doi=source.doi, url=source.url)
 
 
 def render_forest(plugin: Plugin, analysis: Analysis, highlighted: Collection[str]) -> str:
