@@ -25,6 +25,7 @@ check: $(STAMP)
 	$(BIN)/ruff format --check plugin tests bench
 	$(BIN)/ruff check plugin tests bench
 	$(BIN)/mypy plugin tests
+	$(BIN)/lint-imports
 
 test: check browser-deps
 	$(BIN)/coverage erase

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from plugin.app import create_app
-from plugin.profile import PROFILE_EXAMPLE, PatientProfile
-from plugin.service import load_plugin
+from plugin.core.plugin import load_plugin
+from plugin.core.profile import PROFILE_EXAMPLE, PatientProfile
 
 ROUNDS = 2000
 

@@ -11,14 +11,17 @@ from fastapi.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin import __version__
-from plugin.cds_auth import ClientRefusedError
-from plugin.cds_hooks import CDS_PREFIX, operation_outcome
+from plugin.api import routes as api
+from plugin.cds_hooks import routes as cds
+from plugin.cds_hooks.auth import ClientRefusedError
+from plugin.cds_hooks.models import CDS_PREFIX
+from plugin.cds_hooks.outcome import operation_outcome
+from plugin.chat import function_calling
+from plugin.chat.mcp_server import McpHttp, build_server
 from plugin.config import Settings, get_settings
-from plugin.errors import MissingDataError, PluginError, UpstreamError
-from plugin.mcp_server import McpHttp, build_server
-from plugin.routes import answer, cds, tools
-from plugin.routes.widget import router as widget_router
-from plugin.service import load_plugin
+from plugin.core.errors import MissingDataError, PluginError, UpstreamError
+from plugin.core.plugin import load_plugin
+from plugin.widget import routes as widget
 
 STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [(MissingDataError, 412), (UpstreamError, 502)]
 
@@ -59,9 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.plugin = load_plugin(settings)
     app.add_exception_handler(PluginError, plugin_error)
     app.add_exception_handler(ClientRefusedError, client_refused)
-    app.include_router(answer.router)
-    app.include_router(widget_router)
-    app.include_router(tools.router)
+    app.include_router(api.router)
+    app.include_router(widget.router)
+    app.include_router(function_calling.router)
     cds.install(app, settings)
     app.state.mcp = McpHttp(build_server(app.state.plugin), settings)
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.

@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from plugin.config import get_settings
-from plugin.errors import PluginError
-from plugin.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, PatientProfile
-from plugin.service import load_plugin
+from plugin.core.errors import PluginError
+from plugin.core.plugin import load_plugin
+from plugin.core.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, PatientProfile
 
 YES = {"yes", "true", "y", "1"}
 NO = {"no", "false", "n", "0"}
@@ -134,7 +134,7 @@ def serve(args: argparse.Namespace) -> int:
 def mcp() -> int:
     import logging
 
-    from plugin.mcp_server import build_server
+    from plugin.chat.mcp_server import build_server
 
     settings = get_settings()
     # stdout carries nothing but MCP messages, so every log line goes to stderr.

@@ -6,6 +6,7 @@ Clinical content (thresholds, estimates, wording) is never configuration: it is 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -13,9 +14,27 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from plugin.embedding import check_frame_ancestors
-
 _PACKAGE = Path(__file__).resolve().parent
+
+# 'self', 'none' (alone) or an http(s) origin, optionally with a wildcard subdomain or port; nothing that could
+# smuggle another directive (";", ",", quotes) into the header.
+FRAME_SOURCE = re.compile(
+    r"^(?:'self'|'none'|https?://(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[0-9]{1,5}|:\*)?)$"
+)
+
+
+def check_frame_ancestors(sources: tuple[str, ...]) -> tuple[str, ...]:
+    """Validate the allow-list at start-up, so a typo fails loudly instead of sending a broken header."""
+    if not sources:
+        raise ValueError("frame_ancestors must name at least one source; use 'none' to forbid framing")
+    bad = [source for source in sources if not FRAME_SOURCE.match(source)]
+    if bad:
+        raise ValueError(
+            f"frame_ancestors {bad} are not 'self', 'none' or an http(s) origin such as https://ehr.example.org"
+        )
+    if "'none'" in sources and len(sources) > 1:
+        raise ValueError("frame_ancestors 'none' cannot be combined with other sources")
+    return sources
 
 
 def bundled(name: str) -> Path:

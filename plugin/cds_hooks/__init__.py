@@ -1,0 +1,1 @@
+"""The CDS Hooks door: discovery, services, prefetch and FHIR fetching, client authentication, feedback."""

@@ -1,0 +1,159 @@
+"""The CDS Hooks prefetch this service asks for, and how each key becomes FHIR resources.
+
+Per key (CDS Hooks 2.0 "Prefetch Template"; standards/interop.md §1.4): a value is used as sent; `null` means the
+EHR has no data, which is authoritative, so nothing is queried; an absent key, or one holding an error
+OperationOutcome, is fetched from `fhirServer` with the bearer token of `fhirAuthorization` when both are given
+(short timeout, at most MAX_PAGES pages, never leaving that server). Only `conditions` is required: without the
+problem list the service cannot tell whether this evidence concerns the patient, so losing it is a 412.
+URLs and tokens are never logged (a search URL carries the patient id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from plugin.core.errors import MissingDataError
+
+log = logging.getLogger(__name__)
+
+
+class WithoutQuery(logging.Filter):
+    """httpx logs each request URL at INFO, and a FHIR search URL carries the patient id: drop the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(a.copy_with(query=None) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(WithoutQuery())
+
+PATIENT_TOKEN = "{{context.patientId}}"
+TEMPLATES: dict[str, str] = {
+    "conditions": f"Condition?patient={PATIENT_TOKEN}&clinical-status=active,recurrence,relapse",
+    "nkCells": f"Observation?patient={PATIENT_TOKEN}"
+    "&code=http://loinc.org|18267-5,http://loinc.org|107067-1,http://loinc.org|8133-1&_sort=-date&_count=10",
+    "obstetricHistory": f"Observation?patient={PATIENT_TOKEN}&code=http://loinc.org|11614-5&_sort=-date&_count=5",
+}
+REQUIRED = ("conditions",)
+MAX_PAGES = 3
+ERROR_SEVERITIES = frozenset({"error", "fatal"})
+
+Resource = dict[str, Any]
+
+
+class PrefetchError(ValueError):
+    """A prefetch value or fetched page that carries an error, or is not FHIR JSON at all."""
+
+
+@dataclass(frozen=True)
+class FhirAccess:
+    """Where and how to query the EHR's FHIR server: the base URL and the bearer token (never logged)."""
+
+    base: str
+    token: str = field(repr=False)
+
+    def url_for(self, template: str, patient_id: str) -> str:
+        return f"{self.base.rstrip('/')}/{template.replace(PATIENT_TOKEN, quote(patient_id, safe=''))}"
+
+    def owns(self, url: str) -> bool:
+        """Paging links are followed only on the same server, so the token never leaves it."""
+        return url.startswith(f"{self.base.rstrip('/')}/")
+
+
+def is_error(resource: Mapping[str, Any]) -> bool:
+    if resource.get("resourceType") != "OperationOutcome":
+        return False
+    issues = resource.get("issue") or []
+    return not issues or any(isinstance(i, Mapping) and i.get("severity") in ERROR_SEVERITIES for i in issues)
+
+
+def unpack(value: object) -> tuple[list[Resource], str | None]:
+    """A prefetch value or page as (resources, next page URL).
+
+    Informational OperationOutcome entries (search mode `outcome`) are skipped; an error one spoils the page.
+
+    Raises:
+        PrefetchError: the value is an error OperationOutcome, or holds one, or is not a FHIR resource.
+    """
+    if not isinstance(value, Mapping) or not isinstance(value.get("resourceType"), str):
+        raise PrefetchError("not a FHIR resource")
+    if is_error(value):
+        raise PrefetchError("OperationOutcome")
+    if value["resourceType"] != "Bundle":
+        return ([] if value["resourceType"] == "OperationOutcome" else [dict(value)]), None
+    resources = [e["resource"] for e in value.get("entry") or [] if isinstance(e, Mapping) and "resource" in e]
+    resources = [r for r in resources if isinstance(r, Mapping)]
+    if any(is_error(r) for r in resources):
+        raise PrefetchError("Bundle with an error OperationOutcome")
+    links = [link for link in value.get("link") or [] if isinstance(link, Mapping)]
+    following = next((link.get("url") for link in links if link.get("relation") == "next"), None)
+    data = [dict(r) for r in resources if r.get("resourceType") != "OperationOutcome"]
+    return data, following if isinstance(following, str) else None
+
+
+async def fetch(client: httpx.AsyncClient, access: FhirAccess, key: str, url: str, pages: int) -> list[Resource] | None:
+    """GET a search and up to `pages - 1` next pages; None when the first page fails (later failures keep what came)."""
+    resources: list[Resource] = []
+    next_url: str | None = url
+    for page in range(pages):
+        if next_url is None or not access.owns(next_url):
+            break
+        try:
+            response = await client.get(next_url)
+            if response.status_code != 200:
+                raise PrefetchError(f"HTTP {response.status_code}")
+            found, next_url = unpack(response.json())
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("FHIR query for prefetch key %r failed on page %d: %s", key, page + 1, type(exc).__name__)
+            return None if page == 0 else resources
+        resources += found
+    return resources
+
+
+async def gather(
+    prefetch: Mapping[str, Any] | None, access: FhirAccess | None, patient_id: str, timeout: float
+) -> list[Resource]:
+    """Every resource this call can get for our prefetch keys, from the request or from the FHIR server.
+
+    Raises:
+        MissingDataError: a required key was neither sent nor retrievable (the service answers 412).
+    """
+    sent = prefetch or {}
+    have: dict[str, list[Resource]] = {}
+    queries: dict[str, tuple[str, int]] = {}
+    for key, template in TEMPLATES.items():
+        if key in sent and sent[key] is None:
+            have[key] = []
+            continue
+        if key in sent:
+            try:
+                have[key], next_url = unpack(sent[key])
+            except PrefetchError as exc:
+                log.warning("prefetch key %r unusable (%s)", key, exc)
+            else:
+                if next_url is not None and access is not None:
+                    queries[key] = (next_url, MAX_PAGES - 1)  # the EHR paginated its prefetch
+                continue
+        if access is not None:
+            queries[key] = (access.url_for(template, patient_id), MAX_PAGES)
+    if queries and access is not None:
+        headers = {"Authorization": f"Bearer {access.token}", "Accept": "application/fhir+json"}
+        async with httpx.AsyncClient(timeout=timeout, headers=headers, follow_redirects=False) as client:
+            results = await asyncio.gather(*(fetch(client, access, k, url, n) for k, (url, n) in queries.items()))
+        for key, fetched in zip(queries, results, strict=True):
+            if fetched is not None:
+                have[key] = have.get(key, []) + fetched
+    for key in REQUIRED:
+        if key not in have:
+            raise MissingDataError(
+                f"prefetch {key!r} was not sent and could not be fetched from the FHIR server", prefetch_key=key
+            )
+    return [resource for resources in have.values() for resource in resources]

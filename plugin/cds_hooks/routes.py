@@ -1,0 +1,131 @@
+"""The EHR door (CDS Hooks 2.0): discovery, the ivig-rpl-evidence service and its feedback endpoint.
+
+A thin shell: the request's FHIR data becomes a `PatientProfile` (`prefetch`, `plugin.fhir`), the core answers,
+and `cards` turns the `Answer` into cards. Service and feedback calls need a verified client JWT unless
+IVIG_CDS_ALLOW_UNAUTHENTICATED is set; discovery is public (it holds no patient data). CORS, preflight included,
+applies to /cds-services only and never asks for a token. Logs carry the hook instance, never a token or a
+patient identifier.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from plugin.cds_hooks import prefetch
+from plugin.cds_hooks.auth import Client, ClientRefusedError, ClientVerifier
+from plugin.cds_hooks.cards import cards_for
+from plugin.cds_hooks.discovery import DISCOVERY
+from plugin.cds_hooks.feedback import FeedbackStore
+from plugin.cds_hooks.models import CDS_PREFIX, SERVICE_ID, CdsRequest, CdsResponse, Discovery, FeedbackRequest
+from plugin.cds_hooks.orders import ivig_orders
+from plugin.config import Settings
+from plugin.fhir import chart as fhir
+from plugin.web.deps import PluginDep
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix=CDS_PREFIX, tags=["cds-hooks"])
+
+
+async def require_client(request: Request) -> Client | None:
+    """The verified CDS client, or None in unauthenticated development mode.
+
+    Raises:
+        ClientRefusedError: no bearer token, or one that fails verification (a bare 401).
+    """
+    settings: Settings = request.app.state.settings
+    if settings.allow_unauthenticated:
+        return None
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ClientRefusedError("no bearer token")
+    endpoint = f"{settings.public_base_url.rstrip('/')}{request.url.path}"
+    # Feedback belongs to the service: accept either URL as its audience.
+    audiences = (endpoint, endpoint.removesuffix("/feedback")) if endpoint.endswith("/feedback") else (endpoint,)
+    verifier: ClientVerifier = request.app.state.cds_verifier
+    return await verifier.verify(token.strip(), audiences)
+
+
+ClientDep = Annotated[Client | None, Depends(require_client)]
+
+
+@router.get("", response_model=Discovery, response_model_exclude_none=True)
+def discovery() -> Discovery:
+    """CDS Hooks discovery: the ivig-rpl-evidence service on patient-view and order-select, with its prefetch."""
+    return DISCOVERY
+
+
+@router.post(f"/{SERVICE_ID}", response_model=CdsResponse, response_model_exclude_none=True)
+async def call_service(body: CdsRequest, request: Request, plugin: PluginDep, client: ClientDep) -> CdsResponse:
+    """Cards with the evidence that applies to this patient; `cards: []` when it is not about her.
+
+    Answers 412 with an OperationOutcome when the problem list was neither prefetched nor retrievable.
+    """
+    settings: Settings = request.app.state.settings
+    reasons = []
+    if body.hook == "order-select":
+        orders = ivig_orders(body.context.draft_orders, settings.ivig_medication_codes)
+        if not orders:
+            return respond(body, CdsResponse(cards=()), "no IVIG order")
+        reasons = [reason for order in orders for reason in order.reasonCode or []]
+    auth, server = body.fhir_authorization, body.fhir_server
+    access = prefetch.FhirAccess(server, auth.access_token.get_secret_value()) if auth and server else None
+    resources = await prefetch.gather(body.prefetch, access, body.context.patient_id, settings.fhir_timeout)
+    chart = fhir.read_chart(resources, reasons)
+    if not chart.relevant:
+        return respond(body, CdsResponse(cards=()), "nothing in the chart about RPL or NK cells")
+    answer = plugin.answer(chart.profile)
+    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url)
+    return respond(body, CdsResponse(cards=cards), answer.status)
+
+
+def respond(body: CdsRequest, response: CdsResponse, why: str) -> CdsResponse:
+    log.info("%s hookInstance=%s: %d card(s), %s", body.hook, body.hook_instance, len(response.cards), why)
+    return response
+
+
+@router.post(f"/{SERVICE_ID}/feedback")
+def post_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> dict[str, Any]:
+    """Store what the clinician did with our cards (accepted or overridden, with any reason); answers `{}`."""
+    store: FeedbackStore = request.app.state.cds_feedback
+    added = store.add(SERVICE_ID, body.feedback, client.issuer if client else None, client.tenant if client else None)
+    log.info("feedback: %d received, %d new", len(body.feedback), added)
+    return {}
+
+
+class CdsCors:
+    """CORS for /cds-services only (browser CDS clients such as the sandbox); other doors keep their own policy."""
+
+    def __init__(self, app: ASGIApp, origins: tuple[str, ...]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        inside = scope["type"] == "http" and (scope["path"] + "/").startswith(f"{CDS_PREFIX}/")
+        await (self.cors if inside else self.app)(scope, receive, send)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Mount the CDS Hooks door: routes, CORS, the JWT verifier and the feedback store."""
+    app.state.cds_verifier = ClientVerifier(settings.trusted_issuers, timeout=settings.fhir_timeout)
+    app.state.cds_feedback = FeedbackStore(settings.feedback_db)
+    app.add_middleware(CdsCors, origins=settings.cors_origins)
+    app.include_router(router)
+    if settings.allow_unauthenticated:
+        log.warning(
+            "IVIG_CDS_ALLOW_UNAUTHENTICATED is set: CDS Hooks calls are accepted without a client JWT. "
+            "For local development only; never expose this service like this."
+        )
+    elif not settings.trusted_issuers:
+        log.warning("no IVIG_CDS_TRUSTED_ISSUERS configured: every CDS Hooks service call will get 401")

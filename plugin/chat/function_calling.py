@@ -1,0 +1,118 @@
+"""GET /v1/tools: function-calling definitions for assistants without MCP (OpenAI, Anthropic).
+
+Generated from the tool catalogue and its pydantic input models, the same ones MCP and POST /v1/answer use,
+so the schemas cannot drift from the API. One schema serves both providers: OpenAI strict mode wants every
+property required and closed objects, so a field that may be unknown is a ["T", "null"] union; Anthropic
+accepts that schema as it is. Null means unknown, exactly as leaving the field out does on POST /v1/answer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from plugin.chat.tool_catalog import TOOLS, ToolSpec
+
+router = APIRouter()
+
+Format = Literal["openai", "anthropic"]
+# Annotations for people, or keywords that strict mode rejects; the descriptions carry what a model needs.
+DROPPED_KEYWORDS = frozenset({"title", "default", "examples", "$defs"})
+
+
+class OpenAIFunction(BaseModel):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    strict: Literal[True] = True
+
+
+class OpenAITool(BaseModel):
+    """Chat Completions `tools[]` entry."""
+
+    type: Literal["function"] = "function"
+    function: OpenAIFunction
+
+
+class AnthropicTool(BaseModel):
+    """Messages API `tools[]` entry."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+class ToolsResponse(BaseModel):
+    format: Format
+    tools: list[OpenAITool] | list[AnthropicTool] = Field(description="Pass as `tools` to the provider's API.")
+
+
+def nullable(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "null" or (isinstance(kind, list) and "null" in kind)
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema rewritten for OpenAI strict mode, recursively: local `$ref`s inlined, `T | None`
+    as a ["T", "null"] type union (null added to any enum), every object closed with all its properties required.
+
+    Raises:
+        ValueError: the schema holds something strict mode cannot say without changing its meaning (a union
+            other than `T | None`, or an optional property that cannot be null).
+    """
+    definitions: dict[str, Any] = schema.get("$defs", {})
+
+    def rewrite(node: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in node:
+            target = definitions[node["$ref"].removeprefix("#/$defs/")]
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        node = {k: v for k, v in node.items() if k not in DROPPED_KEYWORDS}
+        if "anyOf" in node:
+            options = node.pop("anyOf")
+            others = [option for option in options if option != {"type": "null"}]
+            if len(others) != 1 or len(others) == len(options):
+                raise ValueError(f"strict mode supports only T | None unions, not {options}")
+            inner = rewrite(others[0])
+            node = {**inner, **node, "type": [inner["type"], "null"]}
+            if "enum" in node:
+                node["enum"] = [*node["enum"], None]
+            return node
+        if node.get("type") == "object":
+            required = set(node.get("required", []))
+            properties = {name: rewrite(sub) for name, sub in node.get("properties", {}).items()}
+            for name, sub in properties.items():
+                if name not in required and not nullable(sub):
+                    raise ValueError(f"optional property {name!r} cannot be null, so strict mode cannot express it")
+            node.update(properties=properties, required=list(properties), additionalProperties=False)
+        if node.get("type") == "array" and "items" in node:
+            node["items"] = rewrite(node["items"])
+        return node
+
+    return rewrite(schema)
+
+
+def parameters(spec: ToolSpec) -> dict[str, Any]:
+    return strict_schema(spec.arguments.model_json_schema())
+
+
+def openai_tool(spec: ToolSpec) -> OpenAITool:
+    return OpenAITool(
+        function=OpenAIFunction(name=spec.name, description=spec.description, parameters=parameters(spec))
+    )
+
+
+def anthropic_tool(spec: ToolSpec) -> AnthropicTool:
+    return AnthropicTool(name=spec.name, description=spec.description, input_schema=parameters(spec))
+
+
+@router.get("/v1/tools", response_model=ToolsResponse, tags=["tools"])
+def get_tools(format: Annotated[Format, Query(description="Which provider's tool format.")]) -> ToolsResponse:
+    """Function-calling definitions of the chat tools, for assistants that do not speak MCP.
+
+    Call `ivig_rpl_answer` by POSTing its arguments to /v1/answer, and `ivig_rpl_evidence` with GET /v1/evidence.
+    """
+    if format == "openai":
+        return ToolsResponse(format=format, tools=[openai_tool(spec) for spec in TOOLS])
+    return ToolsResponse(format=format, tools=[anthropic_tool(spec) for spec in TOOLS])

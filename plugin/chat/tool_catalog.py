@@ -1,0 +1,72 @@
+"""The chat tools' names, titles, descriptions and input models: one catalogue for MCP and function calling.
+
+Both doors read this module, so a tool cannot say one thing over MCP and another in an OpenAI or Anthropic
+schema. Input schemas come from the pydantic models themselves, never from hand-written JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from plugin.core.profile import PatientProfile
+
+SERVER_NAME = "ivig-cds"
+
+_SCOPE = (
+    "The evidence is ONE meta-analysis of 8 NON-randomized controlled studies (Habets et al. 2022, 478 women "
+    "with recurrent pregnancy loss and an immune finding) on live birth. It is not a synthesis of randomized "
+    "trials and says nothing about dosing, regimens or safety."
+)
+_SHOW_WARNING = (
+    "Every result carries a warning with code 'nonrandomized_evidence': show it to the user, in full, "
+    "whenever you use the result."
+)
+
+
+class NoArguments(BaseModel):
+    """No arguments: an argument sent anyway is an error, not something to ignore."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    title: str
+    description: str
+    arguments: type[BaseModel]
+
+
+ANSWER = ToolSpec(
+    name="ivig_rpl_answer",
+    title="IVIG in recurrent pregnancy loss: answer for one patient",
+    description=(
+        "What the published evidence says about intravenous immunoglobulin (IVIG) and live birth for one "
+        "woman with recurrent pregnancy loss (RPL), given her immune findings (NK-cell percentage, autoimmune "
+        f"disease, Th1/Th2 ratio) and when IVIG would start. {_SCOPE} Give only what is known; a field left "
+        "out or null means unknown, never 'no'. The answer says which estimates apply (relative risks with "
+        "95% CI and certainty), what information is missing and how well the evidence fits her. It is "
+        f"decision support for a clinician, not a prescription or a recommendation to treat. {_SHOW_WARNING}"
+    ),
+    arguments=PatientProfile,
+)
+
+EVIDENCE = ToolSpec(
+    name="ivig_rpl_evidence",
+    title="IVIG in recurrent pregnancy loss: evidence summary",
+    description=(
+        "The evidence behind the IVIG answers: the pooled and subgroup relative risks for live birth with "
+        f"their 95% CI, certainty, citation and evidence version. {_SCOPE} It is decision support, not a "
+        f"prescription. {_SHOW_WARNING}"
+    ),
+    arguments=NoArguments,
+)
+
+TOOLS: tuple[ToolSpec, ...] = (ANSWER, EVIDENCE)
+
+INSTRUCTIONS = (
+    "Evidence on IVIG and live birth for women with recurrent pregnancy loss and an immune finding. "
+    f"{_SCOPE} Answers are decision support, not prescriptions. {_SHOW_WARNING}"
+)

@@ -1,0 +1,1 @@
+"""The pure core: profile, evidence store, decision tables, answer, wording and rendering. It imports no door."""

@@ -1,0 +1,85 @@
+"""Reading the evidence store from disk: every file validated and checked, or nothing served (fail closed).
+
+`load_evidence(dir)` returns an `EvidenceStore` whose `version` is the content hash of every file in the
+store. Any schema, provenance or consistency failure raises `EvidenceError` naming file, field and value,
+so the service refuses to start on half-loaded evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from plugin.core.consistency import check_analysis
+from plugin.core.errors import EvidenceError, PluginError
+from plugin.core.evidence import Analysis, EvidenceStore
+
+STORE_SUFFIXES = (".toml", ".csv", ".json")
+
+
+def content_hash(directory: Path) -> str:
+    """SHA-256 over every store file's relative path and bytes, in path order: the evidence version."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in STORE_SUFFIXES):
+        digest.update(path.relative_to(directory).as_posix().encode("utf-8") + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def read_toml(path: Path, error: type[PluginError] = EvidenceError) -> dict[str, Any]:
+    """Parse a TOML file, turning a syntax error into the caller's load error naming the file."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(str(exc), code=f"{error.code.partition('.')[0]}.toml_syntax", file=str(path)) from exc
+
+
+def validation_error(path: Path, exc: ValidationError, prefix: str) -> EvidenceError:
+    """The first pydantic error as an `EvidenceError` naming file, field and value.
+
+    An unknown key comes first: a typo such as `wher` also leaves `where` missing, and the typo is the mistake.
+    """
+    errors = exc.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    field = ".".join(str(part) for part in first["loc"])
+    code = f"{prefix}.schema"
+    if first["type"] == "missing" and first["loc"][-1] == "where":
+        code = f"{prefix}.missing_provenance"
+    return EvidenceError(first["msg"], code=code, file=str(path), field=field, value=first.get("input"))
+
+
+def load_analysis(path: Path) -> Analysis:
+    """Load and check one analysis file.
+
+    Raises:
+        EvidenceError: the file is malformed, a number lacks provenance, or the numbers disagree.
+    """
+
+    try:
+        analysis = Analysis.model_validate(read_toml(path))
+    except ValidationError as exc:
+        raise validation_error(path, exc, "evidence") from None
+    if analysis.id != path.stem:
+        raise EvidenceError(
+            "file name must be the analysis id", code="evidence.schema", file=str(path), field="id", value=analysis.id
+        )
+    check_analysis(analysis, path)
+    return analysis
+
+
+def load_evidence(directory: Path) -> EvidenceStore:
+    """Load every `analyses/*.toml` under `directory`.
+
+    Raises:
+        EvidenceError: the directory holds no analysis, or any file fails to load.
+    """
+    files = sorted((directory / "analyses").glob("*.toml"))
+    if not files:
+        raise EvidenceError("no analysis files found", code="evidence.empty", file=str(directory / "analyses"))
+    analyses = {a.id: a for a in map(load_analysis, files)}
+    return EvidenceStore(analyses=analyses, version=content_hash(directory))

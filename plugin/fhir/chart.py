@@ -1,0 +1,228 @@
+"""FHIR R4 resources -> PatientProfile: what the chart says about NK cells, autoimmune disease, RPL and losses.
+
+Codes and rules come from standards/interop.md §2. Only current data counts: Observations that are final, amended
+or corrected (newest wins), Conditions that are active, recurring or relapsed and neither refuted nor entered in
+error. What the chart does not say stays unknown, never "no": a problem list without lupus is not proof of no
+lupus, so autoimmune conditions are only ever read as present. Parsed with fhir.resources' R4B models, which
+share R4's Observation and Condition.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.observation import Observation
+from pydantic import ValidationError
+
+from plugin.core.profile import AUTOIMMUNE_CONDITIONS, PatientProfile
+from plugin.fhir.codes import (
+    ACTIVE,
+    FEATURE_NAMES,
+    FINAL,
+    FRACTION_UNITS,
+    ICD10,
+    ICD10_FEATURES,
+    LOINC,
+    NK_PERCENT_CODES,
+    NK_TEXT,
+    NOT_BLOOD_TEXT,
+    NOT_TRUE,
+    PERCENT_UNITS,
+    SNOMED,
+    SNOMED_FEATURES,
+    SPONTANEOUS_ABORTIONS,
+    SYSTEM_NAMES,
+    Feature,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One chart datum the profile used and where it came from, so the card can show its source and date."""
+
+    what: str
+    source: str
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class Chart:
+    """The profile read from the chart, the findings behind it, and whether RPL is on the problem list."""
+
+    profile: PatientProfile
+    findings: tuple[Finding, ...]
+    rpl_diagnosed: bool
+
+    @property
+    def relevant(self) -> bool:
+        """The chart shows what this evidence is about: an RPL diagnosis, a loss count or an NK-cell result."""
+        known = self.profile.prior_pregnancy_losses is not None or self.profile.nk_cell_percent is not None
+        return self.rpl_diagnosed or known
+
+
+def parse(raw: Mapping[str, Any]) -> Observation | Condition | None:
+    """An Observation or Condition model, or None for other types and for resources the FHIR model rejects."""
+    kind = raw.get("resourceType")
+    try:
+        if kind == "Observation":
+            return Observation.model_validate(raw)
+        if kind == "Condition":
+            return Condition.model_validate(raw)
+    except ValidationError:
+        log.warning("skipped a %s that is not valid FHIR R4", kind)
+    return None
+
+
+def codings(concept: CodeableConcept | None) -> list[tuple[str, str]]:
+    if concept is None:
+        return []
+    return [(c.system or "", c.code) for c in concept.coding or [] if c.code]
+
+
+def texts(concept: CodeableConcept | None) -> list[str]:
+    if concept is None:
+        return []
+    return [t for t in [concept.text, *(c.display for c in concept.coding or [])] if t]
+
+
+def when(value: object) -> datetime:
+    """A sort key for FHIR dates (full, partial "2026-03" or "2026", or with a time); undated sorts oldest."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str) and re.fullmatch(r"\d{4}(-\d{2})?", value):
+        year, _, month = value.partition("-")
+        return datetime(int(year), int(month or 1), 1, tzinfo=UTC)
+    return datetime.min.replace(tzinfo=UTC)
+
+
+def observed(obs: Observation) -> object:
+    period = obs.effectivePeriod
+    return obs.effectiveDateTime or obs.effectiveInstant or (period and (period.end or period.start)) or obs.issued
+
+
+def day(value: object) -> str | None:
+    if isinstance(value, datetime | date):
+        return value.isoformat()[:10]
+    return value if isinstance(value, str) else None
+
+
+def loinc_codes(obs: Observation) -> set[str]:
+    return {code for system, code in codings(obs.code) if system == LOINC}
+
+
+def is_nk_percent(obs: Observation) -> bool:
+    """An NK-% LOINC code; failing any LOINC code, a local test whose name says NK or CD56 in blood."""
+    codes = loinc_codes(obs)
+    if codes:
+        return bool(codes & NK_PERCENT_CODES)
+    names = " ".join(texts(obs.code))
+    return bool(NK_TEXT.search(names)) and not NOT_BLOOD_TEXT.search(names)
+
+
+def nk_percent(obs: Observation) -> float | None:
+    """The NK-cell percentage: UCUM `%` as is, a fraction (`1` or no unit) times 100; anything else unreadable."""
+    quantity = obs.valueQuantity
+    if quantity is None or quantity.value is None or quantity.comparator is not None:
+        return None
+    unit = (quantity.code or quantity.unit or "").strip().lower()
+    value = Decimal(quantity.value)
+    if unit in PERCENT_UNITS:
+        percent = value
+    elif unit in FRACTION_UNITS:
+        percent = value * 100
+    else:
+        return None
+    return float(percent) if 0 <= percent <= 100 else None
+
+
+def loss_count(obs: Observation) -> int | None:
+    if obs.valueInteger is not None:
+        return int(obs.valueInteger) if obs.valueInteger >= 0 else None
+    quantity = obs.valueQuantity
+    if quantity is None or quantity.value is None or quantity.comparator is not None:
+        return None
+    value = Decimal(quantity.value)
+    return int(value) if value >= 0 and value == value.to_integral_value() else None
+
+
+def features(concept: CodeableConcept | None) -> list[tuple[Feature, str]]:
+    """Which features a diagnosis code names, each with its source ("SNOMED CT 102878001")."""
+    found: list[tuple[Feature, str]] = []
+    for system, code in codings(concept):
+        if system == SNOMED and code in SNOMED_FEATURES:
+            found.append((SNOMED_FEATURES[code], f"SNOMED CT {code}"))
+        elif system in ICD10:
+            bare = code.replace(".", "").upper()
+            found += [
+                (feature, f"{SYSTEM_NAMES[system]} {code}")
+                for prefix, feature in ICD10_FEATURES
+                if bare.startswith(prefix)
+            ]
+    return found
+
+
+def is_current(condition: Condition) -> bool:
+    clinical = {code for _, code in codings(condition.clinicalStatus)}
+    verification = {code for _, code in codings(condition.verificationStatus)}
+    return bool(clinical & ACTIVE) and not verification & NOT_TRUE
+
+
+def newest(observations: Iterable[Observation]) -> Observation | None:
+    return max(observations, key=lambda obs: when(observed(obs)), default=None)
+
+
+def read_chart(resources: Iterable[Mapping[str, Any]], reasons: Iterable[CodeableConcept] = ()) -> Chart:
+    """Read a profile from FHIR resources (any mix of Observations and Conditions; other types are ignored).
+
+    `reasons` are diagnoses stated elsewhere, such as the reason on a draft IVIG order; they count like
+    active Conditions.
+    """
+    parsed = [resource for resource in map(parse, resources) if resource is not None]
+    observations = [r for r in parsed if isinstance(r, Observation) and r.status in FINAL]
+    diagnoses: dict[Feature, Finding] = {}
+    stated = [("diagnosis", c.code, c.recordedDate) for c in parsed if isinstance(c, Condition) and is_current(c)]
+    for kind, concept, recorded in [*stated, *(("reason on the IVIG order", reason, None) for reason in reasons)]:
+        for feature, source in features(concept):
+            diagnoses.setdefault(feature, Finding(FEATURE_NAMES[feature], f"{kind}, {source}", day(recorded)))
+    findings = list(diagnoses.values())
+    rpl_diagnosed = "rpl" in diagnoses
+
+    nk_obs = newest(o for o in observations if is_nk_percent(o) and nk_percent(o) is not None)
+    nk = None if nk_obs is None else nk_percent(nk_obs)
+    if nk_obs is not None:
+        findings.append(Finding("NK-cell percentage", source_of(nk_obs), day(observed(nk_obs))))
+
+    loss_obs = newest(o for o in observations if SPONTANEOUS_ABORTIONS in loinc_codes(o) and loss_count(o) is not None)
+    losses = None if loss_obs is None else loss_count(loss_obs)
+    if loss_obs is not None and losses is not None:
+        if rpl_diagnosed and losses < 2:
+            # The diagnosis and the count disagree (the count may be stale, or leave out stillbirths): unknown.
+            losses = None
+            findings.append(
+                Finding("Spontaneous abortions (not used: conflicts with the RPL diagnosis)", source_of(loss_obs))
+            )
+        else:
+            findings.append(Finding("Spontaneous abortions", source_of(loss_obs), day(observed(loss_obs))))
+
+    autoimmune = sorted((f for f in diagnoses if f != "rpl"), key=AUTOIMMUNE_CONDITIONS.index)
+    profile = PatientProfile(
+        prior_pregnancy_losses=losses, nk_cell_percent=nk, autoimmune_conditions=tuple(autoimmune) or None
+    )
+    return Chart(profile=profile, findings=tuple(findings), rpl_diagnosed=rpl_diagnosed)
+
+
+def source_of(obs: Observation) -> str:
+    codes = sorted(loinc_codes(obs))
+    return f"Observation, LOINC {codes[0]}" if codes else "Observation, local code"

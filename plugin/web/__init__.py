@@ -1,0 +1,1 @@
+"""What every HTTP door shares: the loaded plugin and settings as dependencies."""

@@ -1,0 +1,24 @@
+"""The loaded plugin and the settings as FastAPI dependencies, so no door reaches into another for them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from plugin.config import Settings
+from plugin.core.plugin import Plugin
+
+
+def get_plugin(request: Request) -> Plugin:
+    plugin: Plugin = request.app.state.plugin
+    return plugin
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+PluginDep = Annotated[Plugin, Depends(get_plugin)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]

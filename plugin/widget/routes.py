@@ -1,0 +1,108 @@
+"""The EHR widget door: GET /widget, the forest-plot SVG, and the widget's own script and stylesheet."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from plugin.config import Settings
+from plugin.core.profile import PatientProfile
+from plugin.web.deps import PluginDep
+from plugin.widget.embedding import Document, security_headers
+from plugin.widget.form import parse_query
+from plugin.widget.page import render_forest, render_page
+
+router = APIRouter()
+
+# The only files the static route serves: an allow-list, so no path from a URL reaches the file system.
+STATIC_FILES = {"widget.js": "text/javascript; charset=utf-8", "widget.css": "text/css; charset=utf-8"}
+
+
+def query_parameter(name: str, description: str | None) -> dict[str, Any]:
+    """OpenAPI for one profile field as a widget query parameter (the route reads them itself, to show errors)."""
+    repeated = name == "autoimmune_conditions"
+    note = " Repeat once per condition; the single value `none` means none." if repeated else ""
+    schema: dict[str, Any] = {"type": "array", "items": {"type": "string"}} if repeated else {"type": "string"}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": f"{description or ''}{note} Empty or absent means unknown.",
+    }
+
+
+PROFILE_PARAMETERS = [query_parameter(name, field.description) for name, field in PatientProfile.model_fields.items()]
+
+
+def headers(request: Request, document: Document) -> dict[str, str]:
+    settings: Settings = request.app.state.settings
+    return security_headers(settings.frame_ancestors, document)
+
+
+@router.get(
+    "/widget",
+    response_class=HTMLResponse,
+    tags=["widget"],
+    openapi_extra={"parameters": PROFILE_PARAMETERS},
+    responses={422: {"description": "The page, showing which parameters are wrong and no answer.", "content": {}}},
+)
+def get_widget(request: Request, plugin: PluginDep) -> HTMLResponse:
+    """The widget an EHR frames: a profile form prefilled from the query, the answer, and the forest plot.
+
+    Parameters are named like the profile fields. A bad value is shown back in the page, naming the field.
+    """
+    form = parse_query(request.query_params.multi_items())
+    status = 422 if form.errors else 200
+    return HTMLResponse(render_page(plugin, form), status_code=status, headers=headers(request, "page"))
+
+
+@router.get(
+    "/v1/evidence/{analysis_id}/forest.svg",
+    response_class=Response,
+    tags=["evidence"],
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "The forest plot as an SVG document."}},
+)
+def get_forest(
+    request: Request,
+    plugin: PluginDep,
+    analysis_id: str,
+    highlight: Annotated[
+        list[str] | None, Query(description="Estimate ids to mark as applying to the patient, e.g. nk-above-12.")
+    ] = None,
+) -> Response:
+    """Forest plot of every estimate of the analysis on a log axis, the highlighted ones marked by shape and words."""
+    analysis = plugin.store.analyses.get(analysis_id)
+    if analysis is None:
+        error = {"code": "evidence.unknown_analysis", "message": "no such analysis", "details": {"id": analysis_id}}
+        return JSONResponse({"error": error}, status_code=404)
+    known = [e.id for e in analysis.estimates]
+    unknown = [h for h in highlight or () if h not in known]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "highlight"),
+                    "msg": f"Value error, {unknown} are not estimates of {analysis_id}; the estimates are {known}",
+                    "input": unknown,
+                }
+            ]
+        )
+    svg = render_forest(plugin, analysis, highlight or ())
+    return Response(svg, media_type="image/svg+xml", headers=headers(request, "svg"))
+
+
+@router.get("/widget/static/{name}", tags=["widget"], include_in_schema=False)
+def get_static(request: Request, name: str) -> Response:
+    """The widget's script and stylesheet, served by the plugin itself: no third-party assets."""
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        error = {"code": "widget.unknown_file", "message": "no such file", "details": {"name": name}}
+        return JSONResponse({"error": error}, status_code=404)
+    settings: Settings = request.app.state.settings
+    content = (settings.templates_dir / "widget" / "static" / name).read_bytes()
+    return Response(content, media_type=media_type, headers=headers(request, "asset"))

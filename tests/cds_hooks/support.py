@@ -1,0 +1,89 @@
+"""Helpers for the CDS Hooks tests: FHIR fixtures, request builders, and a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from plugin.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+FHIR_DATA = ROOT / "tests" / "data" / "fhir"
+SERVICE_URL = "/cds-services/ivig-rpl-evidence"
+
+
+def load(name: str) -> dict[str, Any]:
+    """A fixture from tests/data/fhir (a fresh copy: tests may change it)."""
+    data: dict[str, Any] = json.loads((FHIR_DATA / name).read_text(encoding="utf-8"))
+    return copy.deepcopy(data)
+
+
+def cds_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "evidence_dir": ROOT / "evidence",
+        "templates_dir": ROOT / "templates",
+        "public_base_url": "https://cds.example.org",
+        "feedback_db": tmp_path / "feedback.sqlite3",
+        "allow_unauthenticated": True,
+    }
+    return Settings(**(values | overrides))
+
+
+def hook_request(prefetch: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """A patient-view call with the given prefetch (left out when None) and any top-level fields replaced."""
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": "1288992", "encounterId": "89284"},
+    }
+    if prefetch is not None:
+        body["prefetch"] = prefetch
+    return body | fields
+
+
+def chart(conditions: str | None = "conditions-snomed.json", **others: str | None) -> dict[str, Any]:
+    """A prefetch object from fixture names: a key given None is sent as null."""
+    names = {"conditions": conditions, **others}
+    return {key: None if name is None else load(name) for key, name in names.items()}
+
+
+def empty_values(value: Any, path: str = "$") -> list[str]:
+    """Paths of every null, empty string, empty list or empty object (the CDS Hooks spec forbids them)."""
+    if value is None or value in ("", [], {}):
+        return [path]
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in empty_values(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in empty_values(item, f"{path}[{i}]")]
+    return []
+
+
+@contextmanager
+def serve(app: ASGIApp) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 in a thread; yields its base URL.
+
+    The socket is bound and listening before the thread starts, so requests queue instead of racing start-up.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

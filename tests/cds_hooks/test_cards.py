@@ -1,0 +1,109 @@
+"""Answer -> card over the whole profile grid: summary length, warning, numbers from the Answer, widget links."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from plugin.cds_hooks.cards import cards_for, summary, widget_link
+from plugin.cds_hooks.models import SUMMARY_LIMIT
+from plugin.core.answer import Answer
+from plugin.core.plugin import Plugin
+from plugin.core.profile import PatientProfile
+from plugin.fhir.chart import Finding
+from plugin.widget.form import parse_query
+
+GRID: dict[str, list[Any]] = {
+    "prior_pregnancy_losses": [None, 1, 2, 3],
+    "nk_cell_percent": [None, 12.0, 18.0],
+    "autoimmune_conditions": [None, (), ("antiphospholipid_syndrome",)],
+    "th1_th2_ratio_elevated": [None, False, True],
+    "ivig_start": [None, "conception_cycle", "after_pregnancy_confirmed"],
+    "baseline_live_birth_risk": [None, 0.3, 0.6],
+}
+PROFILES = [PatientProfile(**dict(zip(GRID, values, strict=True))) for values in itertools.product(*GRID.values())]
+
+
+@pytest.fixture(scope="module")
+def answers(plugin: Plugin) -> list[Answer]:
+    return [plugin.answer(profile) for profile in PROFILES]
+
+
+def test_the_grid_reaches_every_status(answers: list[Answer]) -> None:
+    assert {a.status for a in answers} == {"matched", "insufficient_information", "outside_population", "not_rpl"}
+
+
+def test_every_summary_is_one_line_under_140_characters(answers: list[Answer]) -> None:
+    for answer in answers:
+        text = summary(answer)
+        assert 0 < len(text) < SUMMARY_LIMIT, text
+        assert "\n" not in text
+
+
+def test_every_relevant_answer_gives_one_info_card_with_the_warning_in_its_detail(
+    plugin: Plugin, answers: list[Answer]
+) -> None:
+    for answer in answers:
+        cards = cards_for(answer, (), plugin.renderer, "https://cds.example.org")
+        if answer.status == "not_rpl":
+            assert cards == ()
+            continue
+        (card,) = cards
+        assert card.indicator == "info"
+        assert answer.nonrandomized_warning.text in card.detail
+
+
+def test_matched_summaries_carry_the_lead_estimate_numbers_from_the_answer(answers: list[Answer]) -> None:
+    for answer in (a for a in answers if a.status == "matched"):
+        lead = answer.estimates[0]
+        assert f"RR {lead.rr:.2f} ({lead.ci_low:.2f}-{lead.ci_high:.2f})" in summary(answer)
+        assert lead.certainty.label in summary(answer)
+
+
+def test_the_detail_ends_with_where_each_chart_datum_came_from(plugin: Plugin) -> None:
+    answer = plugin.answer(PatientProfile(nk_cell_percent=18.0))
+    findings = [Finding("NK-cell percentage", "Observation, LOINC 18267-5", "2026-03-02"), Finding("X", "Y")]
+    (card,) = cards_for(answer, findings, plugin.renderer, "https://cds.example.org")
+    assert card.detail.endswith(
+        "**Taken from the chart:**\n\n- NK-cell percentage: Observation, LOINC 18267-5, 2026-03-02\n- X: Y\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        (PatientProfile(), []),
+        (PatientProfile(autoimmune_conditions=()), [("autoimmune_conditions", "none")]),
+        (
+            PatientProfile(
+                prior_pregnancy_losses=3,
+                nk_cell_percent=14.5,
+                autoimmune_conditions=("antiphospholipid_syndrome", "autoimmune_thyroid_disease"),
+                th1_th2_ratio_elevated=False,
+                ivig_start="before_conception",
+                baseline_live_birth_risk=0.35,
+            ),
+            [
+                ("prior_pregnancy_losses", "3"),
+                ("nk_cell_percent", "14.5"),
+                ("autoimmune_conditions", "antiphospholipid_syndrome"),
+                ("autoimmune_conditions", "autoimmune_thyroid_disease"),
+                ("th1_th2_ratio_elevated", "false"),
+                ("ivig_start", "before_conception"),
+                ("baseline_live_birth_risk", "0.35"),
+            ],
+        ),
+    ],
+    ids=["all-unknown", "no-autoimmune", "everything-known"],
+)
+def test_widget_link_names_parameters_like_the_profile_fields(
+    profile: PatientProfile, expected: list[tuple[str, str]]
+) -> None:
+    link = widget_link(profile, "https://cds.example.org/ivig")
+    url = urlsplit(link.url)
+    assert f"{url.scheme}://{url.netloc}{url.path}" == "https://cds.example.org/ivig/widget"
+    assert parse_qsl(url.query) == expected
+    assert parse_query(parse_qsl(url.query)).profile == profile  # the widget reads back the same profile

@@ -1,0 +1,167 @@
+"""GET /v1/tools: OpenAI (strict) and Anthropic function-calling definitions that accept what the API accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel
+
+from plugin.api.routes import PROFILE_EXAMPLES
+from plugin.chat.function_calling import strict_schema
+from plugin.chat.tool_catalog import ANSWER, EVIDENCE, TOOLS
+from plugin.core.profile import PatientProfile
+
+FORMATS = ("openai", "anthropic")
+PROFILE_FIELDS = list(PatientProfile.model_fields)
+# The API's documented examples, as a strict-mode model sends them: every field present, null when unknown.
+EXAMPLES = {
+    name: {field: example["value"].get(field) for field in PROFILE_FIELDS} for name, example in PROFILE_EXAMPLES.items()
+}
+# Arguments both the schemas and POST /v1/answer must refuse.
+INVALID: dict[str, dict[str, Any]] = {
+    "nk-out-of-range": {"nk_cell_percent": 140},
+    "unknown-condition": {"autoimmune_conditions": ["lupus"]},
+    "extra-key": {"nk_cells": 14},
+    "negative-losses": {"prior_pregnancy_losses": -1},
+    "baseline-of-one": {"baseline_live_birth_risk": 1},
+}
+
+
+def tools(client: TestClient, format: str) -> list[dict[str, Any]]:
+    response = client.get("/v1/tools", params={"format": format})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["format"] == format
+    result: list[dict[str, Any]] = body["tools"]
+    return result
+
+
+def schemas(client: TestClient, format: str) -> dict[str, dict[str, Any]]:
+    """Each tool's argument schema, by tool name."""
+    if format == "openai":
+        return {t["function"]["name"]: t["function"]["parameters"] for t in tools(client, format)}
+    return {t["name"]: t["input_schema"] for t in tools(client, format)}
+
+
+def nodes(schema: Any) -> Iterator[dict[str, Any]]:
+    """Every subschema, depth first."""
+    if isinstance(schema, dict):
+        yield schema
+        for value in schema.values():
+            yield from nodes(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from nodes(item)
+
+
+def test_openai_tools_are_strict_functions_named_and_described_as_in_the_catalogue(client: TestClient) -> None:
+    listed = tools(client, "openai")
+    assert [t["type"] for t in listed] == ["function"] * len(TOOLS)
+    assert [(t["function"]["name"], t["function"]["description"]) for t in listed] == [
+        (spec.name, spec.description) for spec in TOOLS
+    ]
+    assert all(t["function"]["strict"] is True for t in listed)
+
+
+def test_anthropic_tools_carry_name_description_and_an_object_input_schema(client: TestClient) -> None:
+    listed = tools(client, "anthropic")
+    assert [(t["name"], t["description"]) for t in listed] == [(spec.name, spec.description) for spec in TOOLS]
+    assert all(t["input_schema"]["type"] == "object" for t in listed)
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_every_schema_is_valid_json_schema(client: TestClient, format: str) -> None:
+    for schema in schemas(client, format).values():
+        Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_strict_mode_rules_hold_at_every_depth(client: TestClient, format: str) -> None:
+    for schema in schemas(client, format).values():
+        assert schema["type"] == "object" and not {"$ref", "oneOf", "anyOf", "allOf"} & set(schema)
+        for node in nodes(schema):
+            assert not {"$ref", "$defs", "oneOf", "allOf", "anyOf", "default"} & set(node)
+            if node.get("type") == "object":
+                assert node["additionalProperties"] is False
+                assert node["required"] == list(node["properties"])
+
+
+def test_every_profile_field_is_required_and_nullable_so_unknown_is_sayable(client: TestClient) -> None:
+    parameters = schemas(client, "openai")[ANSWER.name]
+    assert parameters["required"] == PROFILE_FIELDS
+    for field, prop in parameters["properties"].items():
+        assert isinstance(prop["type"], list) and prop["type"][-1] == "null", field
+        assert prop["description"], field
+    assert None in parameters["properties"]["ivig_start"]["enum"]
+
+
+def test_the_evidence_tool_takes_an_empty_closed_object(client: TestClient) -> None:
+    parameters = schemas(client, "openai")[EVIDENCE.name]
+    assert (parameters["properties"], parameters["required"], parameters["additionalProperties"]) == ({}, [], False)
+
+
+@pytest.mark.parametrize("format", FORMATS)
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_arguments_validate_against_the_schema(client: TestClient, format: str, example: str) -> None:
+    Draft202012Validator(schemas(client, format)[ANSWER.name]).validate(EXAMPLES[example])
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_the_same_arguments_are_accepted_by_post_v1_answer(client: TestClient, example: str) -> None:
+    arguments = EXAMPLES[example]
+    without_nulls = {field: value for field, value in arguments.items() if value is not None}
+    dropped = client.post("/v1/answer", json=without_nulls)
+    assert dropped.status_code == 200
+    as_sent = client.post("/v1/answer", json=arguments)
+    assert as_sent.status_code == 200
+    assert as_sent.json() == dropped.json()  # null and absent both mean unknown
+
+
+@pytest.mark.parametrize("case", INVALID)
+def test_arguments_the_api_refuses_the_schemas_refuse_too(client: TestClient, case: str) -> None:
+    arguments: dict[str, Any] = {**dict.fromkeys(PROFILE_FIELDS), **INVALID[case]}
+    for format in FORMATS:
+        assert not Draft202012Validator(schemas(client, format)[ANSWER.name]).is_valid(arguments), format
+    assert client.post("/v1/answer", json=INVALID[case]).status_code == 422
+
+
+def test_an_unknown_format_is_a_422_naming_the_query_parameter(client: TestClient) -> None:
+    response = client.get("/v1/tools", params={"format": "gemini"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "format"]
+
+
+class Inner(BaseModel):
+    level: int
+
+
+class Outer(BaseModel):
+    inner: Inner | None = None
+    items: list[Inner]
+
+
+def test_strict_schema_inlines_references_and_closes_nested_objects() -> None:
+    schema = strict_schema(Outer.model_json_schema())
+    inner = schema["properties"]["inner"]
+    assert inner["type"] == ["object", "null"] and inner["required"] == ["level"]
+    assert inner["additionalProperties"] is False
+    assert schema["properties"]["items"]["items"]["additionalProperties"] is False
+    assert "$defs" not in schema and schema["required"] == ["inner", "items"]
+
+
+class Ambiguous(BaseModel):
+    value: int | str
+
+
+class OptionalNotNull(BaseModel):
+    value: int = 0
+
+
+@pytest.mark.parametrize("model", [Ambiguous, OptionalNotNull], ids=lambda m: m.__name__)
+def test_strict_schema_refuses_what_strict_mode_cannot_say(model: type[BaseModel]) -> None:
+    with pytest.raises(ValueError):
+        strict_schema(model.model_json_schema())
