@@ -14,7 +14,7 @@ from pathlib import Path
 
 from plugin.core import stats
 from plugin.core.errors import EvidenceError
-from plugin.core.evidence import Analysis, Estimate
+from plugin.core.evidence import Analysis, CertaintyLevel, Estimate
 
 _P_TEXT = re.compile(r"^\s*(?P<op><=|<|=|≤)?\s*(?P<value>\d*\.?\d+)\s*$")
 
@@ -160,8 +160,30 @@ def check_counts(analysis: Analysis, path: Path) -> None:
             )
 
 
+# GRADE: each "serious" concern rates down one level, "very_serious" two; very low is the floor.
+RATED_DOWN = {"serious": 1, "very_serious": 2}
+LEVELS: tuple[CertaintyLevel, ...] = ("very_low", "low")  # non-randomized evidence starts at low
+
+
+def check_certainty(estimate: Estimate, path: Path) -> None:
+    """Raises EvidenceError if the level does not follow from the domain judgements: a domain judged serious
+    and not rated down is a contradiction, and so is a level rated down without a reason."""
+    reasons = estimate.certainty.reasons
+    down = sum(RATED_DOWN.get(r.judgement, 0) for r in reasons if r.domain not in ("study_design", "large_effect"))
+    expected = LEVELS[max(0, len(LEVELS) - 1 - down)]
+    if estimate.certainty.level != expected:
+        raise EvidenceError(
+            f"the domain judgements give {expected!r}, not {estimate.certainty.level!r}",
+            code="evidence.certainty_not_rated_down" if down else "evidence.certainty_without_reason",
+            file=str(path),
+            field=f"estimates.{estimate.id}.certainty.level",
+            value=estimate.certainty.level,
+        )
+
+
 def check_analysis(analysis: Analysis, path: Path) -> None:
     """Run every consistency check. Raises EvidenceError on the first failure."""
     check_counts(analysis, path)
     for estimate in analysis.estimates:
         check_estimate(estimate, path)
+        check_certainty(estimate, path)

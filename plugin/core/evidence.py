@@ -8,18 +8,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from plugin.core.context import ContextRecord
+from plugin.core.model import Frozen, Slug, Text
+
+__all__ = ["Frozen", "Slug", "Text"]  # re-exported: the evidence models' base, as the other modules import it
 
 Provenance = Literal["stated", "derived", "inferred"]
 CertaintyLevel = Literal["low", "very_low"]
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
-Text = Annotated[str, Field(min_length=1)]
-
-
-class Frozen(BaseModel):
-    """Loaded evidence cannot be changed, and an unknown key (a typo such as `wher`) fails the load."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+# What an included study selected women for (Table 1's inclusion criteria, as far as the sources go).
+Selection = Literal[
+    "nk_above_12",
+    "antiphospholipid_syndrome",
+    "systemic_lupus_erythematosus",
+    "th1_th2_elevated",
+    "immune_abnormality",
+    "abnormal_immunologic_tests",
+]
 
 
 class Provenanced(Frozen):
@@ -87,6 +93,7 @@ class Estimate(Provenanced):
     id: Slug
     role: Literal["overall", "subgroup"]
     label: Text
+    short_label: Annotated[str, Field(min_length=1, max_length=30)]
     definition: Text
     population_phrase: Text
     outcome: Literal["live_birth"]
@@ -99,6 +106,7 @@ class Estimate(Provenanced):
     n_studies: int | None = Field(default=None, gt=0)
     n_participants: int | None = Field(default=None, gt=0)
     derived_membership: DerivedMembership | None = None
+    caveats: tuple[Text, ...] = ()
     certainty: Certainty
 
     @model_validator(mode="after")
@@ -157,6 +165,7 @@ class Study(Provenanced):
     control_total: int | None = Field(default=None, gt=0)
     ivig_regimen: Text | None = None
     comparator: Text | None = None
+    selects_for: tuple[Selection, ...] = ()
 
 
 class Analysis(Frozen):
@@ -200,6 +209,7 @@ class EvidenceStore(Frozen):
     """Every analysis, addressable by estimate reference, with the store's content hash as its version."""
 
     analyses: dict[str, Analysis]
+    context: dict[str, ContextRecord] = {}
     version: str
 
     def estimate(self, ref: str) -> tuple[Analysis, Estimate]:

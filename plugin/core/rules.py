@@ -24,6 +24,9 @@ from plugin.core.profile import PatientProfile
 Value = float | int | bool | str | tuple[str, ...] | None
 Predicate = Callable[[Value], bool]
 STATUSES = ("matched", "insufficient_information", "outside_population", "not_rpl")
+# Inputs that are not profile fields but facts the answer already knows when a later table runs: the status
+# the status table chose, and whether the question is asked at an IVIG order (true) or not (unknown).
+DERIVED_INPUTS = ("status", "ivig_order")
 INTERVAL = re.compile(r"^([\[(])\s*(-?[\d.]+|-inf)\s*,\s*(-?[\d.]+|inf)\s*([\])])$")
 
 
@@ -44,7 +47,7 @@ class Table(Frozen):
     id: Slug
     description: Text
     hit_policy: Literal["unique", "collect"]
-    output: Literal["status", "estimates", "notes"]
+    output: Literal["status", "estimates", "notes", "context"]
     inputs: dict[str, Input]
     rows: tuple[dict[str, Any], ...] = Field(min_length=1)
     why: dict[str, Text]
@@ -98,13 +101,16 @@ class DecisionTable:
             if all(predicate(values.get(name)) for name, predicate in predicates.items())
         ]
 
-    def match(self, profile: PatientProfile) -> Match:
-        """The rows that fire for this profile, with the inputs they read.
+    def match(self, profile: PatientProfile, derived: Mapping[str, Value] | None = None) -> Match:
+        """The rows that fire for this profile (and any derived inputs), with the inputs they read.
 
         Raises:
             RuleTableError: a unique table hit no row or several (a gap or an overlap).
         """
-        values = {name: getattr(profile, name) for name in self.spec.inputs}
+        known = derived or {}
+        values = {
+            name: known.get(name) if name in DERIVED_INPUTS else getattr(profile, name) for name in self.spec.inputs
+        }
         rows = self.hits(values)
         if self.spec.hit_policy == "unique" and len(rows) != 1:
             code = "rules.gap" if not rows else "rules.overlap"
@@ -183,9 +189,14 @@ def compile_table(spec: Table, path: Path, known_outputs: set[str]) -> DecisionT
     def fail(message: str, code: str, **details: Any) -> RuleTableError:
         return RuleTableError(message, code=code, file=str(path), **details)
 
-    unknown = sorted(set(spec.inputs) - set(PatientProfile.model_fields))
+    unknown = sorted(set(spec.inputs) - set(PatientProfile.model_fields) - set(DERIVED_INPUTS))
     if unknown:
-        raise fail("inputs must be PatientProfile fields", "rules.unknown_input", field="inputs", value=unknown)
+        raise fail(
+            f"inputs must be PatientProfile fields or one of {list(DERIVED_INPUTS)}",
+            "rules.unknown_input",
+            field="inputs",
+            value=unknown,
+        )
     rows: list[Row] = []
     predicates: list[dict[str, Predicate]] = []
     for raw in spec.rows:

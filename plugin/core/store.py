@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from plugin.core.consistency import check_analysis
+from plugin.core.context import ContextRecord
 from plugin.core.errors import EvidenceError, PluginError
 from plugin.core.evidence import Analysis, EvidenceStore
 
@@ -72,14 +73,59 @@ def load_analysis(path: Path) -> Analysis:
     return analysis
 
 
-def load_evidence(directory: Path) -> EvidenceStore:
-    """Load every `analyses/*.toml` under `directory`.
+def load_context_record(path: Path) -> ContextRecord:
+    """Load one context record, refusing any that would show what its source did not confirm.
 
     Raises:
-        EvidenceError: the directory holds no analysis, or any file fails to load.
+        EvidenceError: the file is malformed, is a not_found record, or gives a part it lists as unconfirmed.
+    """
+    raw = read_toml(path)
+    if raw.get("status") == "not_found":
+        raise EvidenceError(
+            "a not_found record is never shown, so it cannot be in the store",
+            code="context.not_found_shown",
+            file=str(path),
+            field="status",
+            value="not_found",
+        )
+    try:
+        record = ContextRecord.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error(path, exc, "context") from None
+    if path.stem != record.id.replace("_", "-"):
+        raise EvidenceError(
+            "file name must be the record id, kebab-cased", code="context.schema", file=str(path), field="id"
+        )
+    if record.status == "partly" and not record.unconfirmed:
+        raise EvidenceError(
+            "a partly record must list what is unconfirmed",
+            code="context.unconfirmed_missing",
+            file=str(path),
+            field="unconfirmed",
+        )
+    shown = record.shown_unconfirmed()
+    if shown:
+        raise EvidenceError(
+            "the record gives parts it lists as unconfirmed",
+            code="context.unconfirmed_shown",
+            file=str(path),
+            field=shown[0],
+        )
+    return record
+
+
+def load_evidence(directory: Path) -> EvidenceStore:
+    """Load every `analyses/*.toml` and `context/*.toml` under `directory`.
+
+    Raises:
+        EvidenceError: the directory holds no analysis or no context record, or any file fails to load.
     """
     files = sorted((directory / "analyses").glob("*.toml"))
     if not files:
         raise EvidenceError("no analysis files found", code="evidence.empty", file=str(directory / "analyses"))
     analyses = {a.id: a for a in map(load_analysis, files)}
-    return EvidenceStore(analyses=analyses, version=content_hash(directory))
+    context_files = sorted((directory / "context").glob("*.toml"))
+    if not context_files:
+        raise EvidenceError("no context records found", code="context.empty", file=str(directory / "context"))
+    context = {r.id: r for r in map(load_context_record, context_files)}
+    return EvidenceStore(analyses=analyses, context=context, version=content_hash(directory))

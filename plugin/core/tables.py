@@ -16,7 +16,17 @@ from pydantic import ValidationError
 
 from plugin.core.errors import RuleTableError
 from plugin.core.profile import PatientProfile
-from plugin.core.rules import INTERVAL, STATUSES, DecisionTable, Input, Table, Value, compile_table, interval
+from plugin.core.rules import (
+    DERIVED_INPUTS,
+    INTERVAL,
+    STATUSES,
+    DecisionTable,
+    Input,
+    Table,
+    Value,
+    compile_table,
+    interval,
+)
 from plugin.core.store import read_toml
 
 
@@ -86,8 +96,9 @@ def verify(table: DecisionTable, path: Path) -> None:
             "rows that no input can reach", code="rules.unreachable_row", file=str(path), rows=unreachable
         )
     for index, example in enumerate(table.spec.examples):
+        derived = {name: value for name, value in example.given.items() if name in DERIVED_INPUTS}
         try:
-            profile = PatientProfile.model_validate(example.given)
+            profile = PatientProfile.model_validate({k: v for k, v in example.given.items() if k not in derived})
         except ValidationError as exc:
             raise RuleTableError(
                 str(exc.errors()[0]["msg"]),
@@ -96,7 +107,7 @@ def verify(table: DecisionTable, path: Path) -> None:
                 field=f"examples.{index}.given",
                 value=example.given,
             ) from None
-        got = table.match(profile).rows
+        got = table.match(profile, derived).rows
         if got != example.expect_rows:
             raise RuleTableError(
                 "a worked example does not give the rows it expects",
@@ -131,12 +142,12 @@ def load_table(path: Path, known_outputs: Mapping[str, set[str]]) -> DecisionTab
     return table
 
 
-def load_tables(directory: Path, estimate_refs: set[str]) -> dict[str, DecisionTable]:
+def load_tables(directory: Path, estimate_refs: set[str], context_ids: set[str]) -> dict[str, DecisionTable]:
     """Load every `rules/*.toml` under the evidence directory, keyed by table id.
 
     Raises:
         RuleTableError: any table fails to load.
     """
-    known = {"status": set(STATUSES), "estimates": estimate_refs}
+    known = {"status": set(STATUSES), "estimates": estimate_refs, "context": context_ids}
     tables = [load_table(path, known) for path in sorted((directory / "rules").glob("*.toml"))]
     return {table.id: table for table in tables}

@@ -17,7 +17,7 @@ import pytest
 
 from plugin.core.evidence import EvidenceStore
 from plugin.core.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, PatientProfile
-from plugin.core.rules import STATUSES, DecisionTable, Value
+from plugin.core.rules import DERIVED_INPUTS, STATUSES, DecisionTable, Value
 from plugin.core.store import load_evidence
 from plugin.core.tables import grid, grid_values, load_tables
 
@@ -27,6 +27,7 @@ TABLE_FILES = sorted((EVIDENCE / "rules").glob("*.toml"))
 STATUS_TABLE = "habets-2022-ivig-rpl-status"
 ESTIMATES_TABLE = "habets-2022-ivig-rpl-estimates"
 NOTES_TABLE = "habets-2022-ivig-rpl-notes"
+CONTEXT_TABLE = "habets-2022-ivig-rpl-context"
 ANALYSIS = "habets-2022-ivig-rpl"
 OVERALL = f"{ANALYSIS}#overall"
 NK = f"{ANALYSIS}#nk-above-12"
@@ -53,7 +54,7 @@ def evidence_store() -> EvidenceStore:
 
 @pytest.fixture(scope="module")
 def tables(evidence_store: EvidenceStore) -> dict[str, DecisionTable]:
-    return load_tables(EVIDENCE, set(evidence_store.refs()))
+    return load_tables(EVIDENCE, set(evidence_store.refs()), set(evidence_store.context))
 
 
 @pytest.fixture(params=TABLE_FILES, ids=_table_id)
@@ -66,8 +67,8 @@ def unique_table(request: pytest.FixtureRequest, tables: dict[str, DecisionTable
     return tables[_table_id(request.param)]
 
 
-def test_the_store_has_the_three_tables_and_status_and_estimates_are_unique(tables: dict[str, DecisionTable]) -> None:
-    assert set(tables) == {STATUS_TABLE, ESTIMATES_TABLE, NOTES_TABLE}
+def test_the_store_has_the_four_tables_and_status_and_estimates_are_unique(tables: dict[str, DecisionTable]) -> None:
+    assert set(tables) == {STATUS_TABLE, ESTIMATES_TABLE, NOTES_TABLE, CONTEXT_TABLE}
     assert {_table_id(p) for p in UNIQUE_TABLE_FILES} == {STATUS_TABLE, ESTIMATES_TABLE}
 
 
@@ -77,9 +78,10 @@ def test_the_store_has_the_three_tables_and_status_and_estimates_are_unique(tabl
 def test_worked_examples_give_the_rows_they_expect(table: DecisionTable) -> None:
     assert table.spec.examples
     for example in table.spec.examples:
-        profile = PatientProfile.model_validate(example.given)
+        derived = {k: v for k, v in example.given.items() if k in DERIVED_INPUTS}
+        profile = PatientProfile.model_validate({k: v for k, v in example.given.items() if k not in derived})
 
-        assert table.match(profile).rows == example.expect_rows, example.given
+        assert table.match(profile, derived).rows == example.expect_rows, example.given
 
 
 def test_unique_table_hits_exactly_one_row_on_every_grid_point(unique_table: DecisionTable) -> None:
@@ -109,8 +111,10 @@ def test_grid_includes_the_boundaries_the_issue_names(table: DecisionTable) -> N
             assert all((condition,) in values for condition in AUTOIMMUNE_CONDITIONS)
         elif name == "ivig_start":
             assert set(IVIG_STARTS) <= set(values)
-        elif name == "th1_th2_ratio_elevated":
+        elif name in ("th1_th2_ratio_elevated", "ivig_order"):
             assert {True, False} <= set(values)
+        elif name == "status":
+            assert set(STATUSES) <= set(values)
         else:
             pytest.fail(f"input {name} has no boundary expectations here: add them")
 
@@ -214,3 +218,56 @@ def test_notes_table_flags_exactly_two_losses_and_unknown_losses_as_design_md_as
 
         assert ("two-prior-losses" in notes) is (losses == 2), values
         assert ("losses-unknown" in notes) is (losses is None), values
+
+
+# --- CLINICAL.md section 6, re-stated ------------------------------------------------------------------------------
+
+EVERY_RPL = {"egerup2015_overall", "egerup2015_conclusion", "wang2016_overall", "ata2011_sr", "bjog2007_sr"}
+EVERY_RPL |= {"p386_ipd_ma", "cochrane2014_ivig", "nba_au_recurrent_miscarriage"}
+TESTING = {"eshre2017_nk_testing", "rcog2023_immunological_screening", "eshre2017_cytokine_testing"}
+SAFETY = ["fda_thrombosis_boxed_warning", "fda_1998_renal_warning", "iga_contraindication"]
+FOUR_OR_MORE = {"christiansen2015_rct", "yamada2022_design", "yamada2022_ongoing_pregnancy"}
+
+
+def clinical_context(values: Mapping[str, Value]) -> set[str]:
+    """CLINICAL.md section 6's table, written directly from it."""
+    status, losses, start = values["status"], values["prior_pregnancy_losses"], values["ivig_start"]
+    rpl = status in ("matched", "insufficient_information", "outside_population")
+    wanted: set[str] = set()
+    if rpl:
+        wanted |= EVERY_RPL | TESTING
+        if start in ("before_conception", "conception_cycle"):
+            wanted.add("wang2016_preconception")
+        if start == "after_pregnancy_confirmed":
+            wanted.add("wang2016_post_implantation")
+        if isinstance(losses, int) and losses >= 4:
+            wanted |= FOUR_OR_MORE
+    if status in ("matched", "not_rpl") or values["ivig_order"] is True:
+        wanted |= set(SAFETY)
+    return wanted
+
+
+def test_the_context_table_agrees_with_clinical_md_on_its_whole_grid(tables: dict[str, DecisionTable]) -> None:
+    table = tables[CONTEXT_TABLE]
+    disagreements = []
+    for values in grid(table):
+        got = {record for row in table.hits(values) for record in row.then}
+        if got != clinical_context(values):
+            disagreements.append(values)
+    assert disagreements == []
+
+
+def test_at_an_ivig_order_the_safety_points_come_first_and_with_aps_the_blood_authority_first(
+    tables: dict[str, DecisionTable],
+) -> None:
+    table = tables[CONTEXT_TABLE]
+    order = [
+        r
+        for row in table.rows
+        if row.id in table.match(PatientProfile(), {"status": "matched", "ivig_order": True}).rows
+        for r in row.then
+    ]
+    assert order[:3] == SAFETY
+    aps = PatientProfile(autoimmune_conditions=("antiphospholipid_syndrome",))
+    first = next(row for row in table.rows if row.id in table.match(aps, {"status": "matched"}).rows)
+    assert first.then == ("nba_au_recurrent_miscarriage",)

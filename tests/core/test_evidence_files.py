@@ -46,8 +46,9 @@ PINNED = {
         ivig=284,  # the news item's 248 is a transposition: 248 + 194 = 442
         control=194,
         estimates={
-            "overall": Published(1.98, (1.44, 2.73), None, "< 0.0001", "low"),
-            "nk-above-12": Published(2.32, (1.77, 3.02), None, "< 0.0001", "low"),
+            # Very low (CLINICAL.md section 1): non-randomized evidence starts low, serious risk of bias rates it down.
+            "overall": Published(1.98, (1.44, 2.73), None, "< 0.0001", "very_low"),
+            "nk-above-12": Published(2.32, (1.77, 3.02), None, "< 0.0001", "very_low"),
             TIMING: Published(4.47, (1.53, 13.05), 0.006, None, "very_low"),
         },
     ),
@@ -89,7 +90,7 @@ def test_estimates_carry_exactly_the_published_numbers(analysis: Analysis) -> No
         assert (estimate.measure, estimate.outcome, estimate.ci_level) == ("RR", "live_birth", 0.95), estimate.id
 
 
-def test_certainty_is_low_low_and_very_low_for_overall_nk_and_timing(analysis: Analysis) -> None:
+def test_certainty_is_very_low_for_overall_nk_and_timing(analysis: Analysis) -> None:
     levels = {e.id: e.certainty.level for e in analysis.estimates}
 
     assert levels == {e: p.certainty for e, p in PINNED[analysis.id].estimates.items()}

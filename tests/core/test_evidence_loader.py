@@ -263,3 +263,79 @@ def test_store_is_frozen_once_loaded() -> None:
 
     with pytest.raises(ValueError):  # pydantic's ValidationError (frozen_instance) is a ValueError
         overall.point = 3.0  # type: ignore[misc]
+
+
+# --- Certainty that follows from its reasons (CLINICAL.md section 1) ---------------------------------------------
+
+
+def test_a_risk_of_bias_judged_serious_but_not_rated_down_is_refused(store_copy: Path) -> None:
+    text = (store_copy / ANALYSIS_FILE).read_text(encoding="utf-8")
+    first = text.index('level = "very_low"')  # the overall estimate's block comes first
+    (store_copy / ANALYSIS_FILE).write_text(text[:first] + 'level = "low"' + text[first + 18 :], encoding="utf-8")
+
+    error = load_error(store_copy)
+
+    assert error.code == "evidence.certainty_not_rated_down"
+    assert error.details["field"] == "estimates.overall.certainty.level"
+
+
+def test_a_level_rated_down_without_a_serious_domain_is_refused(store_copy: Path) -> None:
+    edit(
+        store_copy,
+        '{ domain = "risk_of_bias", judgement = "serious", reason = "The authors describe',
+        '{ domain = "risk_of_bias", judgement = "not_serious", reason = "The authors describe',
+    )
+
+    assert load_error(store_copy).code == "evidence.certainty_without_reason"
+
+
+# --- Context records: only what the sources confirmed (CLINICAL.md section 6) ------------------------------------
+
+CONTEXT = Path("context")
+
+
+def test_the_real_store_holds_the_context_records_with_their_status_and_no_not_found_record() -> None:
+    store = load_evidence(EVIDENCE)
+
+    assert len(store.context) == 19
+    assert {r.status for r in store.context.values()} == {"verified", "partly"}
+    egerup = store.context["egerup2015_overall"]
+    assert (egerup.estimate, egerup.ci, egerup.p, egerup.n_studies) == (0.92, (0.75, 1.12), "0.42", 11)
+    assert egerup.direction == "lower_favours_ivig" and egerup.outcome == "no_live_birth"
+    assert egerup.n_participants is None and "n_participants" in egerup.unconfirmed
+
+
+def test_a_not_found_record_is_refused(store_copy: Path) -> None:
+    edit(store_copy, 'status = "verified"', 'status = "not_found"', CONTEXT / "wang2016-overall.toml")
+
+    error = load_error(store_copy)
+
+    assert error.code == "context.not_found_shown"
+    assert error.details["file"].endswith("wang2016-overall.toml")
+
+
+def test_a_partly_record_that_shows_an_unconfirmed_figure_is_refused(store_copy: Path) -> None:
+    edit(store_copy, "n_studies = 11\n", "n_studies = 11\nn_participants = 1008\n", CONTEXT / "egerup2015-overall.toml")
+
+    error = load_error(store_copy)
+
+    assert error.code == "context.unconfirmed_shown"
+    assert error.details["field"] == "n_participants"
+
+
+def test_a_partly_record_that_lists_nothing_unconfirmed_is_refused(store_copy: Path) -> None:
+    edit(store_copy, 'unconfirmed = ["n_participants"]\n', "", CONTEXT / "egerup2015-overall.toml")
+
+    assert load_error(store_copy).code == "context.unconfirmed_missing"
+
+
+def test_an_estimate_without_its_direction_is_refused(store_copy: Path) -> None:
+    edit(store_copy, 'direction = "lower_favours_ivig"\n', "", CONTEXT / "egerup2015-overall.toml")
+
+    assert load_error(store_copy).code == "context.schema"
+
+
+def test_a_store_without_context_records_is_refused(store_copy: Path) -> None:
+    shutil.rmtree(store_copy / CONTEXT)
+
+    assert load_error(store_copy).code == "context.empty"
