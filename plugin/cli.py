@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from plugin.config import get_settings
 from plugin.core.errors import PluginError
 from plugin.core.plugin import load_plugin
-from plugin.core.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, PatientProfile
+from plugin.core.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, PatientProfile
 
 YES = {"yes", "true", "y", "1"}
 NO = {"no", "false", "n", "0"}
@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--th1-th2-ratio-elevated", type=yes_no, metavar="yes|no")
     ask.add_argument("--ivig-start", metavar="WHEN", help=f"one of: {', '.join(IVIG_STARTS)}")
     ask.add_argument("--baseline-live-birth-risk", type=float, metavar="P", help="between 0 and 1, exclusive")
+    ask.add_argument(
+        "--baseline-live-birth-source",
+        metavar="ROW",
+        help=f"a sourced baseline instead of --baseline-live-birth-risk: {', '.join(BASELINE_SOURCES)}",
+    )
     ask.add_argument("--format", choices=["text", "markdown", "json"], default="text")
 
     evidence = commands.add_parser("evidence", help="evidence store commands")
@@ -71,6 +76,7 @@ def profile_from(args: argparse.Namespace) -> dict[str, Any]:
         "th1_th2_ratio_elevated": args.th1_th2_ratio_elevated,
         "ivig_start": args.ivig_start,
         "baseline_live_birth_risk": args.baseline_live_birth_risk,
+        "baseline_live_birth_source": args.baseline_live_birth_source,
     }
     return {name: value for name, value in fields.items() if value is not None}
 

@@ -81,12 +81,16 @@ def readme_curl_example() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def assert_contains(actual: Any, shown: Any, path: str = "$") -> None:
-    """Everything the README shows is in the real answer, with the same value; lists match item by item."""
+    """Everything the README shows is in the real answer, with the same value; lists match item by item, and a
+    list the README ends with "…" is abridged: its items are the first ones of the real list."""
     if isinstance(shown, dict):
         assert isinstance(actual, dict), path
         for key, value in shown.items():
             assert key in actual, f"{path}.{key} is missing"
             assert_contains(actual[key], value, f"{path}.{key}")
+    elif isinstance(shown, list) and shown and shown[-1] == "…":
+        assert isinstance(actual, list) and len(actual) >= len(shown), path
+        assert_contains(actual[: len(shown) - 1], shown[:-1], path)
     elif isinstance(shown, list):
         assert isinstance(actual, list) and len(actual) == len(shown), path
         for index, (got, want) in enumerate(zip(actual, shown, strict=True)):

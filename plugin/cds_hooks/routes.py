@@ -79,7 +79,7 @@ async def call_service(body: CdsRequest, request: Request, plugin: PluginDep, cl
     chart = fhir.read_chart(resources, reasons)
     if not chart.relevant:
         return respond(body, CdsResponse(cards=()), "nothing in the chart about RPL or NK cells")
-    answer = plugin.answer(chart.profile)
+    answer = plugin.answer(chart.profile, ivig_order=body.hook == "order-select")
     cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url)
     return respond(body, CdsResponse(cards=cards), answer.status)
 

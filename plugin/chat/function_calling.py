@@ -69,6 +69,8 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
             target = definitions[node["$ref"].removeprefix("#/$defs/")]
             node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
         node = {k: v for k, v in node.items() if k not in DROPPED_KEYWORDS}
+        if "const" in node:  # a one-value Literal: an enum of one, so `| None` can add null beside it
+            node["enum"] = [node.pop("const")]
         if "anyOf" in node:
             options = node.pop("anyOf")
             others = [option for option in options if option != {"type": "null"}]

@@ -27,6 +27,7 @@ from plugin.core.answer import ANALYSIS_ID, WARNING_CODE, AnswerWarning, Citatio
 from plugin.core.evidence import Frozen, Participants, Pico
 from plugin.core.plugin import Plugin, RenderedAnswer
 from plugin.core.profile import PatientProfile
+from plugin.core.views import ContextView, context_view
 
 # Hints only, but they let a host run the tools without asking: nothing is written, nothing outside is reached.
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -41,9 +42,13 @@ class EvidenceSummary(Frozen):
     pico: Pico
     participants: Participants
     estimates: tuple[EstimateView, ...]
+    context: tuple[ContextView, ...]
     warnings: tuple[AnswerWarning, ...] = Field(min_length=1)
     citation: Citation
     evidence_version: str
+
+
+STORE_WHY = "Held in the evidence store beside the non-randomized review."
 
 
 def evidence_summary(plugin: Plugin) -> EvidenceSummary:
@@ -54,7 +59,8 @@ def evidence_summary(plugin: Plugin) -> EvidenceSummary:
         question=analysis.question,
         pico=analysis.pico,
         participants=analysis.participants,
-        estimates=tuple(view(estimate, analysis, None) for estimate in analysis.estimates),
+        estimates=tuple(view(estimate, analysis, PatientProfile(), None) for estimate in analysis.estimates),
+        context=tuple(context_view(record, STORE_WHY) for record in plugin.store.context.values()),
         warnings=(AnswerWarning(code=WARNING_CODE, text=analysis.warning.text),),
         citation=citation_of(analysis),
         evidence_version=plugin.store.version,

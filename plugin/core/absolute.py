@@ -1,4 +1,9 @@
-"""Absolute effects: the risk with IVIG and the risk difference per 1000 for an assumed baseline risk."""
+"""Absolute effects: the risk with IVIG and the risk difference per 1000 for an assumed baseline risk.
+
+A relative effect cannot be carried to every baseline: 0.6 x 1.98 is a "risk" of 119 %. A capped number
+("1000 per 1000, 95% CI 1000 to 1000") reads as certainty, so a value that would pass 99.9 % is withheld
+(None), and so is everything computed from it (../shared/CLINICAL.md section 5).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,20 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+# The largest risk shown: anything above it would print as 1000 per 1000, which reads as a certain live birth.
+HIGHEST_SHOWN = Decimal("0.999")
+
 
 class AbsoluteEffect(BaseModel):
-    """Risk with IVIG for a fixed baseline risk, capped at 1.0; `capped` says whether any value had to be."""
+    """Risk with IVIG and risk difference per 1000; None where the value cannot be estimated at this baseline."""
 
     baseline_risk: float
-    risk_with_ivig: float
-    risk_with_ivig_ci_low: float
-    risk_with_ivig_ci_high: float
-    risk_difference_per_1000: float
-    risk_difference_per_1000_ci_low: float
-    risk_difference_per_1000_ci_high: float
+    risk_with_ivig: float | None
+    risk_with_ivig_ci_low: float | None
+    risk_with_ivig_ci_high: float | None
+    risk_difference_per_1000: float | None
+    risk_difference_per_1000_ci_low: float | None
+    risk_difference_per_1000_ci_high: float | None
     capped: bool
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -35,9 +43,9 @@ def absolute_effect(baseline_risk: float, rr: float, rr_ci_low: float, rr_ci_hig
     Returns
     -------
     AbsoluteEffect
-        ``baseline x RR`` (and its CI) as probabilities. A probability cannot exceed 1: any value above 1.0
-        is capped at 1.0 and ``capped`` is set, because the relative effect cannot be transported to this
-        baseline. Risk differences are computed from the (capped) risks.
+        ``baseline x RR`` (and its CI) as probabilities. When the point estimate would pass 99.9 %, nothing is
+        estimated (every value None); when only the upper limit would, the upper limit is None. ``capped`` says
+        whether anything was withheld. Risk differences come only from values that are shown.
 
     References
     ----------
@@ -46,15 +54,25 @@ def absolute_effect(baseline_risk: float, rr: float, rr_ci_low: float, rr_ci_hig
     # Decimal arithmetic on the printed digits: 0.2 x 1.98 is exactly 0.396, with no binary noise to round away.
     base = Decimal(repr(baseline_risk))
     raw = [base * Decimal(repr(ratio)) for ratio in (rr, rr_ci_low, rr_ci_high)]
-    capped = any(value > 1 for value in raw)
-    point, low, high = (min(value, Decimal(1)) for value in raw)
+    if raw[0] > HIGHEST_SHOWN:
+        shown: list[Decimal | None] = [None, None, None]
+    else:
+        shown = [value if value <= HIGHEST_SHOWN else None for value in raw]
+    point, low, high = shown
+
+    def risk(value: Decimal | None) -> float | None:
+        return None if value is None else float(value)
+
+    def per_1000(value: Decimal | None) -> float | None:
+        return None if value is None else float(1000 * (value - base))
+
     return AbsoluteEffect(
         baseline_risk=baseline_risk,
-        risk_with_ivig=float(point),
-        risk_with_ivig_ci_low=float(low),
-        risk_with_ivig_ci_high=float(high),
-        risk_difference_per_1000=float(1000 * (point - base)),
-        risk_difference_per_1000_ci_low=float(1000 * (low - base)),
-        risk_difference_per_1000_ci_high=float(1000 * (high - base)),
-        capped=capped,
+        risk_with_ivig=risk(point),
+        risk_with_ivig_ci_low=risk(low),
+        risk_with_ivig_ci_high=risk(high),
+        risk_difference_per_1000=per_1000(point),
+        risk_difference_per_1000_ci_low=per_1000(low),
+        risk_difference_per_1000_ci_high=per_1000(high),
+        capped=any(value is None for value in shown),
     )

@@ -1,8 +1,9 @@
 """answer(profile, tables, store) -> Answer: the pure core. No I/O, no HTTP, no Jinja.
 
 The status table decides what kind of answer this is, the estimates table which estimates apply, the notes
-table how well the shown estimates fit her. Every number is copied from the evidence store; the
-non-randomized warning is added here for every status, and `Answer` refuses to exist without it.
+table how well the shown estimates fit her, and the context table which randomized evidence, guidance and
+safety notes stand beside it. Every number is copied from the evidence store; the non-randomized warning is
+added here for every status, and `Answer` refuses to exist without it.
 """
 
 from __future__ import annotations
@@ -12,51 +13,20 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from plugin.core import absolute, wording
-from plugin.core.evidence import Analysis, CertaintyLevel, CertaintyReason, Estimate, EvidenceStore, Frozen, Provenance
+from plugin.core import wording
+from plugin.core.evidence import Analysis, Estimate, EvidenceStore, Frozen
 from plugin.core.profile import PatientProfile
 from plugin.core.rules import DecisionTable, Match, Value
+from plugin.core.views import ContextView, EstimateView, baseline_of, context_view, view
+
+__all__ = ["Answer", "AnswerWarning", "Citation", "ContextView", "EstimateView", "answer", "citation_of", "view"]
 
 Status = Literal["matched", "insufficient_information", "outside_population", "not_rpl"]
 WARNING_CODE = "nonrandomized_evidence"
 ANALYSIS_ID = "habets-2022-ivig-rpl"
-TABLE_IDS = {kind: f"{ANALYSIS_ID}-{kind}" for kind in ("status", "estimates", "notes")}
-
-
-class Absolute(absolute.AbsoluteEffect):
-    """Anticipated absolute effect for the given baseline risk; `note` says why when a value had to be capped."""
-
-    note: str | None = None
-
-
-class CertaintyView(Frozen):
-    level: CertaintyLevel
-    label: str
-    symbol: str
-    reasons: tuple[CertaintyReason, ...]
-
-
-class EstimateView(Frozen):
-    """One estimate as shown: the published numbers, their source, their certainty and the one allowed sentence."""
-
-    id: str
-    label: str
-    definition: str
-    role: Literal["overall", "subgroup"]
-    measure: Literal["RR"]
-    rr: float
-    ci_low: float
-    ci_high: float
-    ci_level: float
-    p_value: float | None
-    p_value_text: str
-    n_studies: int | None
-    n_participants: int | None
-    certainty: CertaintyView
-    statement: str
-    where: str
-    provenance: Provenance
-    absolute: Absolute | None = None
+TABLE_IDS = {kind: f"{ANALYSIS_ID}-{kind}" for kind in ("status", "estimates", "notes", "context")}
+# The randomized estimate every RPL bottom line sets beside the non-randomized one.
+RANDOMIZED_LEAD = "egerup2015_overall"
 
 
 class AnswerWarning(Frozen):
@@ -97,6 +67,9 @@ class Answer(Frozen):
     warnings: tuple[AnswerWarning, ...] = Field(min_length=1)
     missing_information: tuple[str, ...]
     applicability_notes: tuple[Note, ...]
+    context: tuple[ContextView, ...] = Field(min_length=1)
+    not_summarised: str
+    at_ivig_order: bool = False
     trace: tuple[TraceStep, ...]
     citation: Citation
     evidence_version: str
@@ -122,44 +95,6 @@ def log_ci_width(estimate: Estimate) -> float:
     return math.log(estimate.ci[1]) - math.log(estimate.ci[0])
 
 
-def absolute_for(estimate: Estimate, baseline: float) -> Absolute:
-    effect = absolute.absolute_effect(baseline, estimate.point, *estimate.ci)
-    note = None
-    if effect.capped:
-        note = wording.CAPPED_NOTE.format(which=f" {estimate.point:.2f} ({estimate.ci[0]:.2f} to {estimate.ci[1]:.2f})")
-    return Absolute(**dict(effect), note=note)
-
-
-def view(estimate: Estimate, analysis: Analysis, baseline: float | None) -> EstimateView:
-    low, high = estimate.ci
-    level = estimate.certainty.level
-    return EstimateView(
-        id=analysis.ref(estimate),
-        label=estimate.label,
-        definition=estimate.definition,
-        role=estimate.role,
-        measure=estimate.measure,
-        rr=estimate.point,
-        ci_low=low,
-        ci_high=high,
-        ci_level=estimate.ci_level,
-        p_value=estimate.p_value,
-        p_value_text=estimate.p_value_text or f"{estimate.p_value}",
-        n_studies=estimate.n_studies,
-        n_participants=estimate.n_participants,
-        certainty=CertaintyView(
-            level=level,
-            label=wording.CERTAINTY_LABEL[level],
-            symbol=wording.CERTAINTY_SYMBOL[level],
-            reasons=estimate.certainty.reasons,
-        ),
-        statement=wording.statement(level, low, high, estimate.population_phrase),
-        where=estimate.where,
-        provenance=estimate.provenance,
-        absolute=None if baseline is None else absolute_for(estimate, baseline),
-    )
-
-
 def order(estimates: list[Estimate]) -> list[Estimate]:
     """Subgroups first, the most precise (narrowest CI on the log scale) leading; the overall estimate last."""
     subgroups = sorted((e for e in estimates if e.role == "subgroup"), key=log_ci_width)
@@ -170,8 +105,44 @@ def step(match: Match) -> TraceStep:
     return TraceStep(table=match.table, rows=match.rows, why=match.why, inputs=match.inputs)
 
 
-def answer(profile: PatientProfile, tables: dict[str, DecisionTable], store: EvidenceStore) -> Answer:
-    """Match a profile to the evidence and say what applies, with the trace of every row that fired."""
+def chosen_context(match: Match, table: DecisionTable, store: EvidenceStore) -> list[ContextView]:
+    """The records the context rows named, in row order, each once, with the first row that chose it."""
+    why_by_row = {row.id: row.why for row in table.rows}
+    seen: dict[str, ContextView] = {}
+    for row in (r for r in table.rows if r.id in match.rows):
+        for record_id in row.then:
+            if record_id not in seen:
+                seen[record_id] = context_view(store.context[record_id], f"{row.id}: {why_by_row[row.id]}")
+    return list(seen.values())
+
+
+def randomized_lead(store: EvidenceStore) -> str:
+    record = store.context[RANDOMIZED_LEAD]
+    if record.estimate is None or record.ci is None or record.measure is None:  # pragma: no cover - data
+        raise KeyError(f"{RANDOMIZED_LEAD} has no estimate")
+    return wording.randomized_sentence(
+        record.short, record.n_studies, "RR of no live birth", record.estimate, *record.ci
+    )
+
+
+def bottom_line_of(status: Status, views: list[EstimateView], store: EvidenceStore) -> str:
+    """The first line: for a match, the leading estimate beside the randomized evidence, no conclusion drawn."""
+    if status == "not_rpl":
+        return wording.BOTTOM_LINE[status]
+    if status != "matched":
+        return f"{wording.BOTTOM_LINE[status]} {randomized_lead(store)}"
+    lead = views[0]
+    indirect = f" It applies to her only indirectly: {lead.directness_note}" if lead.directness == "indirect" else ""
+    return f"{lead.statement}{indirect} {randomized_lead(store)}"
+
+
+def answer(
+    profile: PatientProfile, tables: dict[str, DecisionTable], store: EvidenceStore, *, ivig_order: bool = False
+) -> Answer:
+    """Match a profile to the evidence and say what applies, with the trace of every row that fired.
+
+    `ivig_order` is true when the question comes with an order for IVIG (the safety points then come first).
+    """
     analysis = store.analyses[ANALYSIS_ID]
     status_match = tables[TABLE_IDS["status"]].match(profile)
     status: Status = status_match.then[0]  # type: ignore[assignment]  # the loader checked it is a status
@@ -180,31 +151,36 @@ def answer(profile: PatientProfile, tables: dict[str, DecisionTable], store: Evi
     views: list[EstimateView] = []
     notes: list[Note] = []
     warnings = [AnswerWarning(code=WARNING_CODE, text=analysis.warning.text)]
-    bottom_line = wording.BOTTOM_LINE.get(status, "")
     if status == "matched":
         estimates_match = tables[TABLE_IDS["estimates"]].match(profile)
         trace.append(step(estimates_match))
         consulted.update(estimates_match.inputs)
         chosen = order([store.estimate(ref)[1] for ref in estimates_match.then])
-        views = [view(e, analysis, profile.baseline_live_birth_risk) for e in chosen]
-        bottom_line = views[0].statement
+        baseline = baseline_of(profile, store)
+        views = [view(e, analysis, profile, baseline) for e in chosen]
         if any(v.absolute is not None and v.absolute.capped for v in views):
-            warnings.append(AnswerWarning(code="absolute_effect_capped", text=wording.CAPPED_NOTE.format(which="")))
+            warnings.append(AnswerWarning(code="absolute_effect_withheld", text=wording.WITHHELD_WARNING))
         notes_table = tables[TABLE_IDS["notes"]]
         notes_match = notes_table.match(profile)
         trace.append(step(notes_match))
         notes = [Note(code=code, text=notes_table.spec.notes[code]) for code in notes_match.then]
+    context_table = tables[TABLE_IDS["context"]]
+    context_match = context_table.match(profile, {"status": status, "ivig_order": True if ivig_order else None})
+    trace.append(step(context_match))
     missing = tuple(name for name, value in consulted.items() if value is None) if status != "not_rpl" else ()
     return Answer(
         status=status,
         analysis_id=analysis.id,
         question=analysis.question,
-        bottom_line=bottom_line,
+        bottom_line=bottom_line_of(status, views, store),
         profile=profile,
         estimates=tuple(views),
         warnings=tuple(warnings),
         missing_information=missing,
         applicability_notes=tuple(notes),
+        context=tuple(chosen_context(context_match, context_table, store)),
+        not_summarised=wording.NOT_SUMMARISED,
+        at_ivig_order=ivig_order,
         trace=tuple(trace),
         citation=citation_of(analysis),
         evidence_version=store.version,

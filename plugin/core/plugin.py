@@ -36,8 +36,8 @@ class Plugin:
     tables: dict[str, DecisionTable]
     renderer: Renderer
 
-    def answer(self, profile: PatientProfile) -> Answer:
-        return answer(profile, self.tables, self.store)
+    def answer(self, profile: PatientProfile, *, ivig_order: bool = False) -> Answer:
+        return answer(profile, self.tables, self.store, ivig_order=ivig_order)
 
     def respond(self, profile: PatientProfile) -> RenderedAnswer:
         result = self.answer(profile)
@@ -65,5 +65,5 @@ def load_plugin(settings: Locations) -> Plugin:
         RuleTableError: a decision table is broken or unsound.
     """
     store = load_evidence(settings.evidence_dir)
-    tables = load_tables(settings.evidence_dir, set(store.refs()))
+    tables = load_tables(settings.evidence_dir, set(store.refs()), set(store.context))
     return Plugin(store=store, tables=tables, renderer=Renderer(settings.templates_dir))

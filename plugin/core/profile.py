@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 IvigStart = Literal["before_conception", "conception_cycle", "after_pregnancy_confirmed", "undecided"]
 AutoimmuneCondition = Literal[
@@ -13,7 +13,10 @@ AutoimmuneCondition = Literal[
     "autoimmune_thyroid_disease",
     "other_autoimmune",
 ]
+# A sourced baseline: the placebo arm of a randomized trial, read from the evidence store (evidence/context/).
+BaselineSource = Literal["christiansen2015_placebo"]
 IVIG_STARTS: tuple[str, ...] = get_args(IvigStart)
+BASELINE_SOURCES: tuple[str, ...] = get_args(BaselineSource)
 AUTOIMMUNE_CONDITIONS: tuple[str, ...] = get_args(AutoimmuneCondition)
 
 PROFILE_EXAMPLE: dict[str, Any] = {
@@ -59,6 +62,18 @@ class PatientProfile(BaseModel):
         default=None,
         description="Assumed chance of a live birth without IVIG, strictly between 0 and 1, for absolute effects.",
     )
+    baseline_live_birth_source: BaselineSource | None = Field(
+        default=None,
+        description="Instead of baseline_live_birth_risk, take the baseline from a sourced row: "
+        "'christiansen2015_placebo' is the placebo arm of Christiansen 2015 (20/40 live births; secondary "
+        "recurrent miscarriage with four or more losses).",
+    )
+
+    @model_validator(mode="after")
+    def _one_baseline(self) -> Self:
+        if self.baseline_live_birth_risk is not None and self.baseline_live_birth_source is not None:
+            raise ValueError("give baseline_live_birth_risk or baseline_live_birth_source, not both")
+        return self
 
     @field_validator("autoimmune_conditions", mode="before")
     @classmethod

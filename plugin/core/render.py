@@ -12,7 +12,8 @@ from typing import Literal
 
 import jinja2
 
-from plugin.core.answer import Answer, EstimateView
+from plugin.core import wording
+from plugin.core.answer import Answer, ContextView, EstimateView
 
 Format = Literal["markdown", "text"]
 TEMPLATES: dict[Format, str] = {"markdown": "chat/answer.md.j2", "text": "chat/answer.txt.j2"}
@@ -24,6 +25,7 @@ FIELD_LABELS = {
     "th1_th2_ratio_elevated": "whether the Th1/Th2 ratio is elevated",
     "ivig_start": "when IVIG would start",
     "baseline_live_birth_risk": "baseline chance of live birth without IVIG",
+    "baseline_live_birth_source": "sourced baseline chance of live birth",
 }
 STATUS_HEADINGS = {
     "matched": "Evidence that applies to this patient",
@@ -58,13 +60,24 @@ def fmt_p(estimate: EstimateView) -> str:
 
 def fmt_size(estimate: EstimateView) -> str:
     if estimate.n_studies is None and estimate.n_participants is None:
-        return "not reported"
+        return wording.SOURCES_SILENT
     parts = []
     if estimate.n_studies is not None:
         parts.append(f"{estimate.n_studies} studies")
     if estimate.n_participants is not None:
         parts.append(f"{estimate.n_participants} women")
     return ", ".join(parts)
+
+
+def fmt_effect(record: ContextView) -> str:
+    """A context record's effect as the record states it, with the measure and which way favours IVIG."""
+    if record.estimate is not None and record.ci_low is not None and record.ci_high is not None:
+        p = f", p {record.p}" if record.p else ""
+        numbers = f"{fmt_ratio(record.estimate)} ({fmt_ratio(record.ci_low)} to {fmt_ratio(record.ci_high)}){p}"
+        return f"{record.measure}: {numbers}; {record.direction_text}"
+    if record.events and record.outcome:
+        return f"{record.events} ({wording.OUTCOME_TEXT[record.outcome]})"
+    return ""
 
 
 def fmt_per_1000(probability: float) -> str:
@@ -98,9 +111,11 @@ def environment(templates_dir: Path) -> jinja2.Environment:
         per_1000=fmt_per_1000,
         signed_per_1000=fmt_signed_per_1000,
         percent=fmt_percent,
+        effect=fmt_effect,
         field_label=FIELD_LABELS.__getitem__,
     )
     env.globals["status_heading"] = STATUS_HEADINGS.__getitem__
+    env.globals["missing_heading"] = wording.MISSING_HEADING
     return env
 
 

@@ -27,16 +27,72 @@ _STATEMENTS: dict[tuple[CertaintyLevel, Direction], str] = {
 BOTTOM_LINE = {
     "not_rpl": "This evidence does not apply: it is about women with recurrent pregnancy loss (two or more "
     "losses), and fewer than two prior losses were reported.",
-    "insufficient_information": "No estimate can be matched yet: the review only included women with an immune "
-    "finding, and the information needed to tell whether she has one is missing.",
-    "outside_population": "This evidence does not apply: the review only included women with an immune finding "
-    "(NK cells above 12%, an autoimmune condition, or an elevated Th1/Th2 ratio), and none was reported.",
+    "insufficient_information": "No estimate of the non-randomized review can be matched: it only included women "
+    "with an immune finding, and whether she has one is not known from what was given.",
+    "outside_population": "The non-randomized review does not apply: it only included women with an immune "
+    "finding (NK cells above 12%, an autoimmune condition, or an elevated Th1/Th2 ratio), and none was reported. "
+    "Women like her, with recurrent pregnancy loss not selected for immune findings, are the population of the "
+    "randomized trials.",
 }
 
-CAPPED_NOTE = (
-    "Capped at 100%: at this baseline risk the risk ratio{which} would give a chance of live birth above 100%, "
-    "which is impossible. The relative effect cannot be transported to this baseline risk; read the relative "
-    "effect instead."
+RATED_BY = (
+    "Certainty rated by the curators of this evidence store (GRADE for non-randomized studies); "
+    "the review itself reports no GRADE rating."
+)
+NOT_SUMMARISED = "Not summarised here: dosing, cost, supply of this blood product, and values and preferences."
+SOURCES_SILENT = "not available in the sources we could read"
+WITHHELD_ALL = (
+    "Cannot be estimated at this baseline: {baseline} x RR {rr} would pass 100%, because the relative effect "
+    "cannot be transported to this baseline. Read the relative effect instead."
+)
+WITHHELD_UPPER = (
+    "The upper limit cannot be estimated at this baseline: {baseline} x {high} would pass 100%, because the "
+    "relative effect cannot be transported to this baseline."
+)
+BASELINE_CLINICIAN = "the clinician's own assumption"
+DIRECTION_TEXT = {
+    "higher_favours_ivig": "above 1 favours IVIG",
+    "lower_favours_ivig": "below 1 favours IVIG (the outcome is no live birth)",
+}
+OUTCOME_TEXT = {
+    "live_birth": "live birth",
+    "no_live_birth": "no live birth",
+    "ongoing_pregnancy_22_weeks": "ongoing pregnancy at 22 weeks, not live birth",
+}
+# Her findings, and what an included study selected women for, in words.
+SELECTION_TEXT = {
+    "nk_above_12": "an NK-cell percentage above 12%",
+    "antiphospholipid_syndrome": "antiphospholipid syndrome",
+    "systemic_lupus_erythematosus": "systemic lupus erythematosus",
+    "th1_th2_elevated": "an elevated Th1/Th2 ratio",
+    "autoimmune_thyroid_disease": "autoimmune thyroid disease",
+    "other_autoimmune": "another autoimmune condition",
+    "immune_abnormality": "an immune system abnormality",
+    "abnormal_immunologic_tests": "abnormal immunologic tests",
+}
+# The fields whose absence is named in `missing_information`: phrased so that no channel reads as advice to test.
+MISSING_HEADING = "The answer would change if this is already known (not a reason to order a test):"
+
+
+def randomized_sentence(
+    short: str, n_studies: int | None, measure: str, estimate: float, low: float, high: float
+) -> str:
+    """The randomized evidence as the record states it, beside the non-randomized estimate (no conclusion drawn)."""
+    trials = f", {n_studies} RCTs" if n_studies else ""
+    finding = "found no clear difference" if low <= 1 <= high else "found a difference"
+    return (
+        "Randomized trials in women with recurrent pregnancy loss not selected for immune findings "
+        f"{finding} ({short}{trials}: {measure} {estimate:.2f}, {low:.2f} to {high:.2f})."
+    )
+
+
+def and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+WITHHELD_WARNING = (
+    "Some absolute effects cannot be estimated at this baseline: the relative effect would give a chance of live "
+    "birth above 100%, so it cannot be transported to this baseline. Those values are withheld, not capped."
 )
 
 

@@ -46,7 +46,7 @@ from plugin.widget.forest_model import (
 def make_legend(y: float) -> Legend:
     return Legend(
         diamond=marker_points("diamond", 18, y - 5),
-        square=marker_points("square", 221, y - 5),
+        square=marker_points("diamond", 221, y - 5),
         diamond_text_x=30,
         square_text_x=231,
         text_y=y - 1,
@@ -93,7 +93,9 @@ def make_row(estimate: Estimate, axis: LogAxis, top: float, highlighted: bool) -
     x_low, off_low = axis.clip(low)
     x_high, off_high = axis.clip(high)
     x_point = axis.x(estimate.point)
-    marker: Marker = "diamond" if highlighted else "square"
+    # Every estimate shown is a pooled result, so each is a diamond; the ones that apply are marked by a heavier
+    # outline and words, never by another shape (readers know a square as one study).
+    marker: Marker = "diamond"
     return ForestRow(
         estimate_id=estimate.id,
         label=estimate.label,

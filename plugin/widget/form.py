@@ -82,6 +82,7 @@ CONVERTERS: dict[str, Callable[[str], object]] = {
     "th1_th2_ratio_elevated": to_bool,
     "ivig_start": str,
     "baseline_live_birth_risk": to_float,
+    "baseline_live_birth_source": str,
 }
 
 

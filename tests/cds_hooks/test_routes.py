@@ -122,7 +122,9 @@ def test_icd10cm_conditions_match_like_snomed_and_give_the_overall_estimate(cds:
 
 def test_refuted_entered_in_error_and_resolved_conditions_are_ignored(cds: TestClient) -> None:
     card = one_card(cds, hook_request(chart(nkCells="nk-normal.json")))
-    assert card["summary"].startswith("IVIG evidence in RPL: no estimate matched yet")
+    assert (
+        card["summary"] == "IVIG in RPL: no non-randomized estimate matched; randomized trials found no clear benefit"
+    )
     assert "Autoimmune:" not in card["detail"]
     assert "SNOMED CT 102878001" in card["detail"]
     for code in ("55464009", "26843008", "21983002"):
@@ -131,8 +133,12 @@ def test_refuted_entered_in_error_and_resolved_conditions_are_ignored(cds: TestC
 
 def test_a_null_prefetch_key_means_no_data_and_is_not_an_error(cds: TestClient) -> None:
     card = one_card(cds, hook_request(chart(nkCells=None, obstetricHistory=None)))
-    assert card["summary"].startswith("IVIG evidence in RPL: no estimate matched yet")
-    assert "NK-cell %" in card["summary"]
+    assert (
+        card["summary"] == "IVIG in RPL: no non-randomized estimate matched; randomized trials found no clear benefit"
+    )
+    assert "NK" not in card["summary"]  # the summary never reads as a request to test (CLINICAL.md section 4)
+    assert "peripheral-blood NK-cell percentage" in card["detail"]
+    assert "insufficient evidence to recommend natural killer (NK) cell testing" in card["detail"]
 
 
 def test_null_conditions_still_answer_from_the_nk_result(cds: TestClient) -> None:
@@ -160,8 +166,13 @@ def test_missing_or_failed_nk_prefetch_leaves_nk_unknown_instead_of_failing(cds:
     missing = one_card(cds, hook_request(chart(obstetricHistory="obstetric-3-losses.json")))
     failed = one_card(cds, hook_request(chart(nkCells="operation-outcome.json")))
     for card in (missing, failed):
-        assert card["summary"].startswith("IVIG evidence in RPL: no estimate matched yet")
-        assert "NK-cell %" in card["summary"]
+        assert (
+            card["summary"]
+            == "IVIG in RPL: no non-randomized estimate matched; randomized trials found no clear benefit"
+        )
+        assert "NK" not in card["summary"]  # the summary never reads as a request to test (CLINICAL.md section 4)
+    assert "peripheral-blood NK-cell percentage" in card["detail"]
+    assert "insufficient evidence to recommend natural killer (NK) cell testing" in card["detail"]
 
 
 def test_fewer_than_two_losses_without_an_rpl_diagnosis_returns_no_cards(cds: TestClient) -> None:

@@ -167,14 +167,40 @@ def test_absolute_effects_follow_the_grade_method_exactly(plugin: Plugin) -> Non
     assert [w.code for w in answer.warnings] == ["nonrandomized_evidence"]
 
 
-def test_a_risk_above_100_percent_is_capped_and_flagged_not_printed(plugin: Plugin) -> None:
+def test_an_upper_limit_above_100_percent_is_withheld_not_capped(plugin: Plugin) -> None:
     answer = ask(plugin, prior_pregnancy_losses=3, th1_th2_ratio_elevated=True, baseline_live_birth_risk=0.4)
     absolute = answer.estimates[0].absolute
     assert absolute is not None
     assert absolute.risk_with_ivig == 0.792 and absolute.risk_with_ivig_ci_low == 0.576
-    assert absolute.risk_with_ivig_ci_high == 1.0  # 0.4 x 2.73 = 1.092 would be impossible
-    assert absolute.capped is True and absolute.note
-    assert "absolute_effect_capped" in [w.code for w in answer.warnings]
+    assert absolute.risk_with_ivig_ci_high is None  # 0.4 x 2.73 = 1.092 would be impossible
+    assert absolute.risk_difference_per_1000 == 392.0 and absolute.risk_difference_per_1000_ci_high is None
+    assert absolute.capped is True and absolute.note and "upper limit cannot be estimated" in absolute.note
+    assert absolute.baseline_source == "the clinician's own assumption"
+    assert "absolute_effect_withheld" in [w.code for w in answer.warnings]
+
+
+def test_a_point_estimate_above_100_percent_withholds_every_absolute_value(plugin: Plugin) -> None:
+    answer = ask(plugin, prior_pregnancy_losses=3, nk_cell_percent=18, baseline_live_birth_risk=0.6)
+    for estimate in answer.estimates:
+        absolute = estimate.absolute
+        assert absolute is not None and absolute.capped is True
+        values = dict(absolute)
+        assert [k for k, v in values.items() if k.startswith("risk_") and v is not None] == [], estimate.id
+
+
+def test_the_sourced_baseline_is_the_christiansen_placebo_arm_and_says_so(plugin: Plugin) -> None:
+    answer = ask(
+        plugin, prior_pregnancy_losses=4, nk_cell_percent=18, baseline_live_birth_source="christiansen2015_placebo"
+    )
+    absolute = answer.estimates[-1].absolute  # overall: 0.5 x 1.98 = 0.99
+    assert absolute is not None
+    assert absolute.baseline_risk == 0.5 and absolute.risk_with_ivig == 0.99 and absolute.risk_with_ivig_ci_high is None
+    assert absolute.baseline_source.startswith("placebo arm of Christiansen 2015 (20/40")
+
+
+def test_a_baseline_risk_and_a_sourced_baseline_together_are_refused() -> None:
+    with pytest.raises(ValidationError, match="not both"):
+        PatientProfile(baseline_live_birth_risk=0.3, baseline_live_birth_source="christiansen2015_placebo")
 
 
 def test_without_a_baseline_risk_no_absolute_effect_is_invented(plugin: Plugin) -> None:
@@ -185,11 +211,11 @@ def test_without_a_baseline_risk_no_absolute_effect_is_invented(plugin: Plugin) 
 def test_wording_follows_certainty(plugin: Plugin) -> None:
     answer = ask(plugin, prior_pregnancy_losses=3, nk_cell_percent=18, ivig_start="conception_cycle")
     by_id = {e.id.removeprefix(REF): e for e in answer.estimates}
-    assert by_id["overall"].certainty.level == "low"
-    assert by_id["overall"].statement.startswith("IVIG may increase live birth")
-    assert by_id["start-before-or-during-conception-cycle"].certainty.level == "very_low"
-    assert by_id["start-before-or-during-conception-cycle"].statement.startswith("The evidence is very uncertain")
-    assert answer.bottom_line == by_id["nk-above-12"].statement
+    for estimate in by_id.values():
+        assert estimate.certainty.level == "very_low" and estimate.certainty.rated_by == "curators"
+        assert estimate.statement.startswith("The evidence is very uncertain about the effect of IVIG")
+    assert answer.bottom_line.startswith(by_id["nk-above-12"].statement)
+    assert "Egerup 2015, 11 RCTs: RR of no live birth 0.92, 0.75 to 1.12" in answer.bottom_line
 
 
 def test_trace_names_the_rows_that_fired_and_the_inputs_they_read(plugin: Plugin) -> None:

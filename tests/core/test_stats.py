@@ -100,25 +100,25 @@ def test_baseline_0_2_with_the_overall_rr_gives_396_per_1000_from_288_to_546() -
     assert effect.capped is False
 
 
-def test_baseline_0_3_with_the_timing_rr_caps_point_and_upper_bound_at_1_and_flags_it() -> None:
-    # Uncapped: 1341 (459-3915) per 1000, which is impossible.
+def test_baseline_0_3_with_the_timing_rr_withholds_everything_since_the_point_passes_100_percent() -> None:
+    # Unwithheld: 1341 (459-3915) per 1000, which is impossible; a capped "1000 (459 to 1000)" reads as certainty.
     effect = absolute.absolute_effect(0.3, *PUBLISHED[TIMING])
 
-    assert (effect.risk_with_ivig, effect.risk_with_ivig_ci_low, effect.risk_with_ivig_ci_high) == (1.0, 0.459, 1.0)
+    assert (effect.risk_with_ivig, effect.risk_with_ivig_ci_low, effect.risk_with_ivig_ci_high) == (None, None, None)
     assert (
         effect.risk_difference_per_1000,
         effect.risk_difference_per_1000_ci_low,
         effect.risk_difference_per_1000_ci_high,
-    ) == (700.0, 159.0, 700.0)
+    ) == (None, None, None)
     assert effect.capped is True
 
 
-def test_baseline_0_4_with_the_overall_rr_caps_only_the_upper_bound_and_still_flags_it() -> None:
-    # Uncapped: 792 (576-1092) per 1000.
+def test_baseline_0_4_with_the_overall_rr_withholds_only_the_upper_limit() -> None:
+    # 792 (576 to 1092) per 1000: the upper limit is impossible, the point and the lower limit are not.
     effect = absolute.absolute_effect(0.4, *PUBLISHED["overall"])
 
-    assert (effect.risk_with_ivig, effect.risk_with_ivig_ci_low, effect.risk_with_ivig_ci_high) == (0.792, 0.576, 1.0)
-    assert effect.risk_difference_per_1000_ci_high == 600.0
+    assert (effect.risk_with_ivig, effect.risk_with_ivig_ci_low, effect.risk_with_ivig_ci_high) == (0.792, 0.576, None)
+    assert (effect.risk_difference_per_1000, effect.risk_difference_per_1000_ci_high) == (392.0, None)
     assert effect.capped is True
 
 
@@ -140,18 +140,18 @@ SOF_TABLE = [
     ("baseline_per_1000", "estimate_id", "per_1000"),
     [pytest.param(b, e, v, id=f"{e}-baseline-{b}") for b, e, v in SOF_TABLE],
 )
-def test_absolute_effects_reproduce_the_standards_table_with_values_above_1000_capped(
+def test_absolute_effects_reproduce_the_standards_table_with_impossible_values_withheld(
     baseline_per_1000: int, estimate_id: str, per_1000: tuple[int, int, int] | None
 ) -> None:
     effect = absolute.absolute_effect(baseline_per_1000 / 1000, *PUBLISHED[estimate_id])
     got = (effect.risk_with_ivig, effect.risk_with_ivig_ci_low, effect.risk_with_ivig_ci_high)
 
-    if per_1000 is None:  # "impossible": even the point estimate passes 100%
-        assert effect.risk_with_ivig == 1.0
+    if per_1000 is None or per_1000[0] > 999:  # "impossible": the point estimate itself passes 100%
+        assert got == (None, None, None)
         assert effect.capped is True
         return
-    assert got == tuple(min(value, 1000) / 1000 for value in per_1000)
-    assert effect.capped is (max(per_1000) > 1000)
+    assert got == tuple(None if value > 999 else value / 1000 for value in per_1000)
+    assert effect.capped is (max(per_1000) > 999)
 
 
 # The standard says the upper limit stays at or below 1000/1000 up to a baseline of 366 (overall), 331 (NK) and
@@ -160,12 +160,14 @@ def test_absolute_effects_reproduce_the_standards_table_with_values_above_1000_c
 @pytest.mark.parametrize(
     ("estimate_id", "last_uncapped_per_1000"),
     [
-        pytest.param("overall", 366, id="overall"),
-        pytest.param("nk-above-12", 331, id="nk-above-12"),
+        # With the 99.9% limit (a risk that would print as 1000 per 1000 is withheld): 0.366 x 2.73 = 0.99918 and
+        # 0.331 x 3.02 = 0.99962 already pass it, so the last shown baselines are 365 and 330 per 1000.
+        pytest.param("overall", 365, id="overall"),
+        pytest.param("nk-above-12", 330, id="nk-above-12"),
         pytest.param(TIMING, 76, id=TIMING),
     ],
 )
-def test_capping_starts_just_above_the_last_baseline_whose_upper_limit_stays_within_100_percent(
+def test_withholding_starts_just_above_the_last_baseline_whose_upper_limit_stays_within_99_9_percent(
     estimate_id: str, last_uncapped_per_1000: int
 ) -> None:
     assert absolute.absolute_effect(last_uncapped_per_1000 / 1000, *PUBLISHED[estimate_id]).capped is False
@@ -173,22 +175,26 @@ def test_capping_starts_just_above_the_last_baseline_whose_upper_limit_stays_wit
 
 
 @pytest.mark.parametrize("estimate_id", list(PUBLISHED))
-def test_absolute_effect_never_exceeds_1_and_is_capped_exactly_when_baseline_times_upper_limit_passes_1(
+def test_absolute_effect_never_shows_a_risk_above_99_9_percent_nor_one_computed_from_a_withheld_value(
     estimate_id: str,
 ) -> None:
     point, low, high = PUBLISHED[estimate_id]
-    for hundredths in range(1, 100):
-        baseline = hundredths / 100
+    limit = Fraction(999, 1000)
+    for thousandths in range(1, 1000):
+        baseline = thousandths / 1000
         effect = absolute.absolute_effect(baseline, point, low, high)
         risks = (effect.risk_with_ivig_ci_low, effect.risk_with_ivig, effect.risk_with_ivig_ci_high)
         # Exact rational arithmetic on the printed digits is the oracle, so there is no rounding noise to allow for.
-        exact = [Fraction(repr(baseline)) * Fraction(repr(ratio)) for ratio in (low, point, high)]
+        base = Fraction(repr(baseline))
+        exact = [base * Fraction(repr(ratio)) for ratio in (low, point, high)]
+        expected = (None, None, None) if exact[1] > limit else tuple(None if v > limit else float(v) for v in exact)
 
-        assert all(0 < risk <= 1.0 for risk in risks), (baseline, risks)
-        assert risks[0] <= risks[1] <= risks[2]
-        assert effect.capped is (exact[2] > 1), baseline
-        assert risks == tuple(float(min(value, Fraction(1))) for value in exact), baseline
-        assert effect.risk_difference_per_1000 == float(1000 * (min(exact[1], Fraction(1)) - Fraction(repr(baseline))))
+        assert risks == expected, baseline
+        assert effect.capped is (exact[2] > limit), baseline
+        shown = [r for r in risks if r is not None]
+        assert all(0 < r <= 0.999 for r in shown) and shown == sorted(shown)
+        rd = None if exact[1] > limit else float(1000 * (exact[1] - base))
+        assert effect.risk_difference_per_1000 == rd, baseline
 
 
 # --- Pooling: the BCG golden vectors (evidence-presentation.md section 3.5) ----------------------------------------

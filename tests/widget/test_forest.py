@@ -150,14 +150,18 @@ def test_title_and_description_give_screen_readers_the_same_numbers(client: Test
     assert analysis(plugin).warning.text in description
 
 
-def test_highlighted_estimates_differ_by_shape_weight_and_words_not_colour_alone(client: TestClient) -> None:
+def test_every_estimate_is_a_diamond_and_hers_differ_by_outline_weight_and_words_not_colour_alone(
+    client: TestClient,
+) -> None:
     drawn = rows(parse(client, "nk-above-12", "overall"))
     for estimate_id, row in drawn.items():
         applies = estimate_id in ("nk-above-12", "overall")
         assert row.get("data-highlighted") == ("true" if applies else "false")
         marker = row.find(f"{SVG}polygon[@data-rr]")
         assert marker is not None
-        assert marker.get("class") == ("marker diamond" if applies else "marker square")
+        # Every estimate is pooled, so every marker is a diamond (CLINICAL.md section 8); weight and words mark hers.
+        assert marker.get("class") == "marker diamond"
+        assert marker.get("stroke-width") == ("3" if applies else "1.5")
         labels = [t for t in row if t.get("class") == "label"]
         assert all((t.get("font-weight") == "bold") == applies for t in labels)
         assert ("applies to this patient" in text_of(row)) == applies

@@ -57,9 +57,9 @@ def test_the_widget_shows_bottom_line_first_then_estimates_with_ci_p_size_and_ce
     overall = html.index('data-estimate="habets-2022-ivig-rpl#overall"')
     assert warning < bottom_line < nk < overall
     assert '<strong>RR 2.32</strong> (95% CI 1.77 to 3.02), <span class="nowrap">P &lt; 0.0001</span>' in html
-    assert "<dd>not reported</dd>" in html
+    assert "<dd>not available in the sources we could read</dd>" in html
     assert "<dd>8 studies, 478 women</dd>" in html
-    assert "⊕⊕◯◯</span> Low" in html
+    assert "⊕◯◯◯</span> Very low" in html
     assert "How well the evidence fits" in html
     assert "Why this answer" in html
 
@@ -74,7 +74,7 @@ def test_the_page_carries_the_warning_citation_and_evidence_version(client: Test
 
 def test_missing_information_is_listed_by_field(client: TestClient) -> None:
     html = client.get("/widget", params={"prior_pregnancy_losses": "3", "nk_cell_percent": "10"}).text
-    assert "Information that would change or sharpen this answer" in html
+    assert "The answer would change if this is already known (not a reason to order a test):" in html
     assert "(<code>autoimmune_conditions</code>)" in html
     assert "(<code>th1_th2_ratio_elevated</code>)" in html
 
@@ -196,7 +196,7 @@ def test_the_page_wording_never_oversells(client: TestClient, plugin: Plugin) ->
 def test_openapi_documents_the_widget_parameters(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/widget"]["get"]
     names = [p["name"] for p in operation["parameters"]]
-    assert names == list(MATCHED) + ["baseline_live_birth_risk"]
+    assert names == list(MATCHED) + ["baseline_live_birth_risk", "baseline_live_birth_source"]
 
 
 def test_every_widget_template_is_autoescaped(plugin: Plugin) -> None:

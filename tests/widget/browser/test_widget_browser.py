@@ -136,7 +136,7 @@ def test_the_server_rendered_page_passes_axe_with_a_capped_absolute_effect_and_w
     page = page_factory(360)
     capped = {**PROFILE, "ivig_start": "conception_cycle", "baseline_live_birth_risk": "0.3"}
     page.goto(f"{base_url}/widget?{urlencode(capped)}")
-    expect(page.locator(".warning-extra[data-code=absolute_effect_capped]")).to_be_visible()
+    expect(page.locator(".warning-extra[data-code=absolute_effect_withheld]")).to_be_visible()
     assert_accessible(page, axe_source)
     page.goto(f"{base_url}/widget?nk_cell_percent=140&ivig_start=maybe")
     expect(page.locator(".form-errors")).to_contain_text("nk_cell_percent")

@@ -1,0 +1,213 @@
+"""How each piece of evidence is shown: an estimate with its certainty, directness and absolute effect, and a
+context record with why it stands beside the answer. Every number is copied from the evidence store."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from plugin.core import absolute, wording
+from plugin.core.context import ContextKind, ContextRecord, ContextStatus, Direction, Outcome
+from plugin.core.evidence import Analysis, CertaintyLevel, CertaintyReason, Estimate, EvidenceStore, Frozen, Provenance
+from plugin.core.profile import AUTOIMMUNE_CONDITIONS, PatientProfile
+
+Directness = Literal["direct", "indirect"]
+# Sourced baselines: the context record whose control arm gives the risk, and who was in that arm.
+BASELINE_ROWS = {
+    "christiansen2015_placebo": ("christiansen2015_rct", "secondary recurrent miscarriage, four or more losses")
+}
+
+
+class Absolute(absolute.AbsoluteEffect):
+    """Anticipated absolute effect for the given baseline; `note` says why when a value is withheld."""
+
+    baseline_source: str
+    note: str | None = None
+
+
+class CertaintyView(Frozen):
+    level: CertaintyLevel
+    label: str
+    symbol: str
+    rated_by: str
+    rated_by_text: str
+    reasons: tuple[CertaintyReason, ...]
+
+
+class EstimateView(Frozen):
+    """One estimate as shown: the published numbers, their source, their certainty and the one allowed sentence."""
+
+    id: str
+    label: str
+    short_label: str
+    definition: str
+    role: Literal["overall", "subgroup"]
+    measure: Literal["RR"]
+    rr: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+    p_value: float | None
+    p_value_text: str
+    n_studies: int | None
+    n_participants: int | None
+    certainty: CertaintyView
+    directness: Directness
+    directness_note: str
+    caveats: tuple[str, ...]
+    statement: str
+    where: str
+    provenance: Provenance
+    absolute: Absolute | None = None
+
+
+class ContextView(Frozen):
+    """One record of the other evidence and guidance, with the decision-table row that chose it."""
+
+    id: str
+    kind: ContextKind
+    randomized: bool
+    design: str
+    short: str
+    citation: str
+    doi: str | None
+    url: str | None
+    label: str | None
+    statement: str
+    quote: bool
+    population: str | None
+    measure: str | None
+    outcome: Outcome | None
+    direction: Direction | None
+    direction_text: str | None
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p: str | None
+    events: str | None
+    n_studies: int | None
+    n_participants: int | None
+    certainty_or_strength: str | None
+    status: ContextStatus
+    where: str
+    why_shown: str
+
+
+def her_findings(profile: PatientProfile) -> list[str]:
+    """Her immune findings in the vocabulary of the studies' selection criteria."""
+    found = ["nk_above_12"] if profile.nk_cell_percent is not None and profile.nk_cell_percent > 12 else []
+    found += [c for c in AUTOIMMUNE_CONDITIONS if c in (profile.autoimmune_conditions or ())]  # canonical order
+    return found + (["th1_th2_elevated"] if profile.th1_th2_ratio_elevated else [])
+
+
+def directness_of(estimate: Estimate, analysis: Analysis, profile: PatientProfile) -> tuple[Directness, str]:
+    """`direct` when one of her findings was a selection criterion of the studies behind the estimate."""
+    members = estimate.derived_membership.studies if estimate.derived_membership else None
+    studies = [s for s in analysis.studies if members is None or s.id in members]
+    findings = her_findings(profile)
+    selecting = {f: [s.label for s in studies if f in s.selects_for] for f in findings}
+    covered = [f for f in findings if selecting[f]]
+    uncovered = [f for f in findings if not selecting[f]]
+    behind = "the studies behind this estimate" if members is not None else "the included studies"
+    parts = [f"{wording.and_list(selecting[f])} selected women with {wording.SELECTION_TEXT[f]}." for f in covered]
+    if uncovered:
+        missing = wording.and_list([wording.SELECTION_TEXT[f] for f in uncovered])
+        parts.append(f"None of {behind} selected women with {missing}.")
+    if not findings:
+        parts.append("No immune finding of hers is known, so no study's selection criteria can be compared.")
+    return ("direct" if covered else "indirect"), " ".join(parts)
+
+
+def baseline_of(profile: PatientProfile, store: EvidenceStore) -> tuple[float, str] | None:
+    """The baseline chance of live birth and where it came from: her clinician's value or a sourced row."""
+    if profile.baseline_live_birth_risk is not None:
+        return profile.baseline_live_birth_risk, wording.BASELINE_CLINICIAN
+    if profile.baseline_live_birth_source is None:
+        return None
+    record_id, population = BASELINE_ROWS[profile.baseline_live_birth_source]
+    row = store.context[record_id]
+    if row.control_events is None or row.control_total is None:  # pragma: no cover - the loader's test proves it
+        raise KeyError(f"{row.id} has no control arm counts")
+    risk = row.control_events / row.control_total
+    return risk, f"placebo arm of {row.short} ({row.control_events}/{row.control_total}; {population})"
+
+
+def absolute_for(estimate: Estimate, baseline: tuple[float, str]) -> Absolute:
+    risk, source = baseline
+    effect = absolute.absolute_effect(risk, estimate.point, *estimate.ci)
+    note = None
+    if effect.risk_with_ivig is None:
+        note = wording.WITHHELD_ALL.format(baseline=f"{risk:g}", rr=f"{estimate.point:.2f}")
+    elif effect.capped:
+        note = wording.WITHHELD_UPPER.format(baseline=f"{risk:g}", high=f"{estimate.ci[1]:.2f}")
+    return Absolute(**dict(effect), baseline_source=source, note=note)
+
+
+def view(
+    estimate: Estimate, analysis: Analysis, profile: PatientProfile, baseline: tuple[float, str] | None
+) -> EstimateView:
+    low, high = estimate.ci
+    level = estimate.certainty.level
+    directness, directness_note = directness_of(estimate, analysis, profile)
+    return EstimateView(
+        id=analysis.ref(estimate),
+        label=estimate.label,
+        short_label=estimate.short_label,
+        definition=estimate.definition,
+        role=estimate.role,
+        measure=estimate.measure,
+        rr=estimate.point,
+        ci_low=low,
+        ci_high=high,
+        ci_level=estimate.ci_level,
+        p_value=estimate.p_value,
+        p_value_text=estimate.p_value_text or f"{estimate.p_value}",
+        n_studies=estimate.n_studies,
+        n_participants=estimate.n_participants,
+        certainty=CertaintyView(
+            level=level,
+            label=wording.CERTAINTY_LABEL[level],
+            symbol=wording.CERTAINTY_SYMBOL[level],
+            rated_by=estimate.certainty.rated_by,
+            rated_by_text=wording.RATED_BY,
+            reasons=estimate.certainty.reasons,
+        ),
+        directness=directness,
+        directness_note=directness_note,
+        caveats=estimate.caveats,
+        statement=wording.statement(level, low, high, estimate.population_phrase),
+        where=estimate.where,
+        provenance=estimate.provenance,
+        absolute=None if baseline is None else absolute_for(estimate, baseline),
+    )
+
+
+def context_view(record: ContextRecord, why: str) -> ContextView:
+    return ContextView(
+        id=record.id,
+        kind=record.kind,
+        randomized=record.randomized,
+        design=record.design,
+        short=record.short,
+        citation=record.citation,
+        doi=record.doi,
+        url=record.url,
+        label=record.label,
+        statement=record.statement,
+        quote=record.quote,
+        population=record.population,
+        measure=record.measure,
+        outcome=record.outcome,
+        direction=record.direction,
+        direction_text=wording.DIRECTION_TEXT[record.direction] if record.direction else None,
+        estimate=record.estimate,
+        ci_low=record.ci_low,
+        ci_high=record.ci_high,
+        p=record.p,
+        events=record.events,
+        n_studies=record.n_studies,
+        n_participants=record.n_participants,
+        certainty_or_strength=record.certainty_or_strength,
+        status=record.status,
+        where=record.where,
+        why_shown=why,
+    )

@@ -1,0 +1,264 @@
+"""An honest answer in every channel (../shared/CLINICAL.md): the warning first, the randomized evidence and
+guidance beside every status, very-low wording, no withheld or invented number, no advice to order a test.
+
+Every channel is rendered for every profile of the grid: markdown and text (JSON door, CLI, MCP), the CDS card
+detail, and the widget page.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+
+from plugin.cds_hooks.cards import cards_for, summary
+from plugin.core.answer import Answer
+from plugin.core.plugin import Plugin
+from plugin.core.profile import PatientProfile
+from plugin.core.widget_query import widget_query
+from plugin.widget.form import parse_query
+from plugin.widget.page import render_page
+from tests.core.test_answer import profiles
+from tests.wording_lint import lint, our_words
+
+BASE = "http://127.0.0.1:8000"
+# The not_found records of the shared context evidence: never in the store, never named in any output.
+NOT_FOUND = ("eshre2022_ivig", "eshre2017_ivig", "eshre2022_nk_testing", "yamada2022_live_birth", "asrm_nk_testing")
+RANDOMIZED = {"rct_meta_analysis", "rct"}
+SAFETY = {"fda_thrombosis_boxed_warning", "fda_1998_renal_warning", "iga_contraindication"}
+RATIO = re.compile(r"(?<![\d.])\d+\.\d{2}(?!\d)")
+TAG = re.compile(r"<[^>]*>")
+
+
+def with_baselines() -> Iterator[dict[str, Any]]:
+    """The grid, and the matched part of it again with baselines that pass 100% at one limit or both."""
+    for fields in profiles():
+        yield fields
+        if fields.get("nk_cell_percent") == 100.0:  # matched, with every timing: both subgroups get baselines
+            for baseline in ({"baseline_live_birth_risk": 0.4}, {"baseline_live_birth_risk": 0.6}):
+                yield fields | baseline
+            yield fields | {"baseline_live_birth_source": "christiansen2015_placebo"}
+
+
+def outputs(plugin: Plugin, answer: Answer) -> dict[str, str]:
+    """What each channel shows for this answer (the card only where one is issued)."""
+    shown = {
+        "markdown": plugin.renderer.render(answer, "markdown"),
+        "text": plugin.renderer.render(answer, "text"),
+        "widget": page_text(widget_page(plugin, answer)),
+    }
+    cards = cards_for(answer, (), plugin.renderer, BASE)
+    if cards:
+        shown["card"] = f"{cards[0].summary}\n{cards[0].detail}"
+    return shown
+
+
+def widget_page(plugin: Plugin, answer: Answer) -> str:
+    """The widget page as the EHR frames it, for the profile the answer is for (through its query string)."""
+    return render_page(plugin, parse_query(parse_qsl(widget_query(answer.profile).removeprefix("?"))))
+
+
+def page_text(page: str) -> str:
+    """What a reader sees: markup (and the plot's coordinates) removed, entities decoded."""
+    return html.unescape(TAG.sub(" ", page))
+
+
+def stored_ratios(plugin: Plugin) -> set[str]:
+    ratios = {f"{v:.2f}" for ref in plugin.store.refs() for v in (plugin.store.estimate(ref)[1].point,)}
+    ratios |= {f"{v:.2f}" for ref in plugin.store.refs() for v in plugin.store.estimate(ref)[1].ci}
+    for record in plugin.store.context.values():
+        if record.estimate is not None and record.ci is not None:
+            ratios |= {f"{record.estimate:.2f}", f"{record.ci[0]:.2f}", f"{record.ci[1]:.2f}"}
+        for value in record.model_dump().values():  # figures the record's own text gives (population, p, ...)
+            if isinstance(value, str):
+                ratios |= set(RATIO.findall(value))
+    return ratios
+
+
+@pytest.fixture(scope="module")
+def rendered(plugin: Plugin) -> list[tuple[Answer, dict[str, str]]]:
+    return [
+        (answer, outputs(plugin, answer))
+        for answer in map(plugin.answer, map(PatientProfile.model_validate, with_baselines()))
+    ]
+
+
+def test_every_channel_on_the_grid_passes_the_wording_lint(rendered: list[tuple[Answer, dict[str, str]]]) -> None:
+    failures = [
+        (answer.profile, channel, found)
+        for answer, shown in rendered
+        for channel, output in shown.items()
+        if (found := lint(output, answer))
+    ]
+    assert failures == []
+    assert len(rendered) > 3150
+
+
+def test_every_channel_shows_the_warning_before_the_bottom_line_and_the_panel_for_every_status(
+    rendered: list[tuple[Answer, dict[str, str]]],
+) -> None:
+    statuses = set()
+    for answer, shown in rendered:
+        statuses.add(answer.status)
+        warning = answer.nonrandomized_warning.text
+        for channel, output in shown.items():
+            assert output.index(warning) < output.index(answer.bottom_line), (channel, answer.profile)
+            assert "Other evidence and guidance" in output, (channel, answer.profile)
+            assert answer.not_summarised in output, (channel, answer.profile)
+            assert all(c.short in output for c in answer.context), (channel, answer.profile)
+    assert statuses == {"matched", "insufficient_information", "outside_population", "not_rpl"}
+
+
+def test_every_answer_with_an_estimate_shows_randomized_evidence_guidance_and_the_safety_notes(
+    rendered: list[tuple[Answer, dict[str, str]]],
+) -> None:
+    for answer, _ in rendered:
+        kinds = {c.kind for c in answer.context}
+        ids = {c.id for c in answer.context}
+        if answer.estimates:
+            assert kinds & RANDOMIZED and kinds & {"guideline", "regulatory"} and SAFETY <= ids, answer.profile
+        if answer.status != "not_rpl":
+            assert {"egerup2015_overall", "nba_au_recurrent_miscarriage", "eshre2017_nk_testing"} <= ids
+        assert all(c.why_shown for c in answer.context)
+        assert "habets2022_main" not in ids  # the non-randomized review is never shown as other evidence
+
+
+def test_no_output_shows_a_ratio_the_store_does_not_hold_or_a_not_found_record(
+    plugin: Plugin, rendered: list[tuple[Answer, dict[str, str]]]
+) -> None:
+    allowed = stored_ratios(plugin)
+    for answer, shown in rendered:
+        own = {f"{v:.2f}" for v in (answer.profile.nk_cell_percent, answer.profile.baseline_live_birth_risk) if v}
+        for channel, output in shown.items():
+            words = our_words(output, answer)
+            assert set(RATIO.findall(words)) <= allowed | own, (channel, answer.profile)
+            assert "NOT FOUND" not in output and not any(record in output for record in NOT_FOUND)
+    assert not set(NOT_FOUND) & set(plugin.store.context)
+
+
+def test_no_output_prints_a_risk_above_99_9_percent_or_a_zero_width_interval(
+    rendered: list[tuple[Answer, dict[str, str]]],
+) -> None:
+    for answer, shown in rendered:
+        for estimate in answer.estimates:
+            a = estimate.absolute
+            if a is None:
+                continue
+            risks = [a.risk_with_ivig, a.risk_with_ivig_ci_low, a.risk_with_ivig_ci_high]
+            assert all(r is None or r <= 0.999 for r in risks)
+            assert a.capped is (None in risks)
+            if a.risk_with_ivig is None:
+                assert a.risk_difference_per_1000 is None and a.risk_difference_per_1000_ci_high is None
+        for output in shown.values():
+            assert "1000 per 1000" not in output and "1000 to 1000" not in output
+
+
+# --- The issue's worked cases, in every channel ---------------------------------------------------------------------
+
+
+def answer_and_outputs(plugin: Plugin, **fields: Any) -> tuple[Answer, dict[str, str]]:
+    answer = plugin.answer(PatientProfile.model_validate(fields))
+    return answer, outputs(plugin, answer)
+
+
+def test_nk_18_three_losses_before_conception_shows_very_uncertain_subgroups_beside_the_randomized_evidence(
+    plugin: Plugin,
+) -> None:
+    answer, shown = answer_and_outputs(
+        plugin, prior_pregnancy_losses=3, nk_cell_percent=18, ivig_start="before_conception"
+    )
+    assert [e.certainty.level for e in answer.estimates] == ["very_low", "very_low", "very_low"]
+    ids = [c.id for c in answer.context]
+    for record in (
+        "egerup2015_overall",
+        "wang2016_preconception",
+        "eshre2017_nk_testing",
+        "rcog2023_immunological_screening",
+    ):
+        assert record in ids
+    assert {"nba_au_recurrent_miscarriage", *SAFETY} <= set(ids)
+    for channel, output in shown.items():
+        assert "The evidence is very uncertain about the effect of IVIG on live birth" in output, channel
+        for words in ("Egerup 2015", "0.92 (0.75 to 1.12)", "1.67 (1.30 to 2.14)", "ESHRE 2017", "RCOG 2023"):
+            assert words in output, (channel, words)
+        for words in ("not supported for recurrent miscarriage", "boxed warning", "ACUTE RENAL FAILURE", "IgA"):
+            assert words in output, (channel, words)
+        assert "rated by the curators" in output, channel
+        assert "may increase" not in output, channel
+
+
+def test_unexplained_rpl_is_outside_the_review_and_sees_the_randomized_trials_and_no_rr_drawn_as_hers(
+    plugin: Plugin,
+) -> None:
+    answer, shown = answer_and_outputs(
+        plugin, prior_pregnancy_losses=4, nk_cell_percent=11.9, autoimmune_conditions=[], th1_th2_ratio_elevated=False
+    )
+    assert answer.status == "outside_population" and answer.estimates == ()
+    assert {"egerup2015_overall", "christiansen2015_rct", "yamada2022_ongoing_pregnancy"} <= {
+        c.id for c in answer.context
+    }
+    assert "Christiansen 2015" in shown["widget"] and "1.11 (0.70 to 1.74)" in shown["widget"]
+    assert "ongoing pregnancy at 22 weeks, not live birth" in shown["widget"]
+    assert "No estimate applies to this patient" in shown["widget"]
+    page = widget_page(plugin, answer)
+    assert page.count('data-highlighted="false"') == 3 and 'data-highlighted="true"' not in page
+
+
+def test_baseline_0_6_with_nk_18_withholds_every_absolute_value_in_every_channel(plugin: Plugin) -> None:
+    answer, shown = answer_and_outputs(
+        plugin, prior_pregnancy_losses=3, nk_cell_percent=18, baseline_live_birth_risk=0.6
+    )
+    assert all(e.absolute is not None and e.absolute.risk_with_ivig is None for e in answer.estimates)
+    for channel, output in shown.items():
+        assert "Cannot be estimated at this baseline" in output, channel
+        assert "per 1000 with IVIG" not in output, channel
+
+
+def test_an_ivig_order_card_is_a_warning_leading_with_safety_and_its_summary_keeps_the_label(plugin: Plugin) -> None:
+    answer = plugin.answer(
+        PatientProfile(prior_pregnancy_losses=3, ivig_start="conception_cycle", th1_th2_ratio_elevated=True),
+        ivig_order=True,
+    )
+    (card,) = cards_for(answer, (), plugin.renderer, BASE)
+    assert card.indicator == "warning"
+    assert card.summary == summary(answer) and len(card.summary) < 140
+    assert card.summary.startswith("IVIG, IVIG from conception cycle: RR 4.47 (1.53-13.05), non-randomized")
+    safety = card.detail.index("Before ordering IVIG")
+    assert safety < card.detail.index(answer.nonrandomized_warning.text) < card.detail.index(answer.bottom_line)
+    assert [c.id for c in answer.context][:3] == [
+        "fda_thrombosis_boxed_warning",
+        "fda_1998_renal_warning",
+        "iga_contraindication",
+    ]
+
+
+def test_aps_answers_lead_with_the_blood_authority_position_and_say_standard_care_is_not_covered(
+    plugin: Plugin,
+) -> None:
+    answer, shown = answer_and_outputs(
+        plugin, prior_pregnancy_losses=3, autoimmune_conditions=["antiphospholipid_syndrome"]
+    )
+    assert answer.context[0].id == "nba_au_recurrent_miscarriage"
+    assert "fda_thrombosis_boxed_warning" in {c.id for c in answer.context}
+    for output in shown.values():
+        assert "Standard care for antiphospholipid syndrome is a separate question" in output
+        assert "with or without antiphospholipid syndrome" in output
+
+
+def test_thyroid_disease_alone_is_matched_only_indirectly_and_the_bottom_line_says_so(plugin: Plugin) -> None:
+    answer = plugin.answer(
+        PatientProfile(prior_pregnancy_losses=3, autoimmune_conditions=("autoimmune_thyroid_disease",))
+    )
+    (overall,) = answer.estimates
+    assert overall.directness == "indirect"
+    assert "autoimmune thyroid disease" in overall.directness_note
+    assert "only indirectly" in answer.bottom_line
+
+
+def test_an_nk_value_above_40_percent_gets_the_plausibility_note(plugin: Plugin) -> None:
+    answer = plugin.answer(PatientProfile(prior_pregnancy_losses=3, nk_cell_percent=45))
+    assert "nk-unusually-high" in [n.code for n in answer.applicability_notes]
