@@ -97,6 +97,7 @@ def meta_analyse(
     """
     if hksj and method == "mh":
         raise PoolingError("Hartung-Knapp applies to inverse-variance pooling, not MH", code="pooling.hksj_not_for_mh")
+    mh = mantel_haenszel(tables) if method == "mh" else None  # raises first: no events is the more telling refusal
     double_zero = tuple(i for i, t in enumerate(tables) if is_double_zero(t))
     kept = [t for i, t in enumerate(tables) if not (drop_double_zero and i in double_zero)]
     if not kept:
@@ -111,8 +112,8 @@ def meta_analyse(
         tau2 = random_effects.dersimonian_laird(effects, variances)
     elif method == "reml":
         tau2 = random_effects.reml(effects, variances)
-    if method == "mh":
-        estimate, se = mantel_haenszel(tables)
+    if mh is not None:
+        estimate, se = mh
     else:
         estimate, total_weight = random_effects.weighted_mean(effects, variances, tau2)
         se = math.sqrt(1 / total_weight)

@@ -70,8 +70,10 @@ def reml_log_likelihood(effects: Sequence[float] | Vector, variances: Sequence[f
 def reml(effects: Sequence[float], variances: Sequence[float]) -> float:
     """Restricted maximum-likelihood tau^2 by Fisher scoring on tau^2 >= 0 (metafor ``method="REML"``).
 
-    Starts at the DerSimonian-Laird value and projects onto 0 any step that would go below it. As in metafor,
-    tau^2 = 0 replaces the scoring result if the restricted likelihood is higher there (a local maximum).
+    Starts at the DerSimonian-Laird value and halves any step that would go below 0. As in metafor, tau^2 = 0
+    replaces the scoring result if the restricted likelihood is at least as high there, which also makes a
+    maximum on the boundary exactly 0. The likelihood can have two maxima; metafor starts from the Hedges
+    estimate and can stop at the other one (tests/core/test_metafor_agreement.py counts those cases).
 
     Parameters
     ----------
@@ -104,8 +106,11 @@ def reml(effects: Sequence[float], variances: Sequence[float]) -> float:
         trace_p = total - total_2 / total
         trace_pp = total_2 - 2 * float((w**3).sum()) / total + (total_2 / total) ** 2
         score = float((w * w * (y - mean) ** 2).sum()) - trace_p
-        updated = max(0.0, tau2 + score / trace_pp)
-        converged = abs(updated - tau2) < REML_TOLERANCE
+        step = score / trace_pp
+        while tau2 + step < 0:  # step-halving keeps the search in its basin, as metafor does, rather than jumping to 0
+            step /= 2
+        updated = tau2 + step
+        converged = abs(step) < REML_TOLERANCE
         tau2 = updated
         if converged:
             break
@@ -115,7 +120,7 @@ def reml(effects: Sequence[float], variances: Sequence[float]) -> float:
             code="pooling.reml_not_converged",
             last_tau2=tau2,
         )
-    if tau2 > 0 and reml_log_likelihood(y, v, 0.0) > reml_log_likelihood(y, v, tau2):
+    if tau2 > 0 and reml_log_likelihood(y, v, 0.0) >= reml_log_likelihood(y, v, tau2):
         return 0.0
     return tau2
 
