@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,15 @@ def test_hksj_with_mh_exits_2_with_a_code() -> None:
 
     assert result.returncode == 2
     assert "pooling.hksj_not_for_mh" in result.stderr
+
+
+def test_the_readme_pool_example_shows_lines_the_cli_prints() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Curators: re-pooling study data") :]
+    block = re.search(r"```console\n\$ \.venv/bin/ivig-cds evidence pool (\S+) (.*?)\n(.*?)```", section, re.DOTALL)
+    assert block
+    result = pool(ROOT / block.group(1), *block.group(2).split())
+    printed = result.stdout.splitlines()
+
+    shown = [line for line in block.group(3).splitlines() if line.strip() != "..."]
+    assert shown and all(line in printed for line in shown), [line for line in shown if line not in printed]
