@@ -12,7 +12,15 @@ from scipy import stats as _scipy_stats
 
 from plugin.core import random_effects
 from plugin.core.errors import PoolingError
-from plugin.core.pooling import Table2x2, cochran_q, higgins_i2, is_double_zero, log_rr, mantel_haenszel
+from plugin.core.pooling import (
+    Table2x2,
+    cochran_q,
+    has_zero_cell,
+    higgins_i2,
+    is_double_zero,
+    log_rr,
+    mantel_haenszel,
+)
 from plugin.core.stats import z_for_level
 
 Method = Literal["mh", "iv", "dl", "reml"]
@@ -68,10 +76,6 @@ class MetaAnalysis:
         return math.exp(self.pi_low_log), math.exp(self.pi_high_log)
 
 
-def _has_zero_cell(table: Table2x2) -> bool:
-    return 0 in (table.events_1, table.events_2, table.total_1 - table.events_1, table.total_2 - table.events_2)
-
-
 def meta_analyse(
     tables: Sequence[Table2x2],
     method: Method,
@@ -103,7 +107,7 @@ def meta_analyse(
     if not kept:
         raise PoolingError("no study left to pool once double-zero studies are dropped", code="pooling.no_studies")
     corrected = tuple(
-        i for i, t in enumerate(tables) if _has_zero_cell(t) and (i not in double_zero or not drop_double_zero)
+        i for i, t in enumerate(tables) if has_zero_cell(t) and (i not in double_zero or not drop_double_zero)
     )
     effects, variances = (list(column) for column in zip(*(log_rr(t) for t in kept), strict=True))
 

@@ -64,10 +64,15 @@ def log_rr(table: Table2x2, increment: float = 0.5) -> tuple[float, float]:
     n1: float
     n2: float
     a, n1, c, n2 = table.events_1, table.total_1, table.events_2, table.total_2
-    if 0 in (a, c, n1 - a, n2 - c):
+    if has_zero_cell(table):
         a, c = a + increment, c + increment
         n1, n2 = n1 + 2 * increment, n2 + 2 * increment
     return math.log((a / n1) / (c / n2)), 1 / a - 1 / n1 + 1 / c - 1 / n2
+
+
+def has_zero_cell(table: Table2x2) -> bool:
+    """True when either arm has no events or only events: the study's log RR needs a continuity correction."""
+    return 0 in (table.events_1, table.events_2, table.total_1 - table.events_1, table.total_2 - table.events_2)
 
 
 def is_double_zero(table: Table2x2) -> bool:
