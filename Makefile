@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 AXE_VERSION := 4.14.1
 AXE := var/npm/node_modules/axe-core/axe.min.js
 
-.PHONY: run test check install bench clean browser-deps
+.PHONY: run test check install bench clean browser-deps metafor-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ check: $(STAMP)
 	$(BIN)/mypy plugin tests
 	$(BIN)/lint-imports
 
-test: check browser-deps
+test: check browser-deps metafor-deps
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet
@@ -41,6 +41,17 @@ browser-deps: $(AXE)
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else \
 			echo "browser tests: $(CHROMIUM) missing; install Debian's chromium package" >&2; \
+		fi; \
+	fi
+
+# R metafor (Debian's r-cran-metafor) is the reference the pooling engine is tested against; installed like
+# chromium when missing and we are root. Without it the differential test skips locally and fails in CI.
+metafor-deps:
+	@if ! Rscript -e 'library(metafor)' >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq r-cran-metafor >/dev/null; \
+		else \
+			echo "metafor test: Rscript with metafor missing; install Debian's r-cran-metafor package" >&2; \
 		fi; \
 	fi
 

@@ -1,4 +1,4 @@
-"""The `ivig-cds` command: serve, ask, evidence check, mcp. A thin shell over the same core as HTTP."""
+"""The `ivig-cds` command: serve, ask, evidence check, evidence pool, mcp. A thin shell over the same core as HTTP."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from plugin.config import get_settings
-from plugin.core.errors import PluginError
+from plugin.core.errors import PluginError, PoolingError, StudyDataError
+from plugin.core.meta_analysis import METHODS, MetaAnalysis, meta_analyse
 from plugin.core.plugin import load_plugin
 from plugin.core.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, PatientProfile
+from plugin.core.study_csv import COLUMNS, StudyCounts, read_study_csv
 
 YES = {"yes", "true", "y", "1"}
 NO = {"no", "false", "n", "0"}
@@ -63,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     evidence = commands.add_parser("evidence", help="evidence store commands")
     evidence_commands = evidence.add_subparsers(dest="evidence_command", required=True)
     evidence_commands.add_parser("check", help="load and verify the evidence store and decision tables")
+    pool = evidence_commands.add_parser(
+        "pool", help=f"re-pool study counts on the risk-ratio scale; the CSV has columns {','.join(COLUMNS)}"
+    )
+    pool.add_argument("file", type=Path, metavar="FILE.csv")
+    pool.add_argument(
+        "--method",
+        choices=METHODS,
+        required=True,
+        help="mh: Mantel-Haenszel common effect; iv: inverse-variance common effect; dl, reml: random effects",
+    )
+    pool.add_argument("--hksj", action="store_true", help="Hartung-Knapp(-Sidik-Jonkman) CI with t on k-1 df")
 
     commands.add_parser("mcp", help="serve MCP over stdio for chat assistants (protocol on stdout, logs on stderr)")
     return parser
@@ -107,6 +121,54 @@ def evidence_check() -> int:
     for table in plugin.tables.values():
         print(f"{table.id}: {len(table.rows)} rows, hit policy {table.spec.hit_policy}, verified")  # noqa: T201
     print(f"evidence version {plugin.store.version}: OK")  # noqa: T201
+    return 0
+
+
+def pool_report(result: MetaAnalysis, studies: Sequence[StudyCounts]) -> dict[str, Any]:
+    """The JSON a curator reads: ratios and their log-scale counterparts, heterogeneity, which studies were adjusted."""
+    pi = result.pi
+    return {
+        "method": result.method,
+        "hksj": result.hksj,
+        "k": result.k,
+        "rr": result.rr,
+        "ci_low": result.ci[0],
+        "ci_high": result.ci[1],
+        "log_rr": result.log_rr,
+        "log_ci_low": result.ci_low_log,
+        "log_ci_high": result.ci_high_log,
+        "se": result.se,
+        "ci_distribution": result.ci_distribution,
+        "ci_df": result.ci_df,
+        "p_value": result.p_value,
+        "tau2": result.tau2,
+        "i2": result.i2,
+        "q": result.q,
+        "q_df": result.q_df,
+        "pi_low": pi[0] if pi else None,
+        "pi_high": pi[1] if pi else None,
+        "log_pi_low": result.pi_low_log,
+        "log_pi_high": result.pi_high_log,
+        "pi_distribution": result.pi_distribution,
+        "pi_df": result.pi_df,
+        "double_zero_studies": [studies[i].study for i in result.double_zero],
+        "continuity_corrected_studies": [studies[i].study for i in result.continuity_corrected],
+    }
+
+
+def evidence_pool(args: argparse.Namespace) -> int:
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        print(f"ivig-cds evidence pool: cannot read {args.file}: {exc.strerror}", file=sys.stderr)  # noqa: T201
+        return 2
+    try:
+        studies = read_study_csv(text)
+        result = meta_analyse([s.table for s in studies], args.method, hksj=args.hksj)
+    except (StudyDataError, PoolingError) as exc:
+        print(f"ivig-cds evidence pool: {args.file}: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(json.dumps(pool_report(result, studies), indent=2))  # noqa: T201
     return 0
 
 
@@ -157,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "ask":
             return ask(args)
         if args.command == "evidence":
-            return evidence_check()
+            return evidence_pool(args) if args.evidence_command == "pool" else evidence_check()
         if args.command == "mcp":
             return mcp()
         return serve(args)

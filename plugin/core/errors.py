@@ -5,7 +5,9 @@ PluginError                      (base; each subclass has a class-level `code`)
 ├── EvidenceError                load time: bad evidence file, missing provenance, inconsistent numbers → won't start
 ├── RuleTableError               load time: bad cell, unknown input, gap or overlap → won't start
 ├── MissingDataError             request: a datum the service cannot work without is absent and could not be fetched
-└── UpstreamError                request: FHIR server error or timeout
+├── UpstreamError                request: FHIR server error or timeout
+├── StudyDataError               curator input: a study-counts CSV with a missing column or an impossible count
+└── PoolingError                 curator input: counts from which the chosen method cannot pool (no events, no studies)
 ```
 
 A non-answer (`insufficient_information`, `outside_population`, `not_rpl`) is not an error: it is an `Answer`.
@@ -56,3 +58,15 @@ class UpstreamError(PluginError):
     """The FHIR server failed or timed out."""
 
     code = "fhir.upstream_error"
+
+
+class StudyDataError(PluginError):
+    """A study-counts file is empty, lacks a column, or holds a count that cannot be (row and column in details)."""
+
+    code = "study_data.invalid"
+
+
+class PoolingError(PluginError):
+    """The chosen pooling method is undefined for these counts, or its estimator did not converge."""
+
+    code = "pooling.undefined"
