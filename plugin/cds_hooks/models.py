@@ -7,14 +7,18 @@ is `cards: []`): optional fields are left out and required strings and lists ref
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 CDS_PREFIX = "/cds-services"
+# One id per hook: the sandbox keeps one discovery entry per id, and a client replaces a service's cards when the
+# same id fires again, so an order-select answer must never wipe the patient-view card (DESIGN.md, "Doors").
 SERVICE_ID = "ivig-rpl-evidence"
+ORDER_SELECT_SERVICE_ID = "ivig-rpl-evidence-order-select"
 DETAIL_TEMPLATE = "cds/card_detail.md.j2"
 SUMMARY_LIMIT = 140  # "one-sentence, <140-character summary"
 
@@ -47,35 +51,51 @@ class FhirAuthorization(BaseModel):
     @classmethod
     def _bearer(cls, value: str) -> str:
         if value.lower() != "bearer":
-            raise ValueError(f"token_type {value!r} is not 'Bearer'")
+            raise PydanticCustomError("cds.not_bearer", "must be Bearer")
         return value
 
 
 class HookContext(CdsModel):
-    """The context fields of patient-view and order-select that this service reads."""
+    """The patient-view context fields this service reads."""
 
     patient_id: Text
     user_id: str | None = None
     encounter_id: str | None = None
-    selections: tuple[str, ...] | None = None
-    draft_orders: dict[str, Any] | None = None
+
+
+class OrderSelectContext(HookContext):
+    """order-select adds the orders being drafted and which of them the clinician just selected (both REQUIRED)."""
+
+    selections: tuple[Text, ...] = Field(min_length=1)
+    draft_orders: dict[str, Any]
 
 
 class CdsRequest(CdsModel):
+    """The fields every hook call shares; each service narrows `hook` and `context` to its own hook."""
+
     hook: Hook
     hook_instance: Text
-    fhir_server: str | None = None
     fhir_authorization: FhirAuthorization | None = None
+    # Declared after fhirAuthorization so its check sees it; a URL is judged later, against the caller's issuer.
+    fhir_server: str | None = Field(default=None, validate_default=True)
     context: HookContext
     prefetch: dict[str, Any] | None = None
 
-    @model_validator(mode="after")
-    def _hook_rules(self) -> Self:
-        if self.fhir_authorization is not None and not self.fhir_server:
-            raise ValueError("fhirServer is required when fhirAuthorization is given")
-        if self.hook == "order-select" and self.context.draft_orders is None:
-            raise ValueError("context.draftOrders is required for the order-select hook")
-        return self
+    @field_validator("fhir_server")
+    @classmethod
+    def _server_with_authorization(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("fhir_authorization") is not None and not value:
+            raise PydanticCustomError("cds.required_with", "is required when fhirAuthorization is given")
+        return value
+
+
+class PatientViewRequest(CdsRequest):
+    hook: Literal["patient-view"]
+
+
+class OrderSelectRequest(CdsRequest):
+    hook: Literal["order-select"]
+    context: OrderSelectContext
 
 
 # Response

@@ -1,4 +1,4 @@
-"""The EHR door (CDS Hooks 2.0): discovery, the ivig-rpl-evidence service and its feedback endpoint.
+"""The EHR door (CDS Hooks 2.0): discovery, one service per hook (patient-view, order-select), each with feedback.
 
 A thin shell: the request's FHIR data becomes a `PatientProfile` (`prefetch`, `plugin.fhir`), the core answers,
 and `cards` turns the `Answer` into cards. Service and feedback calls need a verified client JWT unless
@@ -10,9 +10,11 @@ patient identifier.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fhir.resources.R4B.codeableconcept import CodeableConcept
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,9 +23,20 @@ from plugin.cds_hooks.auth import Client, ClientRefusedError, ClientVerifier
 from plugin.cds_hooks.cards import cards_for
 from plugin.cds_hooks.discovery import DISCOVERY
 from plugin.cds_hooks.feedback import FeedbackStore
-from plugin.cds_hooks.models import CDS_PREFIX, SERVICE_ID, CdsRequest, CdsResponse, Discovery, FeedbackRequest
+from plugin.cds_hooks.models import (
+    CDS_PREFIX,
+    ORDER_SELECT_SERVICE_ID,
+    SERVICE_ID,
+    CdsRequest,
+    CdsResponse,
+    Discovery,
+    FeedbackRequest,
+    OrderSelectRequest,
+    PatientViewRequest,
+)
 from plugin.cds_hooks.orders import ivig_orders
 from plugin.config import Settings
+from plugin.core.plugin import Plugin
 from plugin.fhir import chart as fhir
 from plugin.web.deps import PluginDep
 
@@ -56,23 +69,35 @@ ClientDep = Annotated[Client | None, Depends(require_client)]
 
 @router.get("", response_model=Discovery, response_model_exclude_none=True)
 def discovery() -> Discovery:
-    """CDS Hooks discovery: the ivig-rpl-evidence service on patient-view and order-select, with its prefetch."""
+    """CDS Hooks discovery: one service on patient-view and one on order-select, with their prefetch."""
     return DISCOVERY
 
 
 @router.post(f"/{SERVICE_ID}", response_model=CdsResponse, response_model_exclude_none=True)
-async def call_service(body: CdsRequest, request: Request, plugin: PluginDep, client: ClientDep) -> CdsResponse:
+async def patient_view(body: PatientViewRequest, request: Request, plugin: PluginDep, client: ClientDep) -> CdsResponse:
     """Cards with the evidence that applies to this patient; `cards: []` when it is not about her.
 
     Answers 412 with an OperationOutcome when the problem list was neither prefetched nor retrievable.
     """
+    return await answer_call(body, (), request, plugin)
+
+
+@router.post(f"/{ORDER_SELECT_SERVICE_ID}", response_model=CdsResponse, response_model_exclude_none=True)
+async def order_select(body: OrderSelectRequest, request: Request, plugin: PluginDep, client: ClientDep) -> CdsResponse:
+    """The evidence card when a selected draft order is for IVIG; `cards: []` for any other order."""
     settings: Settings = request.app.state.settings
-    reasons = []
-    if body.hook == "order-select":
-        orders = ivig_orders(body.context.draft_orders, settings.ivig_medication_codes)
-        if not orders:
-            return respond(body, CdsResponse(cards=()), "no IVIG order")
-        reasons = [reason for order in orders for reason in order.reasonCode or []]
+    orders = ivig_orders(body.context.draft_orders, settings.ivig_medication_codes)
+    if not orders:
+        return respond(body, CdsResponse(cards=()), "no IVIG order")
+    reasons = [reason for order in orders for reason in order.reasonCode or []]
+    return await answer_call(body, reasons, request, plugin)
+
+
+async def answer_call(
+    body: CdsRequest, reasons: Sequence[CodeableConcept], request: Request, plugin: Plugin
+) -> CdsResponse:
+    """The chart read from prefetch (and the FHIR server), answered by the core and turned into cards."""
+    settings: Settings = request.app.state.settings
     auth, server = body.fhir_authorization, body.fhir_server
     access = prefetch.FhirAccess(server, auth.access_token.get_secret_value()) if auth and server else None
     resources = await prefetch.gather(body.prefetch, access, body.context.patient_id, settings.fhir_timeout)
@@ -89,13 +114,23 @@ def respond(body: CdsRequest, response: CdsResponse, why: str) -> CdsResponse:
     return response
 
 
-@router.post(f"/{SERVICE_ID}/feedback")
-def post_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> dict[str, Any]:
-    """Store what the clinician did with our cards (accepted or overridden, with any reason); answers `{}`."""
+def store_feedback(service_id: str, body: FeedbackRequest, request: Request, client: Client | None) -> dict[str, Any]:
     store: FeedbackStore = request.app.state.cds_feedback
-    added = store.add(SERVICE_ID, body.feedback, client.issuer if client else None, client.tenant if client else None)
-    log.info("feedback: %d received, %d new", len(body.feedback), added)
+    added = store.add(service_id, body.feedback, client.issuer if client else None, client.tenant if client else None)
+    log.info("%s feedback: %d received, %d new", service_id, len(body.feedback), added)
     return {}
+
+
+@router.post(f"/{SERVICE_ID}/feedback")
+def patient_view_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> dict[str, Any]:
+    """Store what the clinician did with the patient-view cards (overridden, with any reason); answers `{}`."""
+    return store_feedback(SERVICE_ID, body, request, client)
+
+
+@router.post(f"/{ORDER_SELECT_SERVICE_ID}/feedback")
+def order_select_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> dict[str, Any]:
+    """Store what the clinician did with the order-select cards; answers `{}`."""
+    return store_feedback(ORDER_SELECT_SERVICE_ID, body, request, client)
 
 
 class CdsCors:

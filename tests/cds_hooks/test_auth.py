@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from plugin.app import create_app
 from plugin.cds_hooks.auth import JWKS_RETRY, JWKS_TTL, JwksCache, ReplayGuard
-from tests.cds_hooks.support import SERVICE_URL, cds_settings, chart, hook_request, serve
+from tests.cds_hooks.support import ORDER_SELECT_URL, SERVICE_URL, cds_settings, chart, hook_request, load, serve
 
 ISSUER = "https://ehr.example.org"
 ROTATING_ISSUER = "https://other-ehr.example.org"
@@ -135,6 +135,12 @@ def test_an_expired_token_is_401(secured: TestClient) -> None:
 
 def test_a_token_for_another_audience_is_401(secured: TestClient) -> None:
     assert_bare_401(call(secured, signed(aud="https://cds.example.org/cds-services/another-service")))
+
+
+def test_each_service_is_its_own_audience(secured: TestClient) -> None:
+    order_select = load("cds-request-spec-order-select.json")
+    assert_bare_401(call(secured, signed(), ORDER_SELECT_URL, order_select))  # the patient-view service's audience
+    assert call(secured, signed(aud=f"{BASE}{ORDER_SELECT_URL}"), ORDER_SELECT_URL, order_select).status_code == 200
 
 
 def test_the_audience_comes_from_configuration_not_the_host_header(secured: TestClient) -> None:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from plugin.app import create_app
 from plugin.cds_hooks.feedback import FeedbackStore
 from plugin.cds_hooks.models import FeedbackEntry
-from tests.cds_hooks.support import SERVICE_URL, cds_settings
+from tests.cds_hooks.support import ORDER_SELECT_URL, SERVICE_URL, cds_settings
 
 FEEDBACK_URL = f"{SERVICE_URL}/feedback"
 # The spec's three examples: a suggestion accepted, overridden without a reason, overridden with one.
@@ -52,6 +52,17 @@ def test_feedback_is_stored_and_answered_with_an_empty_object(tmp_path: Path) ->
     assert stored[2]["override_reason"] == SPEC_EXAMPLES[2]["overrideReason"]
     assert stored[1]["override_reason"] is None
     assert {e["service_id"] for e in stored} == {"ivig-rpl-evidence"}
+
+
+def test_each_service_keeps_its_own_feedback(tmp_path: Path) -> None:
+    with TestClient(create_app(cds_settings(tmp_path))) as client:
+        assert client.post(FEEDBACK_URL, json={"feedback": SPEC_EXAMPLES[1:2]}).status_code == 200
+        assert client.post(f"{ORDER_SELECT_URL}/feedback", json={"feedback": SPEC_EXAMPLES[2:]}).status_code == 200
+        stored = client.app.state.cds_feedback.entries()  # type: ignore[attr-defined]
+    assert [(e["service_id"], e["card"]) for e in stored] == [
+        ("ivig-rpl-evidence", SPEC_EXAMPLES[1]["card"]),
+        ("ivig-rpl-evidence-order-select", SPEC_EXAMPLES[2]["card"]),
+    ]
 
 
 def test_feedback_survives_a_restart(tmp_path: Path) -> None:

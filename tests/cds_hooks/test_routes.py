@@ -15,7 +15,16 @@ from fastapi.testclient import TestClient
 
 from plugin.app import create_app
 from plugin.cds_hooks.prefetch import TEMPLATES
-from tests.cds_hooks.support import ROOT, SERVICE_URL, cds_settings, chart, empty_values, hook_request, load
+from tests.cds_hooks.support import (
+    ORDER_SELECT_URL,
+    ROOT,
+    SERVICE_URL,
+    cds_settings,
+    chart,
+    empty_values,
+    hook_request,
+    load,
+)
 
 WARNING = "These results come from few, small, non-randomized studies with serious risk of bias."
 
@@ -29,8 +38,13 @@ def cds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield client
 
 
+def url_for(body: dict[str, Any]) -> str:
+    """Each hook has its own service id."""
+    return ORDER_SELECT_URL if body["hook"] == "order-select" else SERVICE_URL
+
+
 def cards(client: TestClient, body: dict[str, Any]) -> list[dict[str, Any]]:
-    response = client.post(SERVICE_URL, json=body)
+    response = client.post(url_for(body), json=body)
     assert response.status_code == 200, response.text
     result: list[dict[str, Any]] = response.json()["cards"]
     return result
@@ -42,19 +56,32 @@ def one_card(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
     return found[0]
 
 
-def test_discovery_lists_the_service_on_patient_view_and_order_select_with_its_prefetch(cds: TestClient) -> None:
+def test_discovery_lists_one_service_per_hook_each_with_its_own_id_and_the_prefetch(cds: TestClient) -> None:
     response = cds.get("/cds-services")
     assert response.status_code == 200
     services = response.json()["services"]
     assert [(s["hook"], s["id"]) for s in services] == [
         ("patient-view", "ivig-rpl-evidence"),
-        ("order-select", "ivig-rpl-evidence"),
+        ("order-select", "ivig-rpl-evidence-order-select"),
     ]
     for service in services:
         assert set(service) == {"hook", "id", "title", "description", "prefetch", "usageRequirements"}
         assert service["prefetch"] == TEMPLATES
         assert all("{{context.patientId}}" in query for query in service["prefetch"].values())
     assert empty_values(response.json()) == []
+
+
+def test_a_client_that_keeps_one_discovery_entry_per_id_keeps_both_services(cds: TestClient) -> None:
+    services = cds.get("/cds-services").json()["services"]
+    by_id = {service["id"]: service for service in services}  # the public sandbox's reducer, keyed by id
+    assert sorted(service["hook"] for service in by_id.values()) == ["order-select", "patient-view"]
+
+
+def test_each_service_answers_only_its_own_hook(cds: TestClient) -> None:
+    order_select = cds.post(SERVICE_URL, json=load("cds-request-spec-order-select.json"))
+    patient_view = cds.post(ORDER_SELECT_URL, json=hook_request(chart()))
+    for response in (order_select, patient_view):
+        assert response.status_code == 422
 
 
 def test_card_for_nk_18_percent_and_three_losses_shows_rr_2_32_and_the_warning(cds: TestClient) -> None:
@@ -250,8 +277,9 @@ def test_order_select_reason_rpl_makes_the_ivig_order_relevant_without_a_problem
 
 
 def test_order_select_without_draft_orders_is_422(cds: TestClient) -> None:
-    body = hook_request(chart(), hook="order-select")
-    assert cds.post(SERVICE_URL, json=body).status_code == 422
+    body = load("cds-request-spec-order-select.json")
+    del body["context"]["draftOrders"]
+    assert cds.post(ORDER_SELECT_URL, json=body).status_code == 422
 
 
 def test_a_hook_this_service_does_not_answer_is_422(cds: TestClient) -> None:
