@@ -7,10 +7,10 @@ is `cards: []`): optional fields are left out and required strings and lists ref
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -24,6 +24,11 @@ SUMMARY_LIMIT = 140  # "one-sentence, <140-character summary"
 
 Text = Annotated[str, Field(min_length=1)]
 Hook = Literal["patient-view", "order-select"]
+
+
+def required(field: str, why: str) -> PydanticCustomError:
+    """A rule across fields, reported on `field` (its wire name): `ctx.field` extends the error's location."""
+    return PydanticCustomError("cds.required_with", why, {"field": field})
 
 
 class CdsModel(BaseModel):
@@ -75,18 +80,16 @@ class CdsRequest(CdsModel):
 
     hook: Hook
     hook_instance: Text
+    fhir_server: str | None = None  # judged later, against the caller's issuer, not here
     fhir_authorization: FhirAuthorization | None = None
-    # Declared after fhirAuthorization so its check sees it; a URL is judged later, against the caller's issuer.
-    fhir_server: str | None = Field(default=None, validate_default=True)
     context: HookContext
     prefetch: dict[str, Any] | None = None
 
-    @field_validator("fhir_server")
-    @classmethod
-    def _server_with_authorization(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("fhir_authorization") is not None and not value:
-            raise PydanticCustomError("cds.required_with", "is required when fhirAuthorization is given")
-        return value
+    @model_validator(mode="after")
+    def _server_with_authorization(self) -> Self:
+        if self.fhir_authorization is not None and not self.fhir_server:
+            raise required("fhirServer", "is required when fhirAuthorization is given")
+        return self
 
 
 class PatientViewRequest(CdsRequest):

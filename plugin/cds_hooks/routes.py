@@ -2,8 +2,8 @@
 
 A thin shell: the request's FHIR data becomes a `PatientProfile` (`prefetch`, `plugin.fhir`), the core answers,
 and `cards` turns the `Answer` into cards. Service and feedback calls need a verified client JWT unless
-IVIG_CDS_ALLOW_UNAUTHENTICATED is set; discovery is public (it holds no patient data). CORS, preflight included,
-applies to /cds-services only and never asks for a token. Logs carry the hook instance, never a token or a
+IVIG_CDS_ALLOW_UNAUTHENTICATED is set; discovery is public (it holds no patient data). CORS (`cors`), preflight
+included, applies to /cds-services only and never asks for a token. Logs carry the hook instance, never a token or a
 patient identifier.
 """
 
@@ -15,12 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fhir.resources.R4B.codeableconcept import CodeableConcept
-from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plugin.cds_hooks import prefetch
 from plugin.cds_hooks.auth import Client, ClientRefusedError, ClientVerifier
 from plugin.cds_hooks.cards import cards_for
+from plugin.cds_hooks.cors import CdsCors
 from plugin.cds_hooks.discovery import DISCOVERY
 from plugin.cds_hooks.feedback import FeedbackStore
 from plugin.cds_hooks.models import (
@@ -131,24 +130,6 @@ def patient_view_feedback(body: FeedbackRequest, request: Request, client: Clien
 def order_select_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> dict[str, Any]:
     """Store what the clinician did with the order-select cards; answers `{}`."""
     return store_feedback(ORDER_SELECT_SERVICE_ID, body, request, client)
-
-
-class CdsCors:
-    """CORS for /cds-services only (browser CDS clients such as the sandbox); other doors keep their own policy."""
-
-    def __init__(self, app: ASGIApp, origins: tuple[str, ...]) -> None:
-        self.app = app
-        self.cors = CORSMiddleware(
-            app,
-            allow_origins=origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
-            max_age=600,
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        inside = scope["type"] == "http" and (scope["path"] + "/").startswith(f"{CDS_PREFIX}/")
-        await (self.cors if inside else self.app)(scope, receive, send)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
