@@ -28,7 +28,7 @@ DISCOVERY = Discovery(
             hook="order-select",
             id=ORDER_SELECT_SERVICE_ID,
             title="IVIG evidence when intravenous immunoglobulin is ordered",
-            description=f"{DESCRIPTION} Shown when a draft medication order is for intravenous immunoglobulin.",
+            description=f"{DESCRIPTION} Shown when a selected draft order is for intravenous immunoglobulin.",
             prefetch=TEMPLATES,
             usage_requirements=USAGE,
         ),

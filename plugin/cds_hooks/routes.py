@@ -83,9 +83,9 @@ async def patient_view(body: PatientViewRequest, request: Request, plugin: Plugi
 
 @router.post(f"/{ORDER_SELECT_SERVICE_ID}", response_model=CdsResponse, response_model_exclude_none=True)
 async def order_select(body: OrderSelectRequest, request: Request, plugin: PluginDep, client: ClientDep) -> CdsResponse:
-    """The evidence card when a selected draft order is for IVIG; `cards: []` for any other order."""
+    """The evidence card when a selected draft order is for IVIG; `cards: []` for any other selection."""
     settings: Settings = request.app.state.settings
-    orders = ivig_orders(body.context.draft_orders, settings.ivig_medication_codes)
+    orders = ivig_orders(body.context.draft_orders, body.context.selections, settings.ivig_medication_codes)
     if not orders:
         return respond(body, CdsResponse(cards=()), "no IVIG order")
     reasons = [reason for order in orders for reason in order.reasonCode or []]

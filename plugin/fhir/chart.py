@@ -70,14 +70,22 @@ class Chart:
         return self.rpl_diagnosed or known
 
 
+def as_r4(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The resource with a lone `category` object read as R4's list of one (the public sandbox sends it so)."""
+    resource = dict(raw)
+    if isinstance(resource.get("category"), Mapping):
+        resource["category"] = [resource["category"]]
+    return resource
+
+
 def parse(raw: Mapping[str, Any]) -> Observation | Condition | None:
     """An Observation or Condition model, or None for other types and for resources the FHIR model rejects."""
     kind = raw.get("resourceType")
     try:
         if kind == "Observation":
-            return Observation.model_validate(raw)
+            return Observation.model_validate(as_r4(raw))
         if kind == "Condition":
-            return Condition.model_validate(raw)
+            return Condition.model_validate(as_r4(raw))
     except ValidationError:
         log.warning("skipped a %s that is not valid FHIR R4", kind)
     return None

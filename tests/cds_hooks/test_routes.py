@@ -266,6 +266,33 @@ def test_order_select_for_other_immunoglobulins_returns_no_cards(cds: TestClient
     assert cards(cds, ivig_order(medicationCodeableConcept={"text": text})) == []
 
 
+def test_an_unselected_ivig_draft_beside_a_selected_diet_order_returns_no_cards(cds: TestClient) -> None:
+    body = ivig_order(medicationCodeableConcept={"text": "IVIG 10% solution"})
+    body["context"]["selections"] = ["NutritionOrder/pureeddiet-simple"]
+    assert cards(cds, body) == []
+
+
+def test_order_select_without_selections_is_a_422_naming_the_field(cds: TestClient) -> None:
+    for selections in (None, ()):
+        body = ivig_order(medicationCodeableConcept={"text": "IVIG 10% solution"})
+        if selections is None:
+            del body["context"]["selections"]
+        else:
+            body["context"]["selections"] = list(selections)
+        response = cds.post(ORDER_SELECT_URL, json=body)
+        assert response.status_code == 422
+        assert [issue["expression"] for issue in response.json()["issue"]] == [["context.selections"]]
+
+
+def test_a_draft_order_with_category_as_one_object_is_read_like_a_list(cds: TestClient) -> None:
+    category = {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "outpatient"}]
+    }
+    as_object = ivig_order(medicationCodeableConcept={"text": "IVIG 10% solution"}, category=category)
+    as_list = ivig_order(medicationCodeableConcept={"text": "IVIG 10% solution"}, category=[category])
+    assert one_card(cds, as_object)["summary"] == one_card(cds, as_list)["summary"]
+
+
 def test_order_select_reason_rpl_makes_the_ivig_order_relevant_without_a_problem_list_entry(cds: TestClient) -> None:
     body = ivig_order(
         medicationCodeableConcept={"text": "IVIG"},

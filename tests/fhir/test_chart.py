@@ -79,6 +79,14 @@ def test_nk_percentage_is_read_only_from_final_percentages_or_fractions(
     assert read_chart([observation]).profile.nk_cell_percent == percent
 
 
+def test_a_category_sent_as_one_object_is_read_like_r4s_list_of_one() -> None:
+    laboratory = {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]
+    }
+    assert read_chart([nk(18, category=laboratory)]).profile.nk_cell_percent == 18.0
+    assert read_chart([nk(18, category=[laboratory])]).profile.nk_cell_percent == 18.0
+
+
 def test_the_newest_final_nk_result_wins_whatever_the_date_precision() -> None:
     dated = [
         nk(9, effectiveDateTime="2026"),
