@@ -102,7 +102,7 @@ async def answer_call(
     resources = await prefetch.gather(body.prefetch, access, body.context.patient_id, settings.fhir_timeout)
     chart = fhir.read_chart(resources, reasons)
     if not chart.relevant:
-        return respond(body, CdsResponse(cards=()), "nothing in the chart about RPL or NK cells")
+        return respond(body, CdsResponse(cards=()), "no RPL diagnosis and no count of two or more losses")
     answer = plugin.answer(chart.profile)
     cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url)
     return respond(body, CdsResponse(cards=cards), answer.status)

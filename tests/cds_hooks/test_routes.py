@@ -162,9 +162,14 @@ def test_a_null_prefetch_key_means_no_data_and_is_not_an_error(cds: TestClient) 
     assert "NK-cell %" in card["summary"]
 
 
-def test_null_conditions_still_answer_from_the_nk_result(cds: TestClient) -> None:
-    card = one_card(cds, hook_request(chart(None, nkCells="nk-percent.json")))
-    assert "RR 2.32 (1.77-3.02)" in card["summary"]
+def test_an_nk_result_alone_gives_no_cards(cds: TestClient) -> None:
+    assert cards(cds, hook_request(chart(None, nkCells="nk-percent.json"))) == []
+    assert cards(cds, hook_request(chart("conditions-none.json", nkCells="nk-percent.json"))) == []
+
+
+def test_null_conditions_with_three_losses_answer_from_the_nk_result(cds: TestClient) -> None:
+    body = hook_request(chart(None, nkCells="nk-percent.json", obstetricHistory="obstetric-3-losses.json"))
+    assert "RR 2.32 (1.77-3.02)" in one_card(cds, body)["summary"]
 
 
 def test_missing_conditions_without_fhir_access_is_412_with_an_operation_outcome(cds: TestClient) -> None:

@@ -154,6 +154,23 @@ def test_an_empty_problem_list_leaves_autoimmune_status_unknown_not_none() -> No
     assert not chart.relevant
 
 
+@pytest.mark.parametrize(
+    ("resources", "relevant"),
+    [
+        ([nk(18)], False),
+        ([nk(18), condition("http://snomed.info/sct", "55464009")], False),  # lupus, but no RPL
+        ([condition("http://snomed.info/sct", "102878001")], True),
+        ([load("obstetric-3-losses.json")["entry"][0]["resource"]], True),
+        ([load("obstetric-1-loss.json")["entry"][0]["resource"], nk(18)], False),
+    ],
+    ids=["nk-alone", "nk-and-lupus", "rpl-diagnosis", "three-losses", "one-loss"],
+)
+def test_the_chart_is_about_this_evidence_only_with_rpl_or_two_or_more_losses(
+    resources: list[dict[str, Any]], relevant: bool
+) -> None:
+    assert read_chart(resources).relevant is relevant
+
+
 def test_spontaneous_abortions_give_the_loss_count_and_total_abortions_do_not() -> None:
     losses = load("obstetric-3-losses.json")["entry"][0]["resource"]
     total = losses | {"code": {"coding": [{"system": "http://loinc.org", "code": "11612-9"}]}, "valueInteger": 5}
