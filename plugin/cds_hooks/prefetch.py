@@ -3,8 +3,10 @@
 Per key (CDS Hooks 2.0 "Prefetch Template"; standards/interop.md §1.4): a value is used as sent; `null` means the
 EHR has no data, which is authoritative, so nothing is queried; an absent key, or one holding an error
 OperationOutcome, is fetched from `fhirServer` with the bearer token of `fhirAuthorization` when both are given
-(short timeout, at most MAX_PAGES pages, never leaving that server). Only `conditions` is required: without the
-problem list the service cannot tell whether this evidence concerns the patient, so losing it is a 412.
+and the server is one this caller may name (`fhir_servers`): short timeout, at most MAX_PAGES pages, never
+leaving that server, no redirects (a 3xx is a failure). Only `conditions` is required: without the problem list
+the service cannot tell whether this evidence concerns the patient, so losing it is a 412. Nothing the caller
+sends can make this a 500: a token httpx cannot put in a header fails like an unreachable server.
 URLs and tokens are never logged (a search URL carries the patient id).
 """
 
@@ -19,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from plugin.cds_hooks.urls import BaseUrl
 from plugin.core.errors import MissingDataError
 
 log = logging.getLogger(__name__)
@@ -55,17 +58,19 @@ class PrefetchError(ValueError):
 
 @dataclass(frozen=True)
 class FhirAccess:
-    """Where and how to query the EHR's FHIR server: the base URL and the bearer token (never logged)."""
+    """Where and how to query the EHR's FHIR server: the allowed base URL and the bearer token (never logged)."""
 
-    base: str
+    base: BaseUrl
     token: str = field(repr=False)
 
     def url_for(self, template: str, patient_id: str) -> str:
-        return f"{self.base.rstrip('/')}/{template.replace(PATIENT_TOKEN, quote(patient_id, safe=''))}"
+        # `|` percent-encoded: Tomcat-based FHIR servers refuse it raw in a query (RFC 3986 does not allow it).
+        query = template.replace("|", "%7C").replace(PATIENT_TOKEN, quote(patient_id, safe=""))
+        return f"{self.base}/{query}"
 
     def owns(self, url: str) -> bool:
-        """Paging links are followed only on the same server, so the token never leaves it."""
-        return url.startswith(f"{self.base.rstrip('/')}/")
+        """Paging links are followed only on the same server, under the same base, so the token never leaves it."""
+        return self.base.contains(url)
 
 
 def is_error(resource: Mapping[str, Any]) -> bool:
@@ -111,11 +116,26 @@ async def fetch(client: httpx.AsyncClient, access: FhirAccess, key: str, url: st
             if response.status_code != 200:
                 raise PrefetchError(f"HTTP {response.status_code}")
             found, next_url = unpack(response.json())
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             log.warning("FHIR query for prefetch key %r failed on page %d: %s", key, page + 1, type(exc).__name__)
             return None if page == 0 else resources
         resources += found
     return resources
+
+
+async def fetch_all(
+    access: FhirAccess, queries: Mapping[str, tuple[str, int]], timeout: float
+) -> dict[str, list[Resource]]:
+    """Run the queries side by side; keys whose first page failed are left out."""
+    headers = {"Authorization": f"Bearer {access.token}", "Accept": "application/fhir+json"}
+    try:
+        client = httpx.AsyncClient(timeout=timeout, headers=headers, follow_redirects=False)
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # e.g. a token that is not ASCII
+        log.warning("FHIR client could not be set up: %s", type(exc).__name__)
+        return {}
+    async with client:
+        results = await asyncio.gather(*(fetch(client, access, k, url, n) for k, (url, n) in queries.items()))
+    return {key: fetched for key, fetched in zip(queries, results, strict=True) if fetched is not None}
 
 
 async def gather(
@@ -145,12 +165,8 @@ async def gather(
         if access is not None:
             queries[key] = (access.url_for(template, patient_id), MAX_PAGES)
     if queries and access is not None:
-        headers = {"Authorization": f"Bearer {access.token}", "Accept": "application/fhir+json"}
-        async with httpx.AsyncClient(timeout=timeout, headers=headers, follow_redirects=False) as client:
-            results = await asyncio.gather(*(fetch(client, access, k, url, n) for k, (url, n) in queries.items()))
-        for key, fetched in zip(queries, results, strict=True):
-            if fetched is not None:
-                have[key] = have.get(key, []) + fetched
+        for key, fetched in (await fetch_all(access, queries, timeout)).items():
+            have[key] = have.get(key, []) + fetched
     for key in REQUIRED:
         if key not in have:
             raise MissingDataError(

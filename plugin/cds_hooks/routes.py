@@ -22,6 +22,7 @@ from plugin.cds_hooks.cards import cards_for
 from plugin.cds_hooks.cors import CdsCors
 from plugin.cds_hooks.discovery import DISCOVERY
 from plugin.cds_hooks.feedback import FeedbackStore
+from plugin.cds_hooks.fhir_servers import FhirServerPolicy
 from plugin.cds_hooks.models import (
     CDS_PREFIX,
     ORDER_SELECT_SERVICE_ID,
@@ -45,22 +46,29 @@ router = APIRouter(prefix=CDS_PREFIX, tags=["cds-hooks"])
 
 
 async def require_client(request: Request) -> Client | None:
-    """The verified CDS client, or None in unauthenticated development mode.
+    """The verified CDS client; None in unauthenticated development mode when no token verifies.
+
+    Development mode still verifies a token that comes along, so a trusted issuer's FHIR servers stay usable there.
 
     Raises:
-        ClientRefusedError: no bearer token, or one that fails verification (a bare 401).
+        ClientRefusedError: no bearer token, or one that fails verification (a bare 401), outside development mode.
     """
     settings: Settings = request.app.state.settings
-    if settings.allow_unauthenticated:
-        return None
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        if settings.allow_unauthenticated:
+            return None
         raise ClientRefusedError("no bearer token")
     endpoint = f"{settings.public_base_url.rstrip('/')}{request.url.path}"
     # Feedback belongs to the service: accept either URL as its audience.
     audiences = (endpoint, endpoint.removesuffix("/feedback")) if endpoint.endswith("/feedback") else (endpoint,)
     verifier: ClientVerifier = request.app.state.cds_verifier
-    return await verifier.verify(token.strip(), audiences)
+    try:
+        return await verifier.verify(token.strip(), audiences)
+    except ClientRefusedError:
+        if settings.allow_unauthenticated:
+            return None
+        raise
 
 
 ClientDep = Annotated[Client | None, Depends(require_client)]
@@ -78,7 +86,7 @@ async def patient_view(body: PatientViewRequest, request: Request, plugin: Plugi
 
     Answers 412 with an OperationOutcome when the problem list was neither prefetched nor retrievable.
     """
-    return await answer_call(body, (), request, plugin)
+    return await answer_call(body, (), request, plugin, client)
 
 
 @router.post(f"/{ORDER_SELECT_SERVICE_ID}", response_model=CdsResponse, response_model_exclude_none=True)
@@ -89,16 +97,15 @@ async def order_select(body: OrderSelectRequest, request: Request, plugin: Plugi
     if not orders:
         return respond(body, CdsResponse(cards=()), "no IVIG order")
     reasons = [reason for order in orders for reason in order.reasonCode or []]
-    return await answer_call(body, reasons, request, plugin)
+    return await answer_call(body, reasons, request, plugin, client)
 
 
 async def answer_call(
-    body: CdsRequest, reasons: Sequence[CodeableConcept], request: Request, plugin: Plugin
+    body: CdsRequest, reasons: Sequence[CodeableConcept], request: Request, plugin: Plugin, client: Client | None
 ) -> CdsResponse:
     """The chart read from prefetch (and the FHIR server), answered by the core and turned into cards."""
     settings: Settings = request.app.state.settings
-    auth, server = body.fhir_authorization, body.fhir_server
-    access = prefetch.FhirAccess(server, auth.access_token.get_secret_value()) if auth and server else None
+    access = fhir_access(body, client, request.app.state.cds_fhir_servers)
     resources = await prefetch.gather(body.prefetch, access, body.context.patient_id, settings.fhir_timeout)
     chart = fhir.read_chart(resources, reasons)
     if not chart.relevant:
@@ -106,6 +113,15 @@ async def answer_call(
     answer = plugin.answer(chart.profile)
     cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url)
     return respond(body, CdsResponse(cards=cards), answer.status)
+
+
+def fhir_access(body: CdsRequest, client: Client | None, policy: FhirServerPolicy) -> prefetch.FhirAccess | None:
+    """The FHIR server to query and its token, when the call gives both and its issuer may name that server."""
+    auth, server = body.fhir_authorization, body.fhir_server
+    if auth is None or not server:
+        return None
+    base = policy.allowed(server, client.issuer if client else None)
+    return None if base is None else prefetch.FhirAccess(base, auth.access_token.get_secret_value())
 
 
 def respond(body: CdsRequest, response: CdsResponse, why: str) -> CdsResponse:
@@ -133,8 +149,17 @@ def order_select_feedback(body: FeedbackRequest, request: Request, client: Clien
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Mount the CDS Hooks door: routes, CORS, the JWT verifier and the feedback store."""
-    app.state.cds_verifier = ClientVerifier(settings.trusted_issuers, timeout=settings.fhir_timeout)
+    """Mount the CDS Hooks door: routes, CORS, the JWT verifier, the FHIR servers allowed and the feedback store.
+
+    Raises:
+        ValueError: a trusted issuer's JWK Set or FHIR server may not be used (the service refuses to start).
+    """
+    issuers = settings.trusted_issuers
+    development = settings.allow_unauthenticated
+    jwks = {issuer: trusted.jwks for issuer, trusted in issuers.items()}
+    app.state.cds_verifier = ClientVerifier(jwks, timeout=settings.fhir_timeout, development=development)
+    servers = {issuer: trusted.fhir_servers for issuer, trusted in issuers.items()}
+    app.state.cds_fhir_servers = FhirServerPolicy(servers, development=development)
     app.state.cds_feedback = FeedbackStore(settings.feedback_db)
     app.add_middleware(CdsCors, origins=settings.cors_origins)
     app.include_router(router)

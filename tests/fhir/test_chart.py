@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from plugin.cds_hooks.prefetch import FhirAccess, PrefetchError, WithoutQuery, unpack
+from plugin.cds_hooks.urls import split
 from plugin.fhir.chart import read_chart
 from tests.cds_hooks.support import load
 
@@ -225,12 +226,20 @@ def test_a_single_resource_prefetch_unpacks_to_itself() -> None:
 
 
 def test_fetch_urls_fill_the_patient_token_and_stay_on_the_fhir_server() -> None:
-    access = FhirAccess("https://ehr.example.org/fhir/", "token")
+    base = split("https://EHR.example.org:443/fhir/")
+    assert base is not None
+    access = FhirAccess(base, "token")
     url = access.url_for("Condition?patient={{context.patientId}}&clinical-status=active", "a b/c")
     assert url == "https://ehr.example.org/fhir/Condition?patient=a%20b%2Fc&clinical-status=active"
+    assert access.url_for("Observation?code=http://loinc.org|11614-5", "1") == (
+        "https://ehr.example.org/fhir/Observation?code=http://loinc.org%7C11614-5"
+    )
     assert access.owns("https://ehr.example.org/fhir/Condition?_page=2")
     assert not access.owns("https://ehr.example.org/fhir-other/Condition")
     assert not access.owns("https://attacker.example.org/fhir/Condition")
+    assert not access.owns("http://ehr.example.org/fhir/Condition?_page=2")  # not in clear
+    assert not access.owns("https://user:pw@ehr.example.org/fhir/Condition")
+    assert not access.owns("https://ehr.example.org/fhir/../admin")
     assert "token" not in repr(access)
 
 
