@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     cors_origins: tuple[str, ...] = ("https://sandbox.cds-hooks.org",)
     # Seconds allowed for each call to an EHR's FHIR server or to an issuer's JWK Set URL.
     fhir_timeout: float = Field(default=1.0, gt=0)
+    # Seconds one CDS Hooks call may spend on all its FHIR reads together; after it the service answers from what
+    # it has (the spec asks services to answer in about 500 ms; EHRs give up after a few seconds).
+    deadline: float = Field(default=1.5, gt=0)
     # SQLite file holding CDS Hooks feedback; created on first use.
     feedback_db: Path = Path("var/cds-feedback.sqlite3")
     # Site medication codes ("system|code") that identify an intravenous immunoglobulin order; text is matched too.

@@ -106,7 +106,9 @@ async def answer_call(
     """The chart read from prefetch (and the FHIR server), answered by the core and turned into cards."""
     settings: Settings = request.app.state.settings
     access = fhir_access(body, client, request.app.state.cds_fhir_servers)
-    resources = await prefetch.gather(body.prefetch, access, body.context.patient_id, settings.fhir_timeout)
+    resources = await prefetch.gather(
+        body.prefetch, access, body.context.patient_id, timeout=settings.fhir_timeout, deadline=settings.deadline
+    )
     chart = fhir.read_chart(resources, reasons)
     if not chart.relevant:
         return respond(body, CdsResponse(cards=()), "no RPL diagnosis and no count of two or more losses")
