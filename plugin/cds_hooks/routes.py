@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from plugin.cds_hooks import prefetch
@@ -23,6 +24,7 @@ from plugin.cds_hooks.cors import CdsCors
 from plugin.cds_hooks.discovery import DISCOVERY
 from plugin.cds_hooks.feedback import FeedbackStore
 from plugin.cds_hooks.fhir_servers import FhirServerPolicy
+from plugin.cds_hooks.issued import NotRecorded, never_issued
 from plugin.cds_hooks.models import (
     CDS_PREFIX,
     ORDER_SELECT_SERVICE_ID,
@@ -35,6 +37,7 @@ from plugin.cds_hooks.models import (
     PatientViewRequest,
 )
 from plugin.cds_hooks.orders import ivig_orders
+from plugin.cds_hooks.outcome import invalid_request
 from plugin.config import Settings
 from plugin.core.plugin import Plugin
 from plugin.fhir import chart as fhir
@@ -131,21 +134,26 @@ def respond(body: CdsRequest, response: CdsResponse, why: str) -> CdsResponse:
     return response
 
 
-def store_feedback(service_id: str, body: FeedbackRequest, request: Request, client: Client | None) -> dict[str, Any]:
+def store_feedback(service_id: str, body: FeedbackRequest, request: Request, client: Client | None) -> Response:
+    """All or nothing: a batch naming any card this service never issued is refused whole (422), nothing stored."""
+    refused = never_issued(request.app.state.cds_issued_cards, service_id, body.feedback)
+    if refused:
+        log.info("%s feedback: %d entries refused, none stored", service_id, len(refused))
+        return JSONResponse(status_code=422, content=invalid_request(refused))
     store: FeedbackStore = request.app.state.cds_feedback
     added = store.add(service_id, body.feedback, client.issuer if client else None, client.tenant if client else None)
     log.info("%s feedback: %d received, %d new", service_id, len(body.feedback), added)
-    return {}
+    return JSONResponse({})
 
 
 @router.post(f"/{SERVICE_ID}/feedback")
-def patient_view_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> dict[str, Any]:
+def patient_view_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> Response:
     """Store what the clinician did with the patient-view cards (overridden, with any reason); answers `{}`."""
     return store_feedback(SERVICE_ID, body, request, client)
 
 
 @router.post(f"/{ORDER_SELECT_SERVICE_ID}/feedback")
-def order_select_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> dict[str, Any]:
+def order_select_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> Response:
     """Store what the clinician did with the order-select cards; answers `{}`."""
     return store_feedback(ORDER_SELECT_SERVICE_ID, body, request, client)
 
@@ -163,6 +171,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     servers = {issuer: trusted.fhir_servers for issuer, trusted in issuers.items()}
     app.state.cds_fhir_servers = FhirServerPolicy(servers, development=development)
     app.state.cds_feedback = FeedbackStore(settings.feedback_db)
+    app.state.cds_issued_cards = NotRecorded()  # the seam for the card record (see `issued`)
     app.add_middleware(CdsCors, origins=settings.cors_origins)
     app.include_router(router)
     if settings.allow_unauthenticated:
