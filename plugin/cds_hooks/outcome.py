@@ -66,7 +66,9 @@ def invalid_request(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     issues = []
     for error in errors:
         kind = str(error.get("type", ""))
-        location = tuple(error.get("loc", ())) + tuple(filter(None, [(error.get("ctx") or {}).get("field")]))
+        location = tuple(error.get("loc", ()))
+        if kind.startswith("cds."):  # our rules across fields name the field they are about in ctx
+            location += tuple(filter(None, [(error.get("ctx") or {}).get("field")]))
         path = "body" if kind == "json_invalid" else field_path(location)
         reason = str(error.get("msg")) if kind.startswith("cds.") else READABLE.get(kind, "is not valid")
         code = "request.missing_field" if kind == "missing" else "request.invalid_field"

@@ -138,6 +138,11 @@ def test_an_accepted_outcome_is_refused_since_this_service_issues_no_suggestions
     assert refused(cds, without) == [("request.invalid_field", ["feedback[0].acceptedSuggestions"])]
 
 
+def test_accepted_suggestions_on_an_overridden_outcome_are_refused(cds: TestClient) -> None:
+    entry = OVERRIDDEN | {"acceptedSuggestions": ACCEPTED["acceptedSuggestions"]}
+    assert refused(cds, entry) == [("request.invalid_field", ["feedback[0].acceptedSuggestions"])]
+
+
 @pytest.mark.parametrize(
     ("override_reason", "path"),
     [
