@@ -22,8 +22,6 @@ from plugin.cds_hooks.outcome import http_outcome, outcome
 
 log = logging.getLogger(__name__)
 
-PRIVATE_NETWORK = "access-control-allow-private-network"
-
 
 class CatchAll:
     """The last resort inside the CORS layer: an unexpected error becomes a 500 OperationOutcome, never text."""
@@ -79,10 +77,7 @@ class CdsCors:
             await answer(scope, receive, send)
             return
         # Starlette explains a refusal in plain text and may still allow private-network access; do neither.
-        refused = {
-            k: v for k, v in answer.headers.items() if not k.startswith("access-control-") and k != PRIVATE_NETWORK
-        }
-        refused.pop("content-length", None)
-        refused.pop("content-type", None)
+        dropped = ("access-control-", "content-length", "content-type")
+        refused = {k: v for k, v in answer.headers.items() if not k.startswith(dropped)}
         body = outcome({"severity": "error", "code": "security", "diagnostics": "cds.cors_refused"})
         await JSONResponse(body, status_code=answer.status_code, headers=refused)(scope, receive, send)
