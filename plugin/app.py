@@ -7,7 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from plugin import __version__
@@ -15,7 +18,7 @@ from plugin.api import routes as api
 from plugin.cds_hooks import routes as cds
 from plugin.cds_hooks.auth import ClientRefusedError
 from plugin.cds_hooks.models import CDS_PREFIX
-from plugin.cds_hooks.outcome import operation_outcome
+from plugin.cds_hooks.outcome import http_outcome, invalid_request, operation_outcome
 from plugin.chat import function_calling
 from plugin.chat.mcp_server import McpHttp, build_server
 from plugin.config import Settings, get_settings
@@ -26,14 +29,34 @@ from plugin.widget import routes as widget
 STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [(MissingDataError, 412), (UpstreamError, 502)]
 
 
+def on_cds_hooks(request: Request) -> bool:
+    """CDS Hooks answers every non-2xx that has a body with a FHIR OperationOutcome (other doors keep theirs)."""
+    return (request.url.path + "/").startswith(f"{CDS_PREFIX}/")
+
+
 async def plugin_error(request: Request, exc: Exception) -> JSONResponse:
     """The plugin's own error shape: {"error": {"code", "message", "details"}}; one place for every route."""
     error = exc if isinstance(exc, PluginError) else PluginError(str(exc))
     status = next((code for cls, code in STATUS_FOR_ERROR if isinstance(error, cls)), 500)
-    if request.url.path.startswith(CDS_PREFIX):  # CDS Hooks answers non-2xx with a FHIR OperationOutcome
+    if on_cds_hooks(request):
         return JSONResponse(status_code=status, content=operation_outcome(error))
     body = {"error": {"code": error.code, "message": error.message, "details": jsonable_encoder(error.details)}}
     return JSONResponse(status_code=status, content=body)
+
+
+async def request_invalid(request: Request, exc: Exception) -> Response:
+    """422. On CDS Hooks an OperationOutcome naming field paths only: FastAPI's default echoes the input, which
+    there holds prefetch patient data and the EHR's access token."""
+    if not isinstance(exc, RequestValidationError) or not on_cds_hooks(request):
+        return await request_validation_exception_handler(request, exc)  # type: ignore[arg-type]
+    return JSONResponse(status_code=422, content=invalid_request(exc.errors()))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Statuses the framework answers itself (404, 405...): an OperationOutcome on CDS Hooks, FastAPI's elsewhere."""
+    if not isinstance(exc, HTTPException) or not on_cds_hooks(request):
+        return await http_exception_handler(request, exc)  # type: ignore[arg-type]
+    return JSONResponse(status_code=exc.status_code, content=http_outcome(exc.status_code), headers=exc.headers)
 
 
 async def client_refused(request: Request, exc: Exception) -> Response:
@@ -62,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.plugin = load_plugin(settings)
     app.add_exception_handler(PluginError, plugin_error)
     app.add_exception_handler(ClientRefusedError, client_refused)
+    app.add_exception_handler(RequestValidationError, request_invalid)
+    app.add_exception_handler(HTTPException, http_error)
     app.include_router(api.router)
     app.include_router(widget.router)
     app.include_router(function_calling.router)

@@ -7,11 +7,12 @@ Clinical content (thresholds, estimates, wording) is never configuration: it is 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -43,6 +44,33 @@ def bundled(name: str) -> Path:
     return inside if inside.is_dir() else _PACKAGE.parent / name
 
 
+class TrustedIssuer(BaseModel):
+    """An EHR allowed to call the CDS Hooks services: where its signing keys are, and the FHIR servers it may send.
+
+    Each `jwks` entry is a file path or an https URL; each FHIR server a base URL such as
+    https://fhir.example.org/r4. Both are checked when the app is built.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    jwks: tuple[str, ...] = Field(min_length=1)
+    fhir_servers: tuple[str, ...] = ()
+
+    @field_validator("jwks", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+
+def issuers_in_short_form(value: Any) -> Any:
+    """The older issuer -> JWK Set form (a string or a list) stays valid, and allows no FHIR server."""
+    if not isinstance(value, Mapping):
+        return value
+    return {
+        issuer: {"jwks": where} if isinstance(where, str | list | tuple) else where for issuer, where in value.items()
+    }
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IVIG_CDS_", frozen=True, extra="ignore")
 
@@ -65,20 +93,30 @@ class Settings(BaseSettings):
         "http://[::1]",
         "http://[::1]:*",
     )
-    # CDS Hooks door. Trusted JWT issuers: issuer -> its JWK Set as a file path or http(s) URL, or a list of them,
-    # e.g. IVIG_CDS_TRUSTED_ISSUERS='{"https://sandbox.cds-hooks.org": "https://sandbox.cds-hooks.org/.well-known/jwks.json"}'.
-    # A token's `jku` header is followed only when it is one of that issuer's URLs.
-    trusted_issuers: dict[str, str | tuple[str, ...]] = {}
+    # CDS Hooks door. Trusted JWT issuers: issuer -> its JWK Sets (file paths or https URLs) and the FHIR servers
+    # it may send as fhirServer, e.g. IVIG_CDS_TRUSTED_ISSUERS='{"https://ehr.example.org": {"jwks":
+    # "https://ehr.example.org/.well-known/jwks.json", "fhir_servers": ["https://fhir.example.org/r4"]}}'.
+    # The short form issuer -> JWK Set (or a list of them) allows no FHIR server. A token's `jku` header is
+    # followed only when it is one of that issuer's URLs.
+    trusted_issuers: dict[str, TrustedIssuer] = {}
     # Local development only: accept CDS Hooks calls without a client JWT (announced at start-up).
     allow_unauthenticated: bool = False
     # Browser origins allowed to call /cds-services (the public CDS Hooks sandbox calls from the browser).
     cors_origins: tuple[str, ...] = ("https://sandbox.cds-hooks.org",)
     # Seconds allowed for each call to an EHR's FHIR server or to an issuer's JWK Set URL.
     fhir_timeout: float = Field(default=1.0, gt=0)
+    # Seconds one CDS Hooks call may spend on all its FHIR reads together; after it the service answers from what
+    # it has (the spec asks services to answer in about 500 ms; EHRs give up after a few seconds).
+    deadline: float = Field(default=1.5, gt=0)
     # SQLite file holding CDS Hooks feedback; created on first use.
     feedback_db: Path = Path("var/cds-feedback.sqlite3")
     # Site medication codes ("system|code") that identify an intravenous immunoglobulin order; text is matched too.
     ivig_medication_codes: tuple[str, ...] = ()
+
+    @field_validator("trusted_issuers", mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return issuers_in_short_form(value)
 
 
 @lru_cache

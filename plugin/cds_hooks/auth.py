@@ -1,8 +1,9 @@
 """Client authentication for the CDS Hooks door: verify the EHR's signed JWT ("Trusting CDS Clients", 2.0).
 
 Asymmetric algorithms only (`none` and HMAC refused before any key is looked at); header `typ` JWT and a `kid`;
-`iss` on the allow-list, its keys from the JWK Sets configured for it (file or URL), or from a `jku` header only
-when that URL is one of them; `aud` is the public URL of the endpoint called (never the Host header); `exp`,
+`iss` on the allow-list, its keys from the JWK Sets configured for it (a file, or an https URL: a key fetched in
+clear could be swapped on the way; http only for a loopback address in development mode), or from a `jku` header
+only when that URL is one of them; `aud` is the public URL of the endpoint called (never the Host header); `exp`,
 `iat` (not in the future, not older than MAX_AGE) and a `jti` never seen before. Every failure is
 ClientRefusedError, answered with a bare 401. Tokens are never logged; reasons and issuers may be.
 """
@@ -22,6 +23,8 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet
 from joserfc.jwt import JWTClaimsRegistry
+
+from plugin.cds_hooks.urls import for_log, split
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,24 @@ class Client:
 
 
 def is_url(location: str) -> bool:
-    return location.startswith(("https://", "http://"))
+    return location.lower().startswith(("https://", "http://"))
+
+
+def check_location(issuer: str, location: str, development: bool) -> str:
+    """A JWK Set location as configured, if it may be used.
+
+    Raises:
+        ValueError: an http:// URL (unless a loopback address in development mode), or a URL with userinfo.
+    """
+    if not is_url(location):
+        return location  # a file path
+    url = split(location, query_allowed=True)
+    if url is None or not (url.scheme == "https" or (development and url.loopback)):
+        raise ValueError(
+            f"trusted issuer {issuer!r}: JWK Set {for_log(location)!r} must be a file or a plain https URL "
+            "(http only for a loopback address in development mode)"
+        )
+    return location
 
 
 class JwksCache:
@@ -108,9 +128,20 @@ class ClientVerifier:
     """Verifies CDS Hooks client JWTs against the trusted issuers (issuer -> JWK Set locations)."""
 
     def __init__(
-        self, issuers: Mapping[str, str | Sequence[str]], timeout: float, clock: Callable[[], float] = time.time
+        self,
+        issuers: Mapping[str, Sequence[str]],
+        timeout: float,
+        *,
+        development: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.issuers = {iss: (where,) if isinstance(where, str) else tuple(where) for iss, where in issuers.items()}
+        """Raises:
+        ValueError: a JWK Set location that may not be used (see `check_location`).
+        """
+        self.issuers = {
+            issuer: tuple(check_location(issuer, where, development) for where in locations)
+            for issuer, locations in issuers.items()
+        }
         self.clock = clock
         self.jwks = JwksCache(timeout)
         self.replays = ReplayGuard()

@@ -1,8 +1,8 @@
-"""The discovery document: what this service offers on each hook and the prefetch it asks for."""
+"""The discovery document: one service per hook, each with its own id, and the prefetch they ask for."""
 
 from __future__ import annotations
 
-from plugin.cds_hooks.models import SERVICE_ID, Discovery, Service
+from plugin.cds_hooks.models import ORDER_SELECT_SERVICE_ID, SERVICE_ID, Discovery, Service
 from plugin.cds_hooks.prefetch import TEMPLATES
 
 DESCRIPTION = (
@@ -26,9 +26,9 @@ DISCOVERY = Discovery(
         ),
         Service(
             hook="order-select",
-            id=SERVICE_ID,
+            id=ORDER_SELECT_SERVICE_ID,
             title="IVIG evidence when intravenous immunoglobulin is ordered",
-            description=f"{DESCRIPTION} Shown when a draft medication order is for intravenous immunoglobulin.",
+            description=f"{DESCRIPTION} Shown when a selected draft order is for intravenous immunoglobulin.",
             prefetch=TEMPLATES,
             usage_requirements=USAGE,
         ),

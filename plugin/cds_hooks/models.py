@@ -7,19 +7,46 @@ is `cards: []`): optional fields are left out and required strings and lists ref
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 CDS_PREFIX = "/cds-services"
+# One id per hook: the sandbox keeps one discovery entry per id, and a client replaces a service's cards when the
+# same id fires again, so an order-select answer must never wipe the patient-view card (DESIGN.md, "Doors").
 SERVICE_ID = "ivig-rpl-evidence"
+ORDER_SELECT_SERVICE_ID = "ivig-rpl-evidence-order-select"
 DETAIL_TEMPLATE = "cds/card_detail.md.j2"
 SUMMARY_LIMIT = 140  # "one-sentence, <140-character summary"
 
 Text = Annotated[str, Field(min_length=1)]
 Hook = Literal["patient-view", "order-select"]
+
+
+def not_empty(value: tuple[Any, ...]) -> tuple[Any, ...]:
+    """After the items: a length limit on the field would also report a list whose only item was bad as empty."""
+    if not value:
+        raise PydanticCustomError("cds.empty_list", "must not be empty")
+    return value
+
+
+def required(field: str, why: str) -> PydanticCustomError:
+    """A rule across fields, reported on `field` (its wire name): `ctx.field` extends the error's location."""
+    return PydanticCustomError("cds.required_with", why, {"field": field})
 
 
 class CdsModel(BaseModel):
@@ -47,35 +74,49 @@ class FhirAuthorization(BaseModel):
     @classmethod
     def _bearer(cls, value: str) -> str:
         if value.lower() != "bearer":
-            raise ValueError(f"token_type {value!r} is not 'Bearer'")
+            raise PydanticCustomError("cds.not_bearer", "must be Bearer")
         return value
 
 
 class HookContext(CdsModel):
-    """The context fields of patient-view and order-select that this service reads."""
+    """The patient-view context fields this service reads."""
 
     patient_id: Text
     user_id: str | None = None
     encounter_id: str | None = None
-    selections: tuple[str, ...] | None = None
-    draft_orders: dict[str, Any] | None = None
+
+
+class OrderSelectContext(HookContext):
+    """order-select adds the orders being drafted and which of them the clinician just selected (both REQUIRED)."""
+
+    selections: Annotated[tuple[Text, ...], AfterValidator(not_empty)]
+    draft_orders: dict[str, Any]
 
 
 class CdsRequest(CdsModel):
+    """The fields every hook call shares; each service narrows `hook` and `context` to its own hook."""
+
     hook: Hook
     hook_instance: Text
-    fhir_server: str | None = None
+    fhir_server: str | None = None  # judged later, against the caller's issuer, not here
     fhir_authorization: FhirAuthorization | None = None
     context: HookContext
     prefetch: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _hook_rules(self) -> Self:
+    def _server_with_authorization(self) -> Self:
         if self.fhir_authorization is not None and not self.fhir_server:
-            raise ValueError("fhirServer is required when fhirAuthorization is given")
-        if self.hook == "order-select" and self.context.draft_orders is None:
-            raise ValueError("context.draftOrders is required for the order-select hook")
+            raise required("fhirServer", "is required when fhirAuthorization is given")
         return self
+
+
+class PatientViewRequest(CdsRequest):
+    hook: Literal["patient-view"]
+
+
+class OrderSelectRequest(CdsRequest):
+    hook: Literal["order-select"]
+    context: OrderSelectContext
 
 
 # Response
@@ -124,25 +165,68 @@ class Discovery(CdsModel):
     services: tuple[Service, ...]
 
 
-# Feedback
+# Feedback (CDS Hooks 2.0 "Feedback"): what the spec forbids is refused, naming the entry and field
 
 
 class AcceptedSuggestion(CdsModel):
     id: Text
 
 
+class ReasonCoding(CdsModel):
+    """The override reason the clinician picked: a Coding with both `system` and `code`."""
+
+    system: Text
+    code: Text
+    display: str | None = None
+
+
 class OverrideReason(CdsModel):
-    reason: Coding | None = None
-    user_comment: str | None = None
+    """Why a card was overridden: a picked reason, a comment, or both; never an empty object."""
+
+    reason: ReasonCoding | None = None
+    user_comment: Text | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if self.reason is None and self.user_comment is None:
+            raise PydanticCustomError("cds.empty_object", "must hold a reason or a userComment")
+        return self
 
 
 class FeedbackEntry(CdsModel):
     card: UUID
     outcome: Literal["accepted", "overridden"]
-    accepted_suggestions: tuple[AcceptedSuggestion, ...] | None = None
-    override_reason: OverrideReason | None = None
+    accepted_suggestions: Annotated[tuple[AcceptedSuggestion, ...], AfterValidator(not_empty)] | None = None
+    # Read under either name: overrideReason (the spec's) or overriddenReason.
+    override_reason: OverrideReason | None = Field(
+        default=None, validation_alias=AliasChoices("overrideReason", "overriddenReason")
+    )
     outcome_timestamp: AwareDatetime
+
+    @field_validator("outcome_timestamp")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)  # the spec asks for UTC; a +02:00 offset is the same instant
+
+    @model_validator(mode="after")
+    def _outcome_rules(self) -> Self:
+        if self.outcome == "accepted":
+            if self.accepted_suggestions is None:
+                raise required("acceptedSuggestions", "is required for an accepted outcome")
+            # This service issues no suggestions, so no suggestion id can be one of ours.
+            raise PydanticCustomError(
+                "cds.unknown_suggestion",
+                "names a suggestion this service never issued (its cards carry none)",
+                {"field": "acceptedSuggestions"},
+            )
+        if self.accepted_suggestions is not None:
+            raise PydanticCustomError(
+                "cds.not_allowed", "is only for an accepted outcome", {"field": "acceptedSuggestions"}
+            )
+        return self
 
 
 class FeedbackRequest(CdsModel):
-    feedback: tuple[FeedbackEntry, ...] = Field(min_length=1)
+    """A batch of feedback: stored all together or, if any entry is refused, not at all."""
+
+    feedback: Annotated[tuple[FeedbackEntry, ...], AfterValidator(not_empty)]

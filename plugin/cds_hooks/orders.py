@@ -1,4 +1,8 @@
-"""order-select: which draft MedicationRequests are for intravenous immunoglobulin."""
+"""order-select: which selected draft MedicationRequests are for intravenous immunoglobulin.
+
+Only `selections` count: the hook sends every draft order on the screen in `draftOrders`, and the ones the
+clinician just picked in `selections` ("MedicationRequest/103"); an unselected draft is not what is being decided.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from pydantic import ValidationError
 
-from plugin.fhir.chart import codings, texts
+from plugin.fhir.chart import as_r4, codings, texts
 from plugin.fhir.codes import SNOMED
 
 log = logging.getLogger(__name__)
@@ -48,16 +52,20 @@ def is_ivig(order: MedicationRequest, codes: Collection[str]) -> bool:
     return bool(IMMUNE_GLOBULIN.search(names)) and given_iv
 
 
-def ivig_orders(draft_orders: Mapping[str, Any] | None, codes: Collection[str]) -> list[MedicationRequest]:
-    """The draft MedicationRequests in an order-select `draftOrders` Bundle that are for IVIG."""
-    entries = (draft_orders or {}).get("entry") or []
+def ivig_orders(
+    draft_orders: Mapping[str, Any], selections: Collection[str], codes: Collection[str]
+) -> list[MedicationRequest]:
+    """The selected draft MedicationRequests in an order-select `draftOrders` Bundle that are for IVIG."""
+    entries = draft_orders.get("entry") or []
     found = []
-    for entry in entries:
+    for entry in entries if isinstance(entries, list) else []:
         raw = entry.get("resource") if isinstance(entry, Mapping) else None
         if not isinstance(raw, Mapping) or raw.get("resourceType") != "MedicationRequest":
             continue
+        if f"MedicationRequest/{raw.get('id')}" not in selections:
+            continue
         try:
-            order = MedicationRequest.model_validate(raw)
+            order = MedicationRequest.model_validate(as_r4(raw))
         except ValidationError:
             log.warning("skipped a draft MedicationRequest that is not valid FHIR R4")
             continue

@@ -3,8 +3,11 @@
 Per key (CDS Hooks 2.0 "Prefetch Template"; standards/interop.md §1.4): a value is used as sent; `null` means the
 EHR has no data, which is authoritative, so nothing is queried; an absent key, or one holding an error
 OperationOutcome, is fetched from `fhirServer` with the bearer token of `fhirAuthorization` when both are given
-(short timeout, at most MAX_PAGES pages, never leaving that server). Only `conditions` is required: without the
-problem list the service cannot tell whether this evidence concerns the patient, so losing it is a 412.
+and the server is one this caller may name (`fhir_servers`): a short timeout per read and one deadline for all
+of them, at most MAX_PAGES pages, never leaving that server, no redirects (a 3xx is a failure). Only
+`conditions` is required: without the problem list the service cannot tell whether this evidence concerns the
+patient, so losing it is a 412. Nothing the caller sends can make this a 500: a token httpx cannot put in a
+header fails like an unreachable server.
 URLs and tokens are never logged (a search URL carries the patient id).
 """
 
@@ -19,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
+from plugin.cds_hooks.urls import BaseUrl
 from plugin.core.errors import MissingDataError
 
 log = logging.getLogger(__name__)
@@ -55,17 +59,19 @@ class PrefetchError(ValueError):
 
 @dataclass(frozen=True)
 class FhirAccess:
-    """Where and how to query the EHR's FHIR server: the base URL and the bearer token (never logged)."""
+    """Where and how to query the EHR's FHIR server: the allowed base URL and the bearer token (never logged)."""
 
-    base: str
+    base: BaseUrl
     token: str = field(repr=False)
 
     def url_for(self, template: str, patient_id: str) -> str:
-        return f"{self.base.rstrip('/')}/{template.replace(PATIENT_TOKEN, quote(patient_id, safe=''))}"
+        # `|` percent-encoded: Tomcat-based FHIR servers refuse it raw in a query (RFC 3986 does not allow it).
+        query = template.replace("|", "%7C").replace(PATIENT_TOKEN, quote(patient_id, safe=""))
+        return f"{self.base}/{query}"
 
     def owns(self, url: str) -> bool:
-        """Paging links are followed only on the same server, so the token never leaves it."""
-        return url.startswith(f"{self.base.rstrip('/')}/")
+        """Paging links are followed only on the same server, under the same base, so the token never leaves it."""
+        return self.base.contains(url)
 
 
 def is_error(resource: Mapping[str, Any]) -> bool:
@@ -99,9 +105,13 @@ def unpack(value: object) -> tuple[list[Resource], str | None]:
     return data, following if isinstance(following, str) else None
 
 
-async def fetch(client: httpx.AsyncClient, access: FhirAccess, key: str, url: str, pages: int) -> list[Resource] | None:
-    """GET a search and up to `pages - 1` next pages; None when the first page fails (later failures keep what came)."""
-    resources: list[Resource] = []
+async def fetch(
+    client: httpx.AsyncClient, access: FhirAccess, key: str, url: str, pages: int, into: dict[str, list[Resource]]
+) -> None:
+    """GET a search and up to `pages - 1` next pages into `into[key]`, page by page, so a deadline keeps what came.
+
+    Nothing is stored when the first page fails; a later failure keeps the pages before it.
+    """
     next_url: str | None = url
     for page in range(pages):
         if next_url is None or not access.owns(next_url):
@@ -109,19 +119,45 @@ async def fetch(client: httpx.AsyncClient, access: FhirAccess, key: str, url: st
         try:
             response = await client.get(next_url)
             if response.status_code != 200:
-                raise PrefetchError(f"HTTP {response.status_code}")
+                raise PrefetchError(f"HTTP {response.status_code}")  # a 3xx too: redirects are never followed
             found, next_url = unpack(response.json())
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             log.warning("FHIR query for prefetch key %r failed on page %d: %s", key, page + 1, type(exc).__name__)
-            return None if page == 0 else resources
-        resources += found
-    return resources
+            return
+        into.setdefault(key, []).extend(found)
+
+
+async def fetch_all(
+    access: FhirAccess, queries: Mapping[str, tuple[str, int]], timeout: float, deadline: float
+) -> dict[str, list[Resource]]:
+    """Run the queries side by side until they finish or the call's deadline passes, whichever comes first.
+
+    httpx's timeout bounds each read, so a server that drips a few bytes at a time never trips it; the deadline
+    bounds the whole call. What arrived before it is kept; keys with nothing yet are left out.
+    """
+    headers = {"Authorization": f"Bearer {access.token}", "Accept": "application/fhir+json"}
+    collected: dict[str, list[Resource]] = {}
+    try:
+        client = httpx.AsyncClient(timeout=timeout, headers=headers, follow_redirects=False)
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # e.g. a token that is not ASCII
+        log.warning("FHIR client could not be set up: %s", type(exc).__name__)
+        return collected
+    async with client:
+        try:
+            async with asyncio.timeout(deadline):
+                await asyncio.gather(*(fetch(client, access, k, url, n, collected) for k, (url, n) in queries.items()))
+        except TimeoutError:
+            late = sorted(set(queries) - set(collected))
+            log.warning("FHIR queries cut at the %.2f s deadline; nothing yet for %s", deadline, late)
+    return collected
 
 
 async def gather(
-    prefetch: Mapping[str, Any] | None, access: FhirAccess | None, patient_id: str, timeout: float
+    prefetch: Mapping[str, Any] | None, access: FhirAccess | None, patient_id: str, *, timeout: float, deadline: float
 ) -> list[Resource]:
     """Every resource this call can get for our prefetch keys, from the request or from the FHIR server.
+
+    FHIR reads stop at `deadline` seconds; the answer is then built from what has arrived.
 
     Raises:
         MissingDataError: a required key was neither sent nor retrievable (the service answers 412).
@@ -145,12 +181,8 @@ async def gather(
         if access is not None:
             queries[key] = (access.url_for(template, patient_id), MAX_PAGES)
     if queries and access is not None:
-        headers = {"Authorization": f"Bearer {access.token}", "Accept": "application/fhir+json"}
-        async with httpx.AsyncClient(timeout=timeout, headers=headers, follow_redirects=False) as client:
-            results = await asyncio.gather(*(fetch(client, access, k, url, n) for k, (url, n) in queries.items()))
-        for key, fetched in zip(queries, results, strict=True):
-            if fetched is not None:
-                have[key] = have.get(key, []) + fetched
+        for key, fetched in (await fetch_all(access, queries, timeout, deadline)).items():
+            have[key] = have.get(key, []) + fetched
     for key in REQUIRED:
         if key not in have:
             raise MissingDataError(

@@ -1,29 +1,45 @@
-"""The EHR door (CDS Hooks 2.0): discovery, the ivig-rpl-evidence service and its feedback endpoint.
+"""The EHR door (CDS Hooks 2.0): discovery, one service per hook (patient-view, order-select), each with feedback.
 
 A thin shell: the request's FHIR data becomes a `PatientProfile` (`prefetch`, `plugin.fhir`), the core answers,
 and `cards` turns the `Answer` into cards. Service and feedback calls need a verified client JWT unless
-IVIG_CDS_ALLOW_UNAUTHENTICATED is set; discovery is public (it holds no patient data). CORS, preflight included,
-applies to /cds-services only and never asks for a token. Logs carry the hook instance, never a token or a
+IVIG_CDS_ALLOW_UNAUTHENTICATED is set; discovery is public (it holds no patient data). CORS (`cors`), preflight
+included, applies to /cds-services only and never asks for a token. Logs carry the hook instance, never a token or a
 patient identifier.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi.responses import JSONResponse, Response
+from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from plugin.cds_hooks import prefetch
 from plugin.cds_hooks.auth import Client, ClientRefusedError, ClientVerifier
 from plugin.cds_hooks.cards import cards_for
+from plugin.cds_hooks.cors import CdsCors
 from plugin.cds_hooks.discovery import DISCOVERY
 from plugin.cds_hooks.feedback import FeedbackStore
-from plugin.cds_hooks.models import CDS_PREFIX, SERVICE_ID, CdsRequest, CdsResponse, Discovery, FeedbackRequest
+from plugin.cds_hooks.fhir_servers import FhirServerPolicy
+from plugin.cds_hooks.issued import NotRecorded, never_issued
+from plugin.cds_hooks.models import (
+    CDS_PREFIX,
+    ORDER_SELECT_SERVICE_ID,
+    SERVICE_ID,
+    CdsRequest,
+    CdsResponse,
+    Discovery,
+    FeedbackRequest,
+    OrderSelectRequest,
+    PatientViewRequest,
+)
 from plugin.cds_hooks.orders import ivig_orders
+from plugin.cds_hooks.outcome import invalid_request
 from plugin.config import Settings
+from plugin.core.plugin import Plugin
 from plugin.fhir import chart as fhir
 from plugin.web.deps import PluginDep
 
@@ -33,22 +49,29 @@ router = APIRouter(prefix=CDS_PREFIX, tags=["cds-hooks"])
 
 
 async def require_client(request: Request) -> Client | None:
-    """The verified CDS client, or None in unauthenticated development mode.
+    """The verified CDS client; None in unauthenticated development mode when no token verifies.
+
+    Development mode still verifies a token that comes along, so a trusted issuer's FHIR servers stay usable there.
 
     Raises:
-        ClientRefusedError: no bearer token, or one that fails verification (a bare 401).
+        ClientRefusedError: no bearer token, or one that fails verification (a bare 401), outside development mode.
     """
     settings: Settings = request.app.state.settings
-    if settings.allow_unauthenticated:
-        return None
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        if settings.allow_unauthenticated:
+            return None
         raise ClientRefusedError("no bearer token")
     endpoint = f"{settings.public_base_url.rstrip('/')}{request.url.path}"
     # Feedback belongs to the service: accept either URL as its audience.
     audiences = (endpoint, endpoint.removesuffix("/feedback")) if endpoint.endswith("/feedback") else (endpoint,)
     verifier: ClientVerifier = request.app.state.cds_verifier
-    return await verifier.verify(token.strip(), audiences)
+    try:
+        return await verifier.verify(token.strip(), audiences)
+    except ClientRefusedError:
+        if settings.allow_unauthenticated:
+            return None
+        raise
 
 
 ClientDep = Annotated[Client | None, Depends(require_client)]
@@ -56,32 +79,54 @@ ClientDep = Annotated[Client | None, Depends(require_client)]
 
 @router.get("", response_model=Discovery, response_model_exclude_none=True)
 def discovery() -> Discovery:
-    """CDS Hooks discovery: the ivig-rpl-evidence service on patient-view and order-select, with its prefetch."""
+    """CDS Hooks discovery: one service on patient-view and one on order-select, with their prefetch."""
     return DISCOVERY
 
 
 @router.post(f"/{SERVICE_ID}", response_model=CdsResponse, response_model_exclude_none=True)
-async def call_service(body: CdsRequest, request: Request, plugin: PluginDep, client: ClientDep) -> CdsResponse:
+async def patient_view(body: PatientViewRequest, request: Request, plugin: PluginDep, client: ClientDep) -> CdsResponse:
     """Cards with the evidence that applies to this patient; `cards: []` when it is not about her.
 
     Answers 412 with an OperationOutcome when the problem list was neither prefetched nor retrievable.
     """
+    return await answer_call(body, (), request, plugin, client)
+
+
+@router.post(f"/{ORDER_SELECT_SERVICE_ID}", response_model=CdsResponse, response_model_exclude_none=True)
+async def order_select(body: OrderSelectRequest, request: Request, plugin: PluginDep, client: ClientDep) -> CdsResponse:
+    """The evidence card when a selected draft order is for IVIG; `cards: []` for any other selection."""
     settings: Settings = request.app.state.settings
-    reasons = []
-    if body.hook == "order-select":
-        orders = ivig_orders(body.context.draft_orders, settings.ivig_medication_codes)
-        if not orders:
-            return respond(body, CdsResponse(cards=()), "no IVIG order")
-        reasons = [reason for order in orders for reason in order.reasonCode or []]
-    auth, server = body.fhir_authorization, body.fhir_server
-    access = prefetch.FhirAccess(server, auth.access_token.get_secret_value()) if auth and server else None
-    resources = await prefetch.gather(body.prefetch, access, body.context.patient_id, settings.fhir_timeout)
+    orders = ivig_orders(body.context.draft_orders, body.context.selections, settings.ivig_medication_codes)
+    if not orders:
+        return respond(body, CdsResponse(cards=()), "no IVIG order")
+    reasons = [reason for order in orders for reason in order.reasonCode or []]
+    return await answer_call(body, reasons, request, plugin, client)
+
+
+async def answer_call(
+    body: CdsRequest, reasons: Sequence[CodeableConcept], request: Request, plugin: Plugin, client: Client | None
+) -> CdsResponse:
+    """The chart read from prefetch (and the FHIR server), answered by the core and turned into cards."""
+    settings: Settings = request.app.state.settings
+    access = fhir_access(body, client, request.app.state.cds_fhir_servers)
+    resources = await prefetch.gather(
+        body.prefetch, access, body.context.patient_id, timeout=settings.fhir_timeout, deadline=settings.deadline
+    )
     chart = fhir.read_chart(resources, reasons)
     if not chart.relevant:
-        return respond(body, CdsResponse(cards=()), "nothing in the chart about RPL or NK cells")
+        return respond(body, CdsResponse(cards=()), "no RPL diagnosis and no count of two or more losses")
     answer = plugin.answer(chart.profile, ivig_order=body.hook == "order-select")
     cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url)
     return respond(body, CdsResponse(cards=cards), answer.status)
+
+
+def fhir_access(body: CdsRequest, client: Client | None, policy: FhirServerPolicy) -> prefetch.FhirAccess | None:
+    """The FHIR server to query and its token, when the call gives both and its issuer may name that server."""
+    auth, server = body.fhir_authorization, body.fhir_server
+    if auth is None or not server:
+        return None
+    base = policy.allowed(server, client.issuer if client else None)
+    return None if base is None else prefetch.FhirAccess(base, auth.access_token.get_secret_value())
 
 
 def respond(body: CdsRequest, response: CdsResponse, why: str) -> CdsResponse:
@@ -89,37 +134,44 @@ def respond(body: CdsRequest, response: CdsResponse, why: str) -> CdsResponse:
     return response
 
 
-@router.post(f"/{SERVICE_ID}/feedback")
-def post_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> dict[str, Any]:
-    """Store what the clinician did with our cards (accepted or overridden, with any reason); answers `{}`."""
+def store_feedback(service_id: str, body: FeedbackRequest, request: Request, client: Client | None) -> Response:
+    """All or nothing: a batch naming any card this service never issued is refused whole (422), nothing stored."""
+    refused = never_issued(request.app.state.cds_issued_cards, service_id, body.feedback)
+    if refused:
+        log.info("%s feedback: %d entries refused, none stored", service_id, len(refused))
+        return JSONResponse(status_code=422, content=invalid_request(refused))
     store: FeedbackStore = request.app.state.cds_feedback
-    added = store.add(SERVICE_ID, body.feedback, client.issuer if client else None, client.tenant if client else None)
-    log.info("feedback: %d received, %d new", len(body.feedback), added)
-    return {}
+    added = store.add(service_id, body.feedback, client.issuer if client else None, client.tenant if client else None)
+    log.info("%s feedback: %d received, %d new", service_id, len(body.feedback), added)
+    return JSONResponse({})
 
 
-class CdsCors:
-    """CORS for /cds-services only (browser CDS clients such as the sandbox); other doors keep their own policy."""
+@router.post(f"/{SERVICE_ID}/feedback")
+def patient_view_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> Response:
+    """Store what the clinician did with the patient-view cards (overridden, with any reason); answers `{}`."""
+    return store_feedback(SERVICE_ID, body, request, client)
 
-    def __init__(self, app: ASGIApp, origins: tuple[str, ...]) -> None:
-        self.app = app
-        self.cors = CORSMiddleware(
-            app,
-            allow_origins=origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
-            max_age=600,
-        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        inside = scope["type"] == "http" and (scope["path"] + "/").startswith(f"{CDS_PREFIX}/")
-        await (self.cors if inside else self.app)(scope, receive, send)
+@router.post(f"/{ORDER_SELECT_SERVICE_ID}/feedback")
+def order_select_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> Response:
+    """Store what the clinician did with the order-select cards; answers `{}`."""
+    return store_feedback(ORDER_SELECT_SERVICE_ID, body, request, client)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Mount the CDS Hooks door: routes, CORS, the JWT verifier and the feedback store."""
-    app.state.cds_verifier = ClientVerifier(settings.trusted_issuers, timeout=settings.fhir_timeout)
+    """Mount the CDS Hooks door: routes, CORS, the JWT verifier, the FHIR servers allowed and the feedback store.
+
+    Raises:
+        ValueError: a trusted issuer's JWK Set or FHIR server may not be used (the service refuses to start).
+    """
+    issuers = settings.trusted_issuers
+    development = settings.allow_unauthenticated
+    jwks = {issuer: trusted.jwks for issuer, trusted in issuers.items()}
+    app.state.cds_verifier = ClientVerifier(jwks, timeout=settings.fhir_timeout, development=development)
+    servers = {issuer: trusted.fhir_servers for issuer, trusted in issuers.items()}
+    app.state.cds_fhir_servers = FhirServerPolicy(servers, development=development)
     app.state.cds_feedback = FeedbackStore(settings.feedback_db)
+    app.state.cds_issued_cards = NotRecorded()  # the seam for the card record (see `issued`)
     app.add_middleware(CdsCors, origins=settings.cors_origins)
     app.include_router(router)
     if settings.allow_unauthenticated:

@@ -65,9 +65,21 @@ class Chart:
 
     @property
     def relevant(self) -> bool:
-        """The chart shows what this evidence is about: an RPL diagnosis, a loss count or an NK-cell result."""
-        known = self.profile.prior_pregnancy_losses is not None or self.profile.nk_cell_percent is not None
-        return self.rpl_diagnosed or known
+        """The chart shows what this evidence is about: RPL on the problem list or two or more known losses.
+
+        An NK-cell result alone is not enough: many women have one without recurrent losses, and a card on every
+        such chart would be noise (a clinician can still ask through the widget).
+        """
+        losses = self.profile.prior_pregnancy_losses
+        return self.rpl_diagnosed or (losses is not None and losses >= 2)
+
+
+def as_r4(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The resource with a lone `category` object read as R4's list of one (the public sandbox sends it so)."""
+    resource = dict(raw)
+    if isinstance(resource.get("category"), Mapping):
+        resource["category"] = [resource["category"]]
+    return resource
 
 
 def parse(raw: Mapping[str, Any]) -> Observation | Condition | None:
@@ -75,9 +87,9 @@ def parse(raw: Mapping[str, Any]) -> Observation | Condition | None:
     kind = raw.get("resourceType")
     try:
         if kind == "Observation":
-            return Observation.model_validate(raw)
+            return Observation.model_validate(as_r4(raw))
         if kind == "Condition":
-            return Condition.model_validate(raw)
+            return Condition.model_validate(as_r4(raw))
     except ValidationError:
         log.warning("skipped a %s that is not valid FHIR R4", kind)
     return None

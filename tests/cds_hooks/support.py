@@ -19,6 +19,7 @@ from plugin.config import Settings
 ROOT = Path(__file__).resolve().parents[2]
 FHIR_DATA = ROOT / "tests" / "data" / "fhir"
 SERVICE_URL = "/cds-services/ivig-rpl-evidence"
+ORDER_SELECT_URL = "/cds-services/ivig-rpl-evidence-order-select"
 
 
 def load(name: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from plugin.app import create_app
 from plugin.cds_hooks.auth import JWKS_RETRY, JWKS_TTL, JwksCache, ReplayGuard
-from tests.cds_hooks.support import SERVICE_URL, cds_settings, chart, hook_request, serve
+from tests.cds_hooks.support import ORDER_SELECT_URL, SERVICE_URL, cds_settings, chart, hook_request, load, serve
 
 ISSUER = "https://ehr.example.org"
 ROTATING_ISSUER = "https://other-ehr.example.org"
@@ -52,17 +52,33 @@ def jwks_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory, jwks_url: str) -> Iterator[TestClient]:
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     folder = tmp_path_factory.mktemp("auth")
     jwks_file = folder / "ehr-jwks.json"
     jwks_file.write_text(json.dumps(public_jwks(EC_KEY, RSA_KEY)), encoding="utf-8")
-    settings = cds_settings(
-        folder,
-        allow_unauthenticated=False,
-        trusted_issuers={ISSUER: str(jwks_file), ROTATING_ISSUER: (jwks_url,)},
-    )
+    settings = cds_settings(folder, allow_unauthenticated=False, trusted_issuers={ISSUER: str(jwks_file)})
     with TestClient(create_app(settings)) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def development(tmp_path_factory: pytest.TempPathFactory, jwks_url: str) -> Iterator[TestClient]:
+    """Development mode, where a JWK Set may be served over http from a loopback address (as the test's is)."""
+    folder = tmp_path_factory.mktemp("auth-dev")
+    settings = cds_settings(folder, allow_unauthenticated=True, trusted_issuers={ROTATING_ISSUER: (jwks_url,)})
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def feedback_from(client: TestClient, token: str | None) -> str | None:
+    """Send one feedback entry; the issuer stored with it says which client the service believed it was."""
+    body = {
+        "feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-03-02T10:00:00Z"}]
+    }
+    assert call(client, token, f"{SERVICE_URL}/feedback", body).status_code == 200
+    stored = client.app.state.cds_feedback.entries()  # type: ignore[attr-defined]
+    issuer: str | None = stored[-1]["client_issuer"]
+    return issuer
 
 
 def signed(
@@ -115,9 +131,31 @@ def test_audience_may_be_a_list_holding_the_endpoint(secured: TestClient) -> Non
     assert call(secured, signed(aud=["https://elsewhere.example.org", AUDIENCE])).status_code == 200
 
 
-def test_an_allow_listed_jku_is_fetched_and_its_key_accepted(secured: TestClient, jwks_url: str) -> None:
-    token = signed(JKU_KEY, "ES256", header={"jku": jwks_url}, iss=ROTATING_ISSUER)
-    assert call(secured, token).status_code == 200
+def test_an_allow_listed_jku_is_fetched_and_its_key_accepted(development: TestClient, jwks_url: str) -> None:
+    token = signed(JKU_KEY, "ES256", header={"jku": jwks_url}, iss=ROTATING_ISSUER, aud=f"{AUDIENCE}/feedback")
+    assert feedback_from(development, token) == ROTATING_ISSUER
+
+
+def test_development_mode_treats_a_token_that_does_not_verify_as_no_token(development: TestClient) -> None:
+    assert feedback_from(development, signed(aud=f"{AUDIENCE}/feedback")) is None  # an issuer it does not trust
+    assert feedback_from(development, None) is None
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://keys.example.org/jwks.json", "http://127.0.0.1:8080/jwks.json", "https://user:pw@keys.example.org/jwks"],
+    ids=["http", "http-loopback", "userinfo"],
+)
+def test_a_jwk_set_url_that_is_not_plain_https_stops_the_service_from_starting(tmp_path: Path, location: str) -> None:
+    settings = cds_settings(tmp_path, allow_unauthenticated=False, trusted_issuers={ISSUER: location})
+    with pytest.raises(ValueError, match="JWK Set"):
+        create_app(settings)
+
+
+def test_development_mode_allows_an_http_jwk_set_only_on_a_loopback_address(tmp_path: Path) -> None:
+    create_app(cds_settings(tmp_path, trusted_issuers={ISSUER: "http://127.0.0.1:8080/jwks.json"}))
+    with pytest.raises(ValueError, match="JWK Set"):
+        create_app(cds_settings(tmp_path, trusted_issuers={ISSUER: "http://localhost:8080/jwks.json"}))
 
 
 def test_discovery_needs_no_token(secured: TestClient) -> None:
@@ -135,6 +173,12 @@ def test_an_expired_token_is_401(secured: TestClient) -> None:
 
 def test_a_token_for_another_audience_is_401(secured: TestClient) -> None:
     assert_bare_401(call(secured, signed(aud="https://cds.example.org/cds-services/another-service")))
+
+
+def test_each_service_is_its_own_audience(secured: TestClient) -> None:
+    order_select = load("cds-request-spec-order-select.json")
+    assert_bare_401(call(secured, signed(), ORDER_SELECT_URL, order_select))  # the patient-view service's audience
+    assert call(secured, signed(aud=f"{BASE}{ORDER_SELECT_URL}"), ORDER_SELECT_URL, order_select).status_code == 200
 
 
 def test_the_audience_comes_from_configuration_not_the_host_header(secured: TestClient) -> None:

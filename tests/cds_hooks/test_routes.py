@@ -15,7 +15,16 @@ from fastapi.testclient import TestClient
 
 from plugin.app import create_app
 from plugin.cds_hooks.prefetch import TEMPLATES
-from tests.cds_hooks.support import ROOT, SERVICE_URL, cds_settings, chart, empty_values, hook_request, load
+from tests.cds_hooks.support import (
+    ORDER_SELECT_URL,
+    ROOT,
+    SERVICE_URL,
+    cds_settings,
+    chart,
+    empty_values,
+    hook_request,
+    load,
+)
 
 WARNING = "These results come from few, small, non-randomized studies with serious risk of bias."
 
@@ -29,8 +38,13 @@ def cds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield client
 
 
+def url_for(body: dict[str, Any]) -> str:
+    """Each hook has its own service id."""
+    return ORDER_SELECT_URL if body["hook"] == "order-select" else SERVICE_URL
+
+
 def cards(client: TestClient, body: dict[str, Any]) -> list[dict[str, Any]]:
-    response = client.post(SERVICE_URL, json=body)
+    response = client.post(url_for(body), json=body)
     assert response.status_code == 200, response.text
     result: list[dict[str, Any]] = response.json()["cards"]
     return result
@@ -42,19 +56,32 @@ def one_card(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
     return found[0]
 
 
-def test_discovery_lists_the_service_on_patient_view_and_order_select_with_its_prefetch(cds: TestClient) -> None:
+def test_discovery_lists_one_service_per_hook_each_with_its_own_id_and_the_prefetch(cds: TestClient) -> None:
     response = cds.get("/cds-services")
     assert response.status_code == 200
     services = response.json()["services"]
     assert [(s["hook"], s["id"]) for s in services] == [
         ("patient-view", "ivig-rpl-evidence"),
-        ("order-select", "ivig-rpl-evidence"),
+        ("order-select", "ivig-rpl-evidence-order-select"),
     ]
     for service in services:
         assert set(service) == {"hook", "id", "title", "description", "prefetch", "usageRequirements"}
         assert service["prefetch"] == TEMPLATES
         assert all("{{context.patientId}}" in query for query in service["prefetch"].values())
     assert empty_values(response.json()) == []
+
+
+def test_a_client_that_keeps_one_discovery_entry_per_id_keeps_both_services(cds: TestClient) -> None:
+    services = cds.get("/cds-services").json()["services"]
+    by_id = {service["id"]: service for service in services}  # the public sandbox's reducer, keyed by id
+    assert sorted(service["hook"] for service in by_id.values()) == ["order-select", "patient-view"]
+
+
+def test_each_service_answers_only_its_own_hook(cds: TestClient) -> None:
+    order_select = cds.post(SERVICE_URL, json=load("cds-request-spec-order-select.json"))
+    patient_view = cds.post(ORDER_SELECT_URL, json=hook_request(chart()))
+    for response in (order_select, patient_view):
+        assert response.status_code == 422
 
 
 def test_card_for_nk_18_percent_and_three_losses_shows_rr_2_32_and_the_warning(cds: TestClient) -> None:
@@ -141,9 +168,14 @@ def test_a_null_prefetch_key_means_no_data_and_is_not_an_error(cds: TestClient) 
     assert "insufficient evidence to recommend natural killer (NK) cell testing" in card["detail"]
 
 
-def test_null_conditions_still_answer_from_the_nk_result(cds: TestClient) -> None:
-    card = one_card(cds, hook_request(chart(None, nkCells="nk-percent.json")))
-    assert "RR 2.32 (1.77-3.02)" in card["summary"]
+def test_an_nk_result_alone_gives_no_cards(cds: TestClient) -> None:
+    assert cards(cds, hook_request(chart(None, nkCells="nk-percent.json"))) == []
+    assert cards(cds, hook_request(chart("conditions-none.json", nkCells="nk-percent.json"))) == []
+
+
+def test_null_conditions_with_three_losses_answer_from_the_nk_result(cds: TestClient) -> None:
+    body = hook_request(chart(None, nkCells="nk-percent.json", obstetricHistory="obstetric-3-losses.json"))
+    assert "RR 2.32 (1.77-3.02)" in one_card(cds, body)["summary"]
 
 
 def test_missing_conditions_without_fhir_access_is_412_with_an_operation_outcome(cds: TestClient) -> None:
@@ -250,6 +282,33 @@ def test_order_select_for_other_immunoglobulins_returns_no_cards(cds: TestClient
     assert cards(cds, ivig_order(medicationCodeableConcept={"text": text})) == []
 
 
+def test_an_unselected_ivig_draft_beside_a_selected_diet_order_returns_no_cards(cds: TestClient) -> None:
+    body = ivig_order(medicationCodeableConcept={"text": "IVIG 10% solution"})
+    body["context"]["selections"] = ["NutritionOrder/pureeddiet-simple"]
+    assert cards(cds, body) == []
+
+
+def test_order_select_without_selections_is_a_422_naming_the_field(cds: TestClient) -> None:
+    for selections in (None, ()):
+        body = ivig_order(medicationCodeableConcept={"text": "IVIG 10% solution"})
+        if selections is None:
+            del body["context"]["selections"]
+        else:
+            body["context"]["selections"] = list(selections)
+        response = cds.post(ORDER_SELECT_URL, json=body)
+        assert response.status_code == 422
+        assert [issue["expression"] for issue in response.json()["issue"]] == [["context.selections"]]
+
+
+def test_a_draft_order_with_category_as_one_object_is_read_like_a_list(cds: TestClient) -> None:
+    category = {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "outpatient"}]
+    }
+    as_object = ivig_order(medicationCodeableConcept={"text": "IVIG 10% solution"}, category=category)
+    as_list = ivig_order(medicationCodeableConcept={"text": "IVIG 10% solution"}, category=[category])
+    assert one_card(cds, as_object)["summary"] == one_card(cds, as_list)["summary"]
+
+
 def test_order_select_reason_rpl_makes_the_ivig_order_relevant_without_a_problem_list_entry(cds: TestClient) -> None:
     body = ivig_order(
         medicationCodeableConcept={"text": "IVIG"},
@@ -261,8 +320,9 @@ def test_order_select_reason_rpl_makes_the_ivig_order_relevant_without_a_problem
 
 
 def test_order_select_without_draft_orders_is_422(cds: TestClient) -> None:
-    body = hook_request(chart(), hook="order-select")
-    assert cds.post(SERVICE_URL, json=body).status_code == 422
+    body = load("cds-request-spec-order-select.json")
+    del body["context"]["draftOrders"]
+    assert cds.post(ORDER_SELECT_URL, json=body).status_code == 422
 
 
 def test_a_hook_this_service_does_not_answer_is_422(cds: TestClient) -> None:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from plugin.cds_hooks.prefetch import FhirAccess, PrefetchError, WithoutQuery, unpack
+from plugin.cds_hooks.urls import split
 from plugin.fhir.chart import read_chart
 from tests.cds_hooks.support import load
 
@@ -79,6 +80,14 @@ def test_nk_percentage_is_read_only_from_final_percentages_or_fractions(
     assert read_chart([observation]).profile.nk_cell_percent == percent
 
 
+def test_a_category_sent_as_one_object_is_read_like_r4s_list_of_one() -> None:
+    laboratory = {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]
+    }
+    assert read_chart([nk(18, category=laboratory)]).profile.nk_cell_percent == 18.0
+    assert read_chart([nk(18, category=[laboratory])]).profile.nk_cell_percent == 18.0
+
+
 def test_the_newest_final_nk_result_wins_whatever_the_date_precision() -> None:
     dated = [
         nk(9, effectiveDateTime="2026"),
@@ -146,6 +155,23 @@ def test_an_empty_problem_list_leaves_autoimmune_status_unknown_not_none() -> No
     assert not chart.relevant
 
 
+@pytest.mark.parametrize(
+    ("resources", "relevant"),
+    [
+        ([nk(18)], False),
+        ([nk(18), condition("http://snomed.info/sct", "55464009")], False),  # lupus, but no RPL
+        ([condition("http://snomed.info/sct", "102878001")], True),
+        ([load("obstetric-3-losses.json")["entry"][0]["resource"]], True),
+        ([load("obstetric-1-loss.json")["entry"][0]["resource"], nk(18)], False),
+    ],
+    ids=["nk-alone", "nk-and-lupus", "rpl-diagnosis", "three-losses", "one-loss"],
+)
+def test_the_chart_is_about_this_evidence_only_with_rpl_or_two_or_more_losses(
+    resources: list[dict[str, Any]], relevant: bool
+) -> None:
+    assert read_chart(resources).relevant is relevant
+
+
 def test_spontaneous_abortions_give_the_loss_count_and_total_abortions_do_not() -> None:
     losses = load("obstetric-3-losses.json")["entry"][0]["resource"]
     total = losses | {"code": {"coding": [{"system": "http://loinc.org", "code": "11612-9"}]}, "valueInteger": 5}
@@ -200,12 +226,20 @@ def test_a_single_resource_prefetch_unpacks_to_itself() -> None:
 
 
 def test_fetch_urls_fill_the_patient_token_and_stay_on_the_fhir_server() -> None:
-    access = FhirAccess("https://ehr.example.org/fhir/", "token")
+    base = split("https://EHR.example.org:443/fhir/")
+    assert base is not None
+    access = FhirAccess(base, "token")
     url = access.url_for("Condition?patient={{context.patientId}}&clinical-status=active", "a b/c")
     assert url == "https://ehr.example.org/fhir/Condition?patient=a%20b%2Fc&clinical-status=active"
+    assert access.url_for("Observation?code=http://loinc.org|11614-5", "1") == (
+        "https://ehr.example.org/fhir/Observation?code=http://loinc.org%7C11614-5"
+    )
     assert access.owns("https://ehr.example.org/fhir/Condition?_page=2")
     assert not access.owns("https://ehr.example.org/fhir-other/Condition")
     assert not access.owns("https://attacker.example.org/fhir/Condition")
+    assert not access.owns("http://ehr.example.org/fhir/Condition?_page=2")  # not in clear
+    assert not access.owns("https://user:pw@ehr.example.org/fhir/Condition")
+    assert not access.owns("https://ehr.example.org/fhir/../admin")
     assert "token" not in repr(access)
 
 
