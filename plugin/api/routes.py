@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from pydantic import BaseModel
 
+from plugin.core.context import ContextRecord
 from plugin.core.evidence import Analysis
 from plugin.core.plugin import RenderedAnswer
 from plugin.core.profile import PROFILE_EXAMPLE, PatientProfile
+from plugin.core.study_data import missing_counts
 from plugin.web.deps import PluginDep
 
 router = APIRouter()
@@ -36,9 +38,27 @@ PROFILE_EXAMPLES: dict[str, Any] = {
 }
 
 
+class StudyData(BaseModel):
+    """Whether an estimate can be recomputed from study counts in the store, and which counts are missing."""
+
+    complete: bool
+    missing: list[str]
+    re_pooled_at_load: bool
+
+
 class EvidenceResponse(BaseModel):
     evidence_version: str
     analyses: list[Analysis]
+    study_data: dict[str, StudyData]
+    context: list[ContextRecord]
+
+
+def study_data_of(analysis: Analysis) -> dict[str, StudyData]:
+    data = {}
+    for estimate in analysis.estimates:
+        missing = missing_counts(analysis, estimate)
+        data[analysis.ref(estimate)] = StudyData(complete=not missing, missing=missing, re_pooled_at_load=not missing)
+    return data
 
 
 class Health(BaseModel):
@@ -61,7 +81,13 @@ def post_answer(
 @router.get("/v1/evidence", response_model=EvidenceResponse, tags=["evidence"])
 def get_evidence(plugin: PluginDep) -> EvidenceResponse:
     """The evidence store: every analysis with its estimates, certainty, provenance, studies and warning."""
-    return EvidenceResponse(evidence_version=plugin.store.version, analyses=list(plugin.store.analyses.values()))
+    analyses = list(plugin.store.analyses.values())
+    return EvidenceResponse(
+        evidence_version=plugin.store.version,
+        analyses=analyses,
+        study_data={ref: data for a in analyses for ref, data in study_data_of(a).items()},
+        context=list(plugin.store.context.values()),
+    )
 
 
 @router.get("/healthz", response_model=Health, tags=["health"])
