@@ -1,12 +1,15 @@
-"""The JSON door: POST /v1/answer, GET /v1/evidence, GET /healthz."""
+"""The JSON door: POST /v1/answer, GET /v1/evidence (and as FHIR Evidence), GET /healthz."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from plugin.api.fhir_evidence import evidence_bundle
 from plugin.core.context import ContextRecord
 from plugin.core.evidence import Analysis
 from plugin.core.plugin import RenderedAnswer
@@ -93,3 +96,25 @@ def get_evidence(plugin: PluginDep) -> EvidenceResponse:
 @router.get("/healthz", response_model=Health, tags=["health"])
 def healthz(plugin: PluginDep) -> Health:
     return Health(status="ok", evidence_version=plugin.store.version)
+
+
+FHIR_JSON = "application/fhir+json"
+
+
+@router.get(
+    "/v1/evidence/{analysis_id}/fhir",
+    tags=["evidence"],
+    response_class=Response,
+    responses={
+        200: {"content": {FHIR_JSON: {}}, "description": "A FHIR R5 collection Bundle of Evidence resources."},
+        404: {"description": 'No analysis with this id: {"error": {"code": "evidence.unknown_analysis"}}.'},
+    },
+)
+def get_evidence_fhir(plugin: PluginDep, analysis_id: str) -> Response:
+    """The analysis's estimates and the randomized context records as FHIR R5 Evidence (EBMonFHIR), with
+    EvidenceVariables for population, exposure, comparator and outcome, and Citations."""
+    if analysis_id not in plugin.store.analyses:
+        error = {"code": "evidence.unknown_analysis", "message": "no such analysis", "details": {"id": analysis_id}}
+        return JSONResponse({"error": error}, status_code=404)
+    body = json.dumps(evidence_bundle(plugin.store, analysis_id), ensure_ascii=False)
+    return Response(body, media_type=FHIR_JSON)
