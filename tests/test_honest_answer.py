@@ -143,6 +143,8 @@ def test_no_output_shows_a_ratio_the_store_does_not_hold_or_a_not_found_record(
             assert set(RATIO.findall(words)) <= allowed | own, (channel, answer.profile)
             assert "NOT FOUND" not in output and not any(record in output for record in NOT_FOUND)
     assert not set(NOT_FOUND) & set(plugin.store.context)
+    for answer, _ in rendered[:50]:  # the JSON door and MCP's structured content carry every field of the answer
+        assert "NOT FOUND" not in answer.model_dump_json()
 
 
 def test_no_output_prints_a_risk_above_99_9_percent_or_a_zero_width_interval(
