@@ -199,33 +199,16 @@ def view(
     )
 
 
+# The fields a shown record copies from the stored one unchanged; the rest are derived below.
+COPIED = frozenset(ContextView.model_fields) & frozenset(ContextRecord.model_fields)
+
+
 def context_view(record: ContextRecord, why: str) -> ContextView:
     return ContextView(
-        id=record.id,
-        kind=record.kind,
+        **record.model_dump(include=set(COPIED)),
         randomized=record.randomized,
-        design=record.design,
-        short=record.short,
-        citation=record.citation,
-        doi=record.doi,
-        url=record.url,
-        label=record.label,
-        statement=record.statement,
-        quote=record.quote,
-        population=record.population,
-        measure=record.measure,
-        outcome=record.outcome,
-        direction=record.direction,
         direction_text=wording.DIRECTION_TEXT[record.direction] if record.direction else None,
-        estimate=record.estimate,
         ci_low=record.ci_low,
         ci_high=record.ci_high,
-        p=record.p,
-        events=record.events,
-        n_studies=record.n_studies,
-        n_participants=record.n_participants,
-        certainty_or_strength=record.certainty_or_strength,
-        status=record.status,
-        where=record.where,
         why_shown=why,
     )
