@@ -1,15 +1,18 @@
-"""The JSON door: POST /v1/answer, GET /v1/evidence, GET /healthz."""
+"""The JSON door: POST /v1/answer, GET /v1/evidence, GET /healthz (liveness), GET /readyz (the database too)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from plugin.core.evidence import Analysis
 from plugin.core.plugin import RenderedAnswer
 from plugin.core.profile import PROFILE_EXAMPLE, PatientProfile
+from plugin.storage.errors import StorageUnavailableError
+from plugin.storage.store import Storage
 from plugin.web.deps import PluginDep
 
 router = APIRouter()
@@ -46,6 +49,13 @@ class Health(BaseModel):
     evidence_version: str
 
 
+class Readiness(BaseModel):
+    """`status` is ready or not_ready; `database` is ok, or the code of what is wrong (never the URL)."""
+
+    status: str
+    database: str
+
+
 @router.post("/v1/answer", response_model=RenderedAnswer, tags=["answer"])
 def post_answer(
     plugin: PluginDep,
@@ -67,3 +77,22 @@ def get_evidence(plugin: PluginDep) -> EvidenceResponse:
 @router.get("/healthz", response_model=Health, tags=["health"])
 def healthz(plugin: PluginDep) -> Health:
     return Health(status="ok", evidence_version=plugin.store.version)
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    tags=["health"],
+    responses={503: {"model": Readiness, "description": "the database is unavailable or its schema out of date"}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    """Whether this replica can answer every door: 200 when the database answers at the current schema, else 503.
+
+    /healthz stays liveness: the JSON, widget and chat doors answer without a database.
+    """
+    storage: Storage = request.app.state.storage
+    try:
+        await storage.ready()
+    except StorageUnavailableError as exc:
+        return JSONResponse(status_code=503, content=Readiness(status="not_ready", database=exc.code).model_dump())
+    return JSONResponse(content=Readiness(status="ready", database="ok").model_dump())
