@@ -90,10 +90,13 @@ def sqlite_engine(url: URL, timeout: float) -> Engine:
 
 
 def insert_if_absent(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert the rows whose key is not there yet; returns how many were inserted (the rest were already stored)."""
+    """Insert the rows whose key is not there yet; returns how many were inserted (the rest were already stored).
+
+    Counted from RETURNING rather than the row count, which psycopg does not report for this statement.
+    """
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     added = 0
     for start in range(0, len(rows), CHUNK):
         statement = dialect.insert(table).values(list(rows[start : start + CHUNK])).on_conflict_do_nothing()
-        added += connection.execute(statement).rowcount
+        added += len(connection.execute(statement.returning(*table.primary_key.columns)).all())
     return added

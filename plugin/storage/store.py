@@ -53,7 +53,7 @@ class Storage:
         self._threads: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._schema_current = False
-        self._next_purge = 0.0
+        self._next_purge = clock() + PURGE_EVERY
 
     @property
     def engine(self) -> Engine:
@@ -137,9 +137,9 @@ class Storage:
         except TRANSIENT as exc:
             raise StorageUnavailableError("the database is unavailable") from exc
 
-    def purge(self) -> dict[str, int]:
+    def purge(self, now: float | None = None) -> dict[str, int]:
         """Drop what is past its time: spent tokens, and cards and feedback older than the retention period."""
-        now = self.clock()
+        now = self.clock() if now is None else now
         before = datetime.fromtimestamp(now, UTC) - self.retention
 
         def work(connection: Connection) -> dict[str, int]:
@@ -172,7 +172,7 @@ class Storage:
         first = await self.run(partial(replay.first_use, issuer=issuer, jti=jti, until=until, now=now))
         if now >= self._next_purge:
             self._next_purge = now + PURGE_EVERY
-            self.threads.submit(self._purge_quietly)
+            self.threads.submit(self._purge_quietly, now)
         return first
 
     async def record_cards(self, rows: Sequence[CardRow]) -> None:
@@ -192,9 +192,9 @@ class Storage:
         self._schema_current = False  # read the version again: someone may have replaced the database
         await self.run(lambda connection: None, write=False)
 
-    def _purge_quietly(self) -> None:
+    def _purge_quietly(self, now: float) -> None:
         try:
-            removed = self.purge()
+            removed = self.purge(now)
         except StorageUnavailableError:
             return  # the next purge will try again; the request that started this one has its answer already
         log.info("purged %s", ", ".join(f"{count} {table}" for table, count in removed.items()))
