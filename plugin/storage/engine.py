@@ -1,6 +1,6 @@
 """The two backends: one engine per database URL, and the one statement they spell differently.
 
-SQLite (a file; its directory is created when needed) runs in WAL mode, set by `db upgrade`, with a busy timeout on
+SQLite (a file; its directory is created on the first connection) runs in WAL mode, set by `db upgrade`, with a busy timeout on
 every connection, and every writing transaction starts with BEGIN IMMEDIATE: it takes the write lock up front, so
 two processes queue on the busy timeout instead of one failing at once on a lock upgrade (SQLITE_BUSY_SNAPSHOT).
 PostgreSQL goes through psycopg 3 (`postgresql://` means it), with a connect timeout, statement and lock timeouts,
@@ -70,11 +70,14 @@ def open_engine(text: str, timeout: float) -> Engine:
 
 def sqlite_engine(url: URL, timeout: float) -> Engine:
     path = sqlite_file(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url, pool_size=THREADS, max_overflow=0, connect_args={"timeout": timeout, "check_same_thread": False}
     )
+
+    @event.listens_for(engine, "do_connect")
+    def _make_directory(dialect: Any, record: Any, cargs: Any, cparams: Any) -> None:
+        if path is not None:  # on the first connection, not when the app is built
+            path.parent.mkdir(parents=True, exist_ok=True)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, record: Any) -> None:
