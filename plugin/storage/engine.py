@@ -1,8 +1,9 @@
 """The two backends: one engine per database URL, and the one statement they spell differently.
 
-SQLite (a file; its directory is created on the first connection) runs in WAL mode, set by `db upgrade`, with a busy timeout on
-every connection, and every writing transaction starts with BEGIN IMMEDIATE: it takes the write lock up front, so
-two processes queue on the busy timeout instead of one failing at once on a lock upgrade (SQLITE_BUSY_SNAPSHOT).
+SQLite (a file; its directory is created on the first connection) runs in WAL mode, set by `db upgrade`, with a
+busy timeout on every connection, and every writing transaction starts with BEGIN IMMEDIATE: it takes the write
+lock up front, so two processes queue on the busy timeout instead of one failing at once on a lock upgrade
+(SQLITE_BUSY_SNAPSHOT).
 PostgreSQL goes through psycopg 3 (`postgresql://` means it), with a connect timeout, statement and lock timeouts,
 and pre-ping so a restarted server costs no failed request.
 """
