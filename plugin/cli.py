@@ -193,9 +193,15 @@ class DropQueryString(logging.Filter):
 
 
 def db(args: argparse.Namespace) -> int:
-    from plugin.app import open_storage
-
-    storage = open_storage(get_settings())
+    settings = get_settings()
+    try:
+        storage = Storage(
+            settings.database_url, timeout=settings.database_timeout, retention_days=settings.retention_days
+        )
+        storage.engine  # noqa: B018  # builds the engine, which checks the URL
+    except ValueError as exc:
+        print(f"ivig-cds db: IVIG_CDS_DATABASE_URL: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     try:
         if args.db_command == "upgrade":
             before, after = storage.upgrade()

@@ -63,6 +63,13 @@ def test_db_commands_on_an_unreachable_database_fail_without_printing_the_url() 
     assert (result.returncode, result.stderr) == (1, "ivig-cds: the database is unavailable\n")
 
 
+def test_db_commands_refuse_a_database_url_of_another_kind_naming_the_setting() -> None:
+    result = run("db", "upgrade", database_url="mysql://ivig:s3cret-pw@db.example.org/ivig")
+    assert result.returncode == 2
+    assert result.stderr.startswith("ivig-cds db: IVIG_CDS_DATABASE_URL: the database URL must be sqlite:///PATH")
+    assert "s3cret-pw" not in result.stderr
+
+
 def test_serve_starts_while_the_database_is_unreachable_and_readyz_says_so() -> None:
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("IVIG_CDS_")}
