@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 AXE_VERSION := 4.14.1
 AXE := var/npm/node_modules/axe-core/axe.min.js
 
-.PHONY: run test check install bench clean browser-deps metafor-deps
+.PHONY: run test check install bench clean browser-deps metafor-deps postgres-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The schema is created or brought up to date first (a no-op when current): serve itself never changes it.
 run: $(STAMP)
+	$(BIN)/ivig-cds db upgrade
 	IVIG_CDS_ALLOW_UNAUTHENTICATED=$${IVIG_CDS_ALLOW_UNAUTHENTICATED-1} $(BIN)/ivig-cds serve --host 127.0.0.1 --port 8000
 
 check: $(STAMP)
@@ -27,7 +29,7 @@ check: $(STAMP)
 	$(BIN)/mypy plugin tests
 	$(BIN)/lint-imports
 
-test: check browser-deps metafor-deps
+test: check browser-deps metafor-deps postgres-deps
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet
@@ -52,6 +54,17 @@ metafor-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq r-cran-metafor >/dev/null; \
 		else \
 			echo "metafor test: Rscript with metafor missing; install Debian's r-cran-metafor package" >&2; \
+		fi; \
+	fi
+
+# PostgreSQL's server (Debian's postgresql) backs the storage tests, which start their own cluster in a temporary
+# directory; installed like chromium when missing and we are root. Without it those tests skip locally and fail in CI.
+postgres-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+		else \
+			echo "storage tests: PostgreSQL server missing; install Debian's postgresql package" >&2; \
 		fi; \
 	fi
 

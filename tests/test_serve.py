@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -43,10 +44,14 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
-    command = [str(Path(sys.executable).with_name("ivig-cds")), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    program = str(Path(sys.executable).with_name("ivig-cds"))
+    database = tmp_path_factory.mktemp("serve") / "ivig-cds.sqlite3"
+    env = os.environ | {"IVIG_CDS_DATABASE_URL": f"sqlite:///{database}"}
+    subprocess.run([program, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=60)  # as `make run`
+    command = [program, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     assert process.stdout is not None
     log: list[str] = []
     reader = threading.Thread(target=lambda: log.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]

@@ -1,11 +1,12 @@
-"""The JSON door: POST /v1/answer, GET /v1/evidence (and as FHIR Evidence), GET /healthz."""
+"""The JSON door: POST /v1/answer, GET /v1/evidence (and as FHIR Evidence), GET /healthz (liveness),
+GET /readyz (the database too)."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
@@ -15,6 +16,8 @@ from plugin.core.evidence import Analysis
 from plugin.core.plugin import RenderedAnswer
 from plugin.core.profile import PROFILE_EXAMPLE, PatientProfile
 from plugin.core.study_data import missing_counts
+from plugin.storage.errors import StorageUnavailableError
+from plugin.storage.store import Storage
 from plugin.web.deps import PluginDep
 
 router = APIRouter()
@@ -69,6 +72,13 @@ class Health(BaseModel):
     evidence_version: str
 
 
+class Readiness(BaseModel):
+    """`status` is ready or not_ready; `database` is ok, or the code of what is wrong (never the URL)."""
+
+    status: str
+    database: str
+
+
 @router.post("/v1/answer", response_model=RenderedAnswer, tags=["answer"])
 def post_answer(
     plugin: PluginDep,
@@ -118,3 +128,22 @@ def get_evidence_fhir(plugin: PluginDep, analysis_id: str) -> Response:
         return JSONResponse({"error": error}, status_code=404)
     body = json.dumps(evidence_bundle(plugin.store, analysis_id), ensure_ascii=False)
     return Response(body, media_type=FHIR_JSON)
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    tags=["health"],
+    responses={503: {"model": Readiness, "description": "the database is unavailable or its schema out of date"}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    """Whether this replica can answer every door: 200 when the database answers at the current schema, else 503.
+
+    /healthz stays liveness: the JSON, widget and chat doors answer without a database.
+    """
+    storage: Storage = request.app.state.storage
+    try:
+        await storage.ready()
+    except StorageUnavailableError as exc:
+        return JSONResponse(status_code=503, content=Readiness(status="not_ready", database=exc.code).model_dump())
+    return JSONResponse(content=Readiness(status="ready", database="ok").model_dump())

@@ -28,7 +28,7 @@ def test_the_bundle_is_valid_fhir_r5_and_served_as_fhir_json(client: TestClient)
     assert response.headers["content-type"].startswith("application/fhir+json")
     bundle = Bundle.model_validate(response.json())
     assert bundle.type == "collection"
-    kinds = {e.resource.get_resource_type() for e in bundle.entry or []}
+    kinds = {e.resource.get_resource_type() for e in bundle.entry or [] if e.resource is not None}
     assert kinds == {"Citation", "EvidenceVariable", "Evidence"}
 
 
