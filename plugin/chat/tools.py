@@ -49,8 +49,6 @@ def shallow_schema(model: type[BaseModel]) -> dict[str, Any]:
                 option_type = kind(option)["type"]
                 types += option_type if isinstance(option_type, list) else [option_type]
             return {"type": sorted(set(types))}
-        if "const" in node:
-            return {"type": "string", "enum": [node["const"]]}
         shown = {"type": node.get("type", "object")}
         return {**shown, "enum": node["enum"]} if "enum" in node else shown
 
