@@ -96,6 +96,11 @@ def test_a_protocol_version_header_that_contradicts_the_body_meta_is_400_header_
     assert (response.json()["id"], response.json()["error"]["code"]) == (5, HEADER_MISMATCH)
 
 
+def test_a_response_posted_by_the_client_is_accepted_with_202_as_the_transport_spec_says(base_url: str) -> None:
+    response = post(base_url, json.dumps({"jsonrpc": "2.0", "id": 3, "result": {}}), {"MCP-Protocol-Version": LEGACY})
+    assert (response.status_code, response.content) == (202, b"")
+
+
 def test_a_header_that_agrees_with_the_body_meta_is_served(base_url: str) -> None:
     headers = {"MCP-Protocol-Version": LATEST_MODERN_VERSION, "Mcp-Method": "tools/list"}
     response = post(base_url, json.dumps(modern_call(LATEST_MODERN_VERSION)), headers)
