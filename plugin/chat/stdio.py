@@ -2,8 +2,8 @@
 
 Loading and verifying the evidence store takes longer than the handshake (the consistency checks import
 scipy), and neither `initialize` nor `tools/list` needs it, so it loads in a worker thread from the start and
-a tool call waits for it. A store that fails to load still fails closed: the server stops and the command
-exits non-zero, having answered no tool call. A line on stdin that is not one JSON-RPC message gets a
+a tool call waits for it. A store that fails to load still fails closed: the process ends at once with
+status 1, having answered no tool call. A line on stdin that is not one JSON-RPC message gets a
 JSON-RPC error reply (with its id when it has a usable one) and a warning on stderr; the SDK dropped it.
 """
 
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from io import TextIOWrapper
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import anyio.to_thread
@@ -62,10 +63,9 @@ class CheckedLines:
 
 
 async def serve(load: Callable[[], Plugin]) -> None:
-    """Serve until stdin closes. Raises the PluginError that stopped the evidence store from loading."""
+    """Serve until stdin closes. A store that fails to load ends the process with status 1 (see `stop`)."""
     ready = anyio.Event()
     loaded: list[Plugin] = []
-    failed: list[PluginError] = []
 
     async def plugin() -> Plugin:
         await ready.wait()
@@ -75,17 +75,14 @@ async def serve(load: Callable[[], Plugin]) -> None:
     refused_send, refused_receive = anyio.create_memory_object_stream[Rejection](16)
     stdin = anyio.wrap_file(TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace"))
 
+    async def load_in_background() -> None:
+        try:
+            loaded.append(await anyio.to_thread.run_sync(load, abandon_on_cancel=True))
+        except PluginError as exc:
+            stop(exc)
+        ready.set()
+
     async with anyio.create_task_group() as group:
-
-        async def load_in_background() -> None:
-            try:
-                loaded.append(await anyio.to_thread.run_sync(load, abandon_on_cancel=True))
-            except PluginError as exc:
-                failed.append(exc)
-                group.cancel_scope.cancel()
-                return
-            ready.set()
-
         group.start_soon(load_in_background)
         async with stdio_server(stdin=CheckedLines(stdin, refused_send)) as (read, write):  # type: ignore[arg-type]
 
@@ -100,5 +97,14 @@ async def serve(load: Callable[[], Plugin]) -> None:
             group.start_soon(answer_refused)
             await server.run(read, write, server.create_initialization_options())
         group.cancel_scope.cancel()
-    if failed:
-        raise failed[0]
+
+
+def stop(error: PluginError) -> NoReturn:
+    """End the process now, as `ivig-cds` ends on a broken store before serving: the error on stderr, status 1.
+
+    A cancelled server would wait for its stdin reader, a worker thread blocked in a read that no cancellation
+    reaches, so the client would wait on calls nobody answers until it closed stdin.
+    """
+    logging.shutdown()
+    print(f"ivig-cds: {error}", file=sys.stderr, flush=True)  # noqa: T201
+    os._exit(1)
