@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from anthropic.types import ToolParam
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 from openai.types.chat import ChatCompletionFunctionToolParam
@@ -82,12 +83,10 @@ def test_responses_tools_carry_type_name_parameters_and_strict_at_the_top_level(
 
 @pytest.mark.parametrize(
     ("format", "param_type"),
-    [("openai", ChatCompletionFunctionToolParam), ("openai-responses", FunctionToolParam)],
-    ids=["chat-completions", "responses"],
+    [("openai", ChatCompletionFunctionToolParam), ("openai-responses", FunctionToolParam), ("anthropic", ToolParam)],
+    ids=["chat-completions", "responses", "anthropic-messages"],
 )
-def test_each_openai_tool_is_exactly_the_openai_sdk_request_type(
-    client: TestClient, format: str, param_type: type
-) -> None:
+def test_each_tool_is_exactly_the_provider_sdk_request_type(client: TestClient, format: str, param_type: type) -> None:
     for listed in tools(client, format):
         assert param_type.__required_keys__ <= set(listed) <= set(param_type.__annotations__)  # type: ignore[attr-defined]
         TypeAdapter(param_type).validate_python(listed, strict=True)
