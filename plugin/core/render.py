@@ -14,10 +14,12 @@ import jinja2
 
 from plugin.core import wording
 from plugin.core.answer import Answer, ContextView, EstimateView
+from plugin.core.evidence_summary import EvidenceSummary
 from plugin.core.views import Absolute
 
 Format = Literal["markdown", "text"]
 TEMPLATES: dict[Format, str] = {"markdown": "chat/answer.md.j2", "text": "chat/answer.txt.j2"}
+EVIDENCE_TEMPLATE = "chat/evidence.md.j2"
 
 FIELD_LABELS = {
     "prior_pregnancy_losses": "number of prior pregnancy losses",
@@ -157,3 +159,10 @@ class Renderer:
 
     def render(self, answer: Answer, fmt: Format) -> str:
         return self.render_template(TEMPLATES[fmt], answer)
+
+    def render_evidence(self, summary: EvidenceSummary) -> str:
+        """The evidence summary as markdown, warning first. Raises MissingWarningError as render_template does."""
+        output = self.env.get_template(EVIDENCE_TEMPLATE).render(answer=summary)
+        if not output.lstrip("> ").startswith(f"**Non-randomized evidence.** {summary.nonrandomized_warning.text}"):
+            raise MissingWarningError(f"{EVIDENCE_TEMPLATE} does not lead with the non-randomized warning")
+        return output
