@@ -78,7 +78,7 @@ def test_serve_starts_while_the_database_is_unreachable_and_readyz_says_so() -> 
     process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            for _ in range(300):
+            for _ in range(600):  # up to a minute: importing under coverage on a shared machine is slow
                 try:
                     health = client.get("/healthz")
                     break

@@ -58,15 +58,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     reader.start()
     running = Server(url=f"http://127.0.0.1:{port}", log=log)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # generous: a shared CI machine under coverage can take half of it
         while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"ivig-cds serve exited with {process.returncode}: {''.join(log)}")
             try:
                 if httpx.get(f"{running.url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)  # the server is still importing and loading the evidence
         else:
-            pytest.fail("ivig-cds serve did not answer /healthz within 30 s")
+            pytest.fail("ivig-cds serve did not answer /healthz within 60 s")
         yield running
     finally:
         process.terminate()

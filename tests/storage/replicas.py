@@ -90,7 +90,7 @@ def start(folder: Path, env: dict[str, str], *names: str) -> list[Replica]:
             serve = command("serve", "--host", "127.0.0.1", "--port", str(port))
             process = subprocess.Popen(serve, env=env, stdout=out, stderr=out)
         replicas.append(Replica(process, f"http://127.0.0.1:{port}", log))
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # generous: a shared CI machine under coverage is slow to import
     waiting = list(replicas)
     while waiting and time.monotonic() < deadline:
         replica = waiting[0]
@@ -106,7 +106,7 @@ def start(folder: Path, env: dict[str, str], *names: str) -> list[Replica]:
     if waiting:
         for other in replicas:
             other.stop()
-        raise AssertionError("a replica did not answer /healthz within 30 s")
+        raise AssertionError("a replica did not answer /healthz within 60 s")
     return replicas
 
 
