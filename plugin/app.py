@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
@@ -18,12 +19,15 @@ from plugin.api import routes as api
 from plugin.cds_hooks import routes as cds
 from plugin.cds_hooks.auth import ClientRefusedError
 from plugin.cds_hooks.models import CDS_PREFIX
-from plugin.cds_hooks.outcome import http_outcome, invalid_request, operation_outcome
+from plugin.cds_hooks.outcome import http_outcome, invalid_request, operation_outcome, refusal_outcome
 from plugin.chat import function_calling
-from plugin.chat.mcp_server import McpHttp, build_server
+from plugin.chat.mcp_server import MCP_PATH, McpHttp, build_server, jsonrpc_refusal
 from plugin.config import Settings, get_settings
 from plugin.core.errors import MissingDataError, PluginError, UpstreamError
 from plugin.core.plugin import load_plugin
+from plugin.web.errors import FieldProblem, error_body, validation_body
+from plugin.web.limits import Limits, RequestLimits
+from plugin.web.strict_json import Refusal
 from plugin.widget import routes as widget
 
 STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [(MissingDataError, 412), (UpstreamError, 502)]
@@ -45,18 +49,53 @@ async def plugin_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def request_invalid(request: Request, exc: Exception) -> Response:
-    """422. On CDS Hooks an OperationOutcome naming field paths only: FastAPI's default echoes the input, which
-    there holds prefetch patient data and the EHR's access token."""
-    if not isinstance(exc, RequestValidationError) or not on_cds_hooks(request):
-        return await request_validation_exception_handler(request, exc)  # type: ignore[arg-type]
-    return JSONResponse(status_code=422, content=invalid_request(exc.errors()))
+    """422 naming field paths only, never values: FastAPI's default echoes the input, which holds a patient's
+    findings (and on CDS Hooks prefetch data and the EHR's access token)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    content = invalid_request(errors) if on_cds_hooks(request) else validation_body(errors)
+    return JSONResponse(status_code=422, content=content)
+
+
+HTTP_CODES = {404: "request.not_found", 405: "request.method_not_allowed", 415: "request.unsupported_media_type"}
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """Statuses the framework answers itself (404, 405...): an OperationOutcome on CDS Hooks, FastAPI's elsewhere."""
-    if not isinstance(exc, HTTPException) or not on_cds_hooks(request):
-        return await http_exception_handler(request, exc)  # type: ignore[arg-type]
-    return JSONResponse(status_code=exc.status_code, content=http_outcome(exc.status_code), headers=exc.headers)
+    """Statuses the framework answers itself (404, 405...): an OperationOutcome on CDS Hooks, our shape elsewhere."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    if on_cds_hooks(request):
+        return JSONResponse(status_code=status, content=http_outcome(status), headers=headers)
+    code = HTTP_CODES.get(status, f"request.http_{status}")
+    return JSONResponse(status_code=status, content=error_body(code, HTTPStatus(status).phrase), headers=headers)
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """A defect: a bare 500 in the door's shape, naming nothing (the log has the exception's type and stack)."""
+    if on_cds_hooks(request):
+        return JSONResponse(status_code=500, content=http_outcome(500))
+    return JSONResponse(status_code=500, content=error_body("internal_error", "internal error"))
+
+
+def render_refusal(path: str, refusal: Refusal) -> tuple[bytes, str]:
+    """A request refused before parsing, in the shape of the door it was for."""
+    if (path + "/").startswith(f"{CDS_PREFIX}/"):
+        return json.dumps(refusal_outcome(refusal.status, refusal.code, refusal.message, refusal.field)).encode(), (
+            "application/fhir+json"
+        )
+    if path == MCP_PATH:
+        return json.dumps(jsonrpc_refusal(refusal.code, refusal.message, refusal.field)).encode(), "application/json"
+    problem = FieldProblem(path=refusal.field, code=refusal.code, message=refusal.message)
+    return json.dumps(error_body(refusal.code, refusal.message, [problem])).encode(), "application/json"
+
+
+def limits(settings: Settings) -> Limits:
+    return Limits(
+        max_body=settings.max_body,
+        bodies=((CDS_PREFIX, settings.max_cds_body),),
+        max_query=settings.max_query,
+        max_parameters=settings.max_parameters,
+        max_depth=settings.max_json_depth,
+    )
 
 
 async def client_refused(request: Request, exc: Exception) -> Response:
@@ -81,17 +120,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "and an immune finding. Non-randomized evidence; decision support, not a prescription.",
         lifespan=lifespan,
     )
+    # Redirects would be built from the Host header: an unknown path is a 404, with or without a trailing slash.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.plugin = load_plugin(settings)
+    app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(PluginError, plugin_error)
     app.add_exception_handler(ClientRefusedError, client_refused)
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(HTTPException, http_error)
+    # Inside CORS (added by the CDS Hooks door), so a refused CDS call still carries its CORS headers.
+    app.add_middleware(RequestLimits, limits=limits(settings), render=render_refusal)
     app.include_router(api.router)
     app.include_router(widget.router)
     app.include_router(function_calling.router)
     cds.install(app, settings)
     app.state.mcp = McpHttp(build_server(app.state.plugin), settings)
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
-    app.router.routes.append(Route("/mcp", endpoint=app.state.mcp, name="mcp", include_in_schema=False))
+    app.router.routes.append(Route(MCP_PATH, endpoint=app.state.mcp, name="mcp", include_in_schema=False))
     return app

@@ -82,3 +82,17 @@ def invalid_request(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             }
         )
     return outcome(*issues)
+
+
+def refusal_outcome(status: int, code: str, message: str, field: str) -> dict[str, Any]:
+    """An OperationOutcome for a request refused before parsing (too large, not strict JSON), naming the field."""
+    issue_type = "too-costly" if status in (413, 414) else "invalid"
+    return outcome(
+        {
+            "severity": "error",
+            "code": issue_type,
+            "diagnostics": code,
+            "details": {"text": message},
+            "expression": [field],
+        }
+    )

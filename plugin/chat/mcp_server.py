@@ -29,6 +29,17 @@ from plugin.core.plugin import Plugin, RenderedAnswer
 from plugin.core.profile import PatientProfile
 from plugin.core.views import ContextView, context_view
 
+MCP_PATH = "/mcp"
+# JSON-RPC 2.0: -32700 for a body that is not (strict) JSON, -32600 for one that is too large to read.
+JSONRPC_CODES = {"request.too_large": -32600}
+
+
+def jsonrpc_refusal(code: str, message: str, field: str) -> dict[str, Any]:
+    """The JSON-RPC error MCP clients expect for a request refused before it was parsed; no id could be read."""
+    error = {"code": JSONRPC_CODES.get(code, -32700), "message": message, "data": {"code": code, "field": field}}
+    return {"jsonrpc": "2.0", "id": None, "error": error}
+
+
 # Hints only, but they let a host run the tools without asking: nothing is written, nothing outside is reached.
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 

@@ -87,8 +87,8 @@ def get_forest(
                 {
                     "type": "value_error",
                     "loc": ("query", "highlight"),
-                    "msg": f"Value error, {unknown} are not estimates of {analysis_id}; the estimates are {known}",
-                    "input": unknown,
+                    # No value from the query is repeated: the message says what is allowed instead.
+                    "msg": f"Value error, names an estimate {analysis_id} does not hold; the estimates are {known}",
                 }
             ]
         )
