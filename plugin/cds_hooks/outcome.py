@@ -31,6 +31,7 @@ READABLE: dict[str, str] = {
     "string_too_short": "must not be empty",
     "extra_forbidden": "is not allowed",
     "timezone_aware": "needs a time zone",
+    "too_long": "has too many items",
 }
 
 

@@ -18,6 +18,8 @@ BaselineSource = Literal["christiansen2015_placebo"]
 IVIG_STARTS: tuple[str, ...] = get_args(IvigStart)
 BASELINE_SOURCES: tuple[str, ...] = get_args(BaselineSource)
 AUTOIMMUNE_CONDITIONS: tuple[str, ...] = get_args(AutoimmuneCondition)
+# The largest count of prior losses accepted; the FHIR reader reads a larger charted count as unknown.
+MAX_LOSSES = 50
 
 PROFILE_EXAMPLE: dict[str, Any] = {
     "prior_pregnancy_losses": 3,
@@ -38,7 +40,7 @@ class PatientProfile(BaseModel):
         json_schema_extra={"examples": [PROFILE_EXAMPLE]},
     )
 
-    prior_pregnancy_losses: Annotated[int, Field(ge=0, le=50)] | None = Field(
+    prior_pregnancy_losses: Annotated[int, Field(ge=0, le=MAX_LOSSES)] | None = Field(
         default=None,
         description="Number of previous pregnancy losses. Leave out if not known.",
     )
@@ -83,6 +85,8 @@ class PatientProfile(BaseModel):
             return value
         if not isinstance(value, list | tuple):
             raise ValueError("must be a list of condition names; an empty list means none")
+        if len(value) > len(AUTOIMMUNE_CONDITIONS):  # before each item is checked: a long list is refused at once
+            raise ValueError(f"must list at most {len(AUTOIMMUNE_CONDITIONS)} conditions, each once")
         if len(set(map(str, value))) != len(value):
             raise ValueError("each condition may appear only once")
         return tuple(value)
