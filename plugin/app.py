@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -18,17 +19,23 @@ from plugin import __version__
 from plugin.api import routes as api
 from plugin.cds_hooks import routes as cds
 from plugin.cds_hooks.auth import ClientRefusedError
+from plugin.cds_hooks.cards import cards_for
 from plugin.cds_hooks.models import CDS_PREFIX
 from plugin.cds_hooks.outcome import http_outcome, invalid_request, operation_outcome, refusal_outcome
 from plugin.chat import function_calling
 from plugin.chat.mcp_server import MCP_PATH, McpHttp, build_server, jsonrpc_refusal
 from plugin.config import Settings, get_settings
-from plugin.core.errors import MissingDataError, PluginError, UpstreamError
-from plugin.core.plugin import load_plugin
+from plugin.core.answer import Answer
+from plugin.core.errors import MissingDataError, PluginError, TemplateError, UpstreamError
+from plugin.core.evidence import Analysis
+from plugin.core.plugin import Plugin, load_plugin, smoke_test
 from plugin.web.errors import FieldProblem, error_body, validation_body
 from plugin.web.limits import Limits, RequestLimits
 from plugin.web.strict_json import Refusal
 from plugin.widget import routes as widget
+from plugin.widget.form import ProfileForm, parse_query
+from plugin.widget.page import render_forest, render_page
+from plugin.widget.routes import STATIC_FILES
 
 STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [(MissingDataError, 412), (UpstreamError, 502)]
 
@@ -110,8 +117,31 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
+def forest_for(plugin: Plugin, analysis: Analysis, answer: Answer) -> str:
+    return render_forest(plugin, analysis, [e.id.partition("#")[2] for e in answer.estimates])
+
+
+def preflight(plugin: Plugin, settings: Settings) -> None:
+    """Render every status once in every door's own channel (the core did chat), before any port is bound.
+
+    Raises:
+        TemplateError: a card, the widget page, the forest plot or a widget asset cannot be produced.
+    """
+    base = settings.public_base_url
+    smoke_test(plugin, "cds-hooks card", lambda answer: cards_for(answer, (), plugin.renderer, base))
+    smoke_test(plugin, "widget page", lambda answer: render_page(plugin, ProfileForm(profile=answer.profile)))
+    smoke_test(plugin, "widget page with errors", lambda _: render_page(plugin, parse_query([("ivig_start", "?")])))
+    for analysis in plugin.store.analyses.values():
+        smoke_test(plugin, "forest plot", partial(forest_for, plugin, analysis))
+    missing = [name for name in STATIC_FILES if not (settings.templates_dir / "widget" / "static" / name).is_file()]
+    if missing:
+        raise TemplateError(
+            "widget assets are missing", file=str(settings.templates_dir / "widget" / "static"), names=missing
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app. Raises EvidenceError or RuleTableError if the evidence store is broken."""
+    """Build the app. Raises EvidenceError, RuleTableError or TemplateError when any part is broken or missing."""
     settings = settings or get_settings()
     app = FastAPI(
         title="ivig-cds",
@@ -124,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.plugin = load_plugin(settings)
+    preflight(app.state.plugin, settings)
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(PluginError, plugin_error)
     app.add_exception_handler(ClientRefusedError, client_refused)

@@ -113,7 +113,11 @@ def ask(args: argparse.Namespace) -> int:
 
 
 def evidence_check() -> int:
-    plugin = load_plugin(get_settings())
+    from plugin.app import preflight
+
+    settings = get_settings()
+    plugin = load_plugin(settings)
+    preflight(plugin, settings)  # every status rendered in every channel, as `serve` does before binding
     for analysis in plugin.store.analyses.values():
         print(f"{analysis.id}: {len(analysis.estimates)} estimates, {len(analysis.studies)} studies")  # noqa: T201
         for estimate in analysis.estimates:
