@@ -31,6 +31,7 @@ from plugin.core.evidence import Analysis
 from plugin.core.plugin import Plugin, load_plugin, smoke_test
 from plugin.web.errors import FieldProblem, error_body, validation_body
 from plugin.web.limits import Limits, RequestLimits
+from plugin.web.logs import AccessLog
 from plugin.web.strict_json import Refusal
 from plugin.widget import routes as widget
 from plugin.widget.form import ProfileForm, parse_query
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(widget.router)
     app.include_router(function_calling.router)
     cds.install(app, settings)
+    app.add_middleware(AccessLog)  # outermost: one line for every request, whatever answered it
     app.state.mcp = McpHttp(build_server(app.state.plugin), settings)
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
     app.router.routes.append(Route(MCP_PATH, endpoint=app.state.mcp, name="mcp", include_in_schema=False))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import logging
+import logging.config
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -176,43 +175,25 @@ def evidence_pool(args: argparse.Namespace) -> int:
     return 0
 
 
-class DropQueryString(logging.Filter):
-    """Access-log lines keep the path but not the query string, which can carry a patient's findings."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) == 5:
-            client, method, path, version, status = record.args
-            record.args = (client, method, str(path).partition("?")[0], version, status)
-        return True
-
-
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
-
     from plugin.app import create_app
+    from plugin.web.logs import log_config
+    from plugin.web.server import serve as run_server
 
     settings = get_settings()
-    app = create_app(settings)  # loads the evidence first: a broken store never binds the port
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config.setdefault("filters", {})["drop_query"] = {"()": DropQueryString}
-    log_config["handlers"]["access"]["filters"] = ["drop_query"]
-    # The plugin's own messages go where uvicorn's go, at the configured level.
-    log_config["loggers"]["plugin"] = {"handlers": ["default"], "level": settings.log_level.upper(), "propagate": False}
-    uvicorn.run(app, host=args.host, port=args.port, log_config=log_config)
+    logging.config.dictConfig(log_config(settings.log_level))  # start-up warnings are JSON lines too
+    app = create_app(settings)  # loads and renders everything first: a broken part never binds the port
+    run_server(app, settings, args.host, args.port)
     return 0
 
 
 def mcp() -> int:
-    import logging
-
     from plugin.chat.mcp_server import build_server
+    from plugin.web.logs import log_config
 
     settings = get_settings()
-    # stdout carries nothing but MCP messages, so every log line goes to stderr.
-    logging.basicConfig(
-        stream=sys.stderr, level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    # stdout carries nothing but MCP messages, so every log line goes to stderr (as JSON lines, redacted).
+    logging.config.dictConfig(log_config(settings.log_level))
     build_server(load_plugin(settings)).run("stdio")
     return 0
 

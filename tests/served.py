@@ -1,0 +1,73 @@
+"""A real server in a subprocess on 127.0.0.1 (`ivig-cds serve`, or a module that serves like it), with its log."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+CONSOLE_SCRIPT = str(Path(sys.executable).with_name("ivig-cds"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A served process on a free port, with every line it logs collected by a reader thread."""
+
+    url: str
+    port: int
+    log: list[str]
+
+    def log_until(self, marker: str) -> list[str]:
+        """The log so far, once a line containing `marker` has arrived (bounded wait for the reader thread)."""
+        deadline = time.monotonic() + 10
+        while not any(marker in line for line in self.log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.log)
+
+
+@contextmanager
+def served(command: Sequence[str] = (), env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Run `command` (default `ivig-cds serve`) with `--port` appended; wait for /healthz (30 s at most)."""
+    port = free_port()
+    argv = [*(command or [CONSOLE_SCRIPT, "serve", "--host", "127.0.0.1"]), "--port", str(port)]
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+    )
+    assert process.stdout is not None
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    running = Server(url=f"http://127.0.0.1:{port}", port=port, log=log)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{running.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)  # the server is still importing and loading the evidence
+        else:
+            pytest.fail(f"{argv[0]} did not answer /healthz within 30 s: {''.join(log)[-2000:]}")
+        yield running
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        reader.join(timeout=10)
+        process.stdout.close()
