@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import statistics
 import threading
 import time
 from collections.abc import Iterator
