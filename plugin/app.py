@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -32,6 +33,7 @@ from plugin.core.plugin import Plugin, load_plugin, smoke_test
 from plugin.web.errors import FieldProblem, error_body, validation_body
 from plugin.web.limits import Limits, RequestLimits
 from plugin.web.logs import AccessLog
+from plugin.web.openapi import document_errors
 from plugin.web.strict_json import Refusal
 from plugin.widget import routes as widget
 from plugin.widget.form import ProfileForm, parse_query
@@ -141,6 +143,12 @@ def preflight(plugin: Plugin, settings: Settings) -> None:
         )
 
 
+def truthful_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document with every error status each operation can answer (cached like FastAPI's own)."""
+    app.openapi_schema = document_errors(FastAPI.openapi(app), CDS_PREFIX)
+    return app.openapi_schema
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Raises EvidenceError, RuleTableError or TemplateError when any part is broken or missing."""
     settings = settings or get_settings()
@@ -153,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Redirects would be built from the Host header: an unknown path is a 404, with or without a trailing slash.
     app.router.redirect_slashes = False
+    app.openapi = lambda: app.openapi_schema or truthful_openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.plugin = load_plugin(settings)
     preflight(app.state.plugin, settings)

@@ -37,7 +37,17 @@ class PatientProfile(BaseModel):
         frozen=True,
         extra="forbid",
         strict=True,
-        json_schema_extra={"examples": [PROFILE_EXAMPLE]},
+        json_schema_extra={
+            "examples": [PROFILE_EXAMPLE],
+            # The rule of `_one_baseline`, said in the schema so generated clients (and schema tests) know it.
+            "not": {
+                "required": ["baseline_live_birth_risk", "baseline_live_birth_source"],
+                "properties": {
+                    "baseline_live_birth_risk": {"type": "number"},
+                    "baseline_live_birth_source": {"type": "string"},
+                },
+            },
+        },
     )
 
     prior_pregnancy_losses: Annotated[int, Field(ge=0, le=MAX_LOSSES)] | None = Field(
@@ -51,6 +61,7 @@ class PatientProfile(BaseModel):
     autoimmune_conditions: tuple[AutoimmuneCondition, ...] | None = Field(
         default=None,
         description="Diagnosed autoimmune diseases; an empty list means none. Leave out if not known.",
+        json_schema_extra={"uniqueItems": True, "maxItems": len(AUTOIMMUNE_CONDITIONS)},
     )
     th1_th2_ratio_elevated: bool | None = Field(
         default=None,
@@ -76,6 +87,14 @@ class PatientProfile(BaseModel):
         if self.baseline_live_birth_risk is not None and self.baseline_live_birth_source is not None:
             raise ValueError("give baseline_live_birth_risk or baseline_live_birth_source, not both")
         return self
+
+    @field_validator("prior_pregnancy_losses", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        """JSON has one number type: 3.0 is the whole number 3 (JSON Schema's integer says so), 2.5 is refused."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
     @field_validator("autoimmune_conditions", mode="before")
     @classmethod

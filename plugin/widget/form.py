@@ -23,6 +23,7 @@ CONDITIONS = "autoimmune_conditions"
 NONE = "none"
 WHOLE_NUMBER = re.compile(r"^[0-9]+$")
 MAX_DIGITS = 9
+ACROSS_FIELDS = "baseline_live_birth_source"
 # Unknown parameters each named back in the page, at most; the rest are counted in one more error.
 MAX_UNKNOWN_SHOWN = 3
 # A valid floating-point number in the sense of HTML number inputs: no sign other than minus, no "nan",
@@ -127,7 +128,8 @@ def validation_errors(exc: ValidationError, shown: dict[str, str]) -> list[Field
     """Pydantic's messages, one per field, with the value as it was typed."""
     errors: dict[str, FieldError] = {}
     for error in exc.errors():
-        name = str(error["loc"][0])
+        # The profile's one rule across fields (one baseline, not both) has no location: it is about the source.
+        name = str(error["loc"][0]) if error["loc"] else ACROSS_FIELDS
         errors.setdefault(name, FieldError(name, shown.get(name, ""), error["msg"]))
     return list(errors.values())
 
