@@ -24,7 +24,7 @@ def maybe(strategy: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
     return st.none() | strategy
 
 
-baselines = st.one_of(
+baselines: st.SearchStrategy[dict[str, object]] = st.one_of(
     st.fixed_dictionaries({}),
     st.fixed_dictionaries(
         {
