@@ -68,6 +68,11 @@ def field_path(location: Sequence[str | int]) -> str:
     return path or str(location[0] if location else "body")
 
 
+def shown(value: object) -> str:
+    """A constraint as a person writes it: 100, not 100.0."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def reason(error: Mapping[str, Any]) -> str:
     """What is wrong with the field, from its type and constraint; messages of our own validators say it alone."""
     kind = str(error.get("type", ""))
@@ -78,7 +83,7 @@ def reason(error: Mapping[str, Any]) -> str:
     if template is None:
         return "is not valid"
     try:
-        return template.format(**{key: str(value) for key, value in context.items()})
+        return template.format(**{key: shown(value) for key, value in context.items()})
     except (KeyError, IndexError):
         return "is not valid"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -152,3 +154,12 @@ def test_plugin_errors_map_to_http_in_one_place_with_code_and_details(
     body = response.json()["error"]
     assert body["code"] == error.code
     assert body["details"] == error.details
+
+
+def test_the_readme_shows_the_422_the_api_gives(client: TestClient) -> None:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    shown = re.search(
+        r"repeats the value sent\. Every error of the JSON doors has one shape:\n\n```json\n(.*?)```", text, re.DOTALL
+    )
+    assert shown
+    assert client.post("/v1/answer", json={"nk_cell_percent": 140}).json() == json.loads(shown.group(1))
