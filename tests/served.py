@@ -44,7 +44,8 @@ class Server:
 
 @contextmanager
 def served(command: Sequence[str] = (), env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Run `command` (default `ivig-cds serve`) with `--port` appended; wait for /healthz (30 s at most)."""
+    """Run `command` (default `ivig-cds serve`) with `--port` appended; wait for /healthz (90 s at most: under
+    coverage on a busy machine, importing and proving the decision tables can take half a minute)."""
     port = free_port()
     argv = [*(command or [CONSOLE_SCRIPT, "serve", "--host", "127.0.0.1"]), "--port", str(port)]
     process = subprocess.Popen(
@@ -56,7 +57,7 @@ def served(command: Sequence[str] = (), env: dict[str, str] | None = None) -> It
     reader.start()
     running = Server(url=f"http://127.0.0.1:{port}", port=port, log=log)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{running.url}/healthz", timeout=1).status_code == 200:
@@ -64,7 +65,7 @@ def served(command: Sequence[str] = (), env: dict[str, str] | None = None) -> It
             except httpx.TransportError:
                 time.sleep(0.1)  # the server is still importing and loading the evidence
         else:
-            pytest.fail(f"{argv[0]} did not answer /healthz within 30 s: {''.join(log)[-2000:]}")
+            pytest.fail(f"{argv[0]} did not answer /healthz within 90 s: {''.join(log)[-2000:]}")
         yield running
     finally:
         process.terminate()
