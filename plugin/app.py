@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
@@ -17,16 +20,27 @@ from plugin import __version__
 from plugin.api import routes as api
 from plugin.cds_hooks import routes as cds
 from plugin.cds_hooks.auth import ClientRefusedError
+from plugin.cds_hooks.cards import cards_for
 from plugin.cds_hooks.models import CDS_PREFIX
-from plugin.cds_hooks.outcome import http_outcome, invalid_request, operation_outcome
+from plugin.cds_hooks.outcome import http_outcome, invalid_request, operation_outcome, refusal_outcome
 from plugin.chat import function_calling
-from plugin.chat.mcp_server import McpHttp, build_server, loaded
+from plugin.chat.mcp_server import MCP_PATH, McpHttp, build_server, jsonrpc_refusal, loaded
 from plugin.config import Settings, get_settings
-from plugin.core.errors import MissingDataError, PluginError, UpstreamError
-from plugin.core.plugin import load_plugin
+from plugin.core.answer import Answer
+from plugin.core.errors import MissingDataError, PluginError, TemplateError, UpstreamError
+from plugin.core.evidence import Analysis
+from plugin.core.plugin import Plugin, load_plugin, smoke_test
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.store import Storage
+from plugin.web.errors import FieldProblem, error_body, validation_body
+from plugin.web.limits import Limits, RequestLimits
+from plugin.web.logs import AccessLog
+from plugin.web.openapi import document_errors
+from plugin.web.strict_json import Refusal
 from plugin.widget import routes as widget
+from plugin.widget.form import ProfileForm, parse_query
+from plugin.widget.page import render_forest, render_page
+from plugin.widget.routes import STATIC_FILES
 
 STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [
     (MissingDataError, 412),
@@ -51,18 +65,55 @@ async def plugin_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def request_invalid(request: Request, exc: Exception) -> Response:
-    """422. On CDS Hooks an OperationOutcome naming field paths only: FastAPI's default echoes the input, which
-    there holds prefetch patient data and the EHR's access token."""
-    if not isinstance(exc, RequestValidationError) or not on_cds_hooks(request):
-        return await request_validation_exception_handler(request, exc)  # type: ignore[arg-type]
-    return JSONResponse(status_code=422, content=invalid_request(exc.errors()))
+    """422 naming field paths only, never values: FastAPI's default echoes the input, which holds a patient's
+    findings (and on CDS Hooks prefetch data and the EHR's access token)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    content = invalid_request(errors) if on_cds_hooks(request) else validation_body(errors)
+    return JSONResponse(status_code=422, content=content)
+
+
+HTTP_CODES = {404: "request.not_found", 405: "request.method_not_allowed", 415: "request.unsupported_media_type"}
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """Statuses the framework answers itself (404, 405...): an OperationOutcome on CDS Hooks, FastAPI's elsewhere."""
-    if not isinstance(exc, HTTPException) or not on_cds_hooks(request):
-        return await http_exception_handler(request, exc)  # type: ignore[arg-type]
-    return JSONResponse(status_code=exc.status_code, content=http_outcome(exc.status_code), headers=exc.headers)
+    """Statuses the framework answers itself (404, 405...): an OperationOutcome on CDS Hooks, our shape elsewhere."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    if on_cds_hooks(request):
+        return JSONResponse(status_code=status, content=http_outcome(status), headers=headers)
+    code = HTTP_CODES.get(status, f"request.http_{status}")
+    return JSONResponse(status_code=status, content=error_body(code, HTTPStatus(status).phrase), headers=headers)
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """A defect: a bare 500 in the door's shape, naming nothing (the log has the exception's type and stack)."""
+    if on_cds_hooks(request):
+        return JSONResponse(status_code=500, content=http_outcome(500))
+    return JSONResponse(status_code=500, content=error_body("internal_error", "internal error"))
+
+
+def render_refusal(path: str, refusal: Refusal) -> tuple[bytes, str]:
+    """A request refused before parsing, in the shape of the door it was for."""
+    if (path + "/").startswith(f"{CDS_PREFIX}/"):
+        return json.dumps(refusal_outcome(refusal.status, refusal.code, refusal.message, refusal.field)).encode(), (
+            "application/fhir+json"
+        )
+    if path == MCP_PATH:  # JSON-RPC over HTTP answers a message it cannot read with 400 (413 stays 413)
+        if refusal.status == 422:
+            refusal.status = 400
+        return json.dumps(jsonrpc_refusal(refusal.code, refusal.message, refusal.field)).encode(), "application/json"
+    problem = FieldProblem(path=refusal.field, code=refusal.code, message=refusal.message)
+    return json.dumps(error_body(refusal.code, refusal.message, [problem])).encode(), "application/json"
+
+
+def limits(settings: Settings) -> Limits:
+    return Limits(
+        max_body=settings.max_body,
+        bodies=((CDS_PREFIX, settings.max_cds_body),),
+        max_query=settings.max_query,
+        max_parameters=settings.max_parameters,
+        max_depth=settings.max_json_depth,
+    )
 
 
 async def client_refused(request: Request, exc: Exception) -> Response:
@@ -81,10 +132,39 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.storage.close()
 
 
+def forest_for(plugin: Plugin, analysis: Analysis, answer: Answer) -> str:
+    return render_forest(plugin, analysis, [e.id.partition("#")[2] for e in answer.estimates])
+
+
+def preflight(plugin: Plugin, settings: Settings) -> None:
+    """Render every status once in every door's own channel (the core did chat), before any port is bound.
+
+    Raises:
+        TemplateError: a card, the widget page, the forest plot or a widget asset cannot be produced.
+    """
+    base = settings.public_base_url
+    smoke_test(plugin, "cds-hooks card", lambda answer: cards_for(answer, (), plugin.renderer, base))
+    smoke_test(plugin, "widget page", lambda answer: render_page(plugin, ProfileForm(profile=answer.profile)))
+    smoke_test(plugin, "widget page with errors", lambda _: render_page(plugin, parse_query([("ivig_start", "?")])))
+    for analysis in plugin.store.analyses.values():
+        smoke_test(plugin, "forest plot", partial(forest_for, plugin, analysis))
+    missing = [name for name in STATIC_FILES if not (settings.templates_dir / "widget" / "static" / name).is_file()]
+    if missing:
+        raise TemplateError(
+            "widget assets are missing", file=str(settings.templates_dir / "widget" / "static"), names=missing
+        )
+
+
+def truthful_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document with every error status each operation can answer (cached like FastAPI's own)."""
+    app.openapi_schema = document_errors(FastAPI.openapi(app), CDS_PREFIX)
+    return app.openapi_schema
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app. Raises EvidenceError or RuleTableError if the evidence store is broken, ValueError for a
-    database URL that is neither SQLite nor PostgreSQL. The database is not connected here: only the doors that
-    need it (CDS Hooks, /readyz) depend on it."""
+    """Build the app. Raises EvidenceError, RuleTableError or TemplateError when any part is broken or missing,
+    ValueError for a database URL that is neither SQLite nor PostgreSQL. The database is not connected here: only
+    the doors that need it (CDS Hooks, /readyz) depend on it."""
     settings = settings or get_settings()
     app = FastAPI(
         title="ivig-cds",
@@ -93,20 +173,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "and an immune finding. Non-randomized evidence; decision support, not a prescription.",
         lifespan=lifespan,
     )
+    # Redirects would be built from the Host header: an unknown path is a 404, with or without a trailing slash.
+    app.router.redirect_slashes = False
+    app.openapi = lambda: app.openapi_schema or truthful_openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.plugin = load_plugin(settings)
+    preflight(app.state.plugin, settings)
     app.state.storage = storage = open_storage(settings)
+    app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(PluginError, plugin_error)
     app.add_exception_handler(ClientRefusedError, client_refused)
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(HTTPException, http_error)
+    # Inside CORS (added by the CDS Hooks door), so a refused CDS call still carries its CORS headers.
+    app.add_middleware(RequestLimits, limits=limits(settings), render=render_refusal)
     app.include_router(api.router)
     app.include_router(widget.router)
     app.include_router(function_calling.router)
     cds.install(app, settings, storage)
+    app.add_middleware(AccessLog)  # outermost: one line for every request, whatever answered it
     app.state.mcp = McpHttp(build_server(loaded(app.state.plugin)), settings)
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
-    app.router.routes.append(Route("/mcp", endpoint=app.state.mcp, name="mcp", include_in_schema=False))
+    app.router.routes.append(Route(MCP_PATH, endpoint=app.state.mcp, name="mcp", include_in_schema=False))
     return app
 
 

@@ -4,9 +4,8 @@ same core as HTTP."""
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import logging
+import logging.config
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,7 +122,11 @@ def ask(args: argparse.Namespace) -> int:
 
 
 def evidence_check() -> int:
-    plugin = load_plugin(get_settings())
+    from plugin.app import preflight
+
+    settings = get_settings()
+    plugin = load_plugin(settings)
+    preflight(plugin, settings)  # every status rendered in every channel, as `serve` does before binding
     for analysis in plugin.store.analyses.values():
         print(f"{analysis.id}: {len(analysis.estimates)} estimates, {len(analysis.studies)} studies")  # noqa: T201
         for estimate in analysis.estimates:
@@ -182,16 +185,6 @@ def evidence_pool(args: argparse.Namespace) -> int:
     return 0
 
 
-class DropQueryString(logging.Filter):
-    """Access-log lines keep the path but not the query string, which can carry a patient's findings."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) == 5:
-            client, method, path, version, status = record.args
-            record.args = (client, method, str(path).partition("?")[0], version, status)
-        return True
-
-
 def db(args: argparse.Namespace) -> int:
     settings = get_settings()
     try:
@@ -233,31 +226,16 @@ def schema_current(storage: Storage) -> bool:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
-
     from plugin.app import create_app
+    from plugin.web.logs import log_config
+    from plugin.web.server import serve as run_server
 
     settings = get_settings()
-    app = create_app(settings)  # loads the evidence first: a broken store never binds the port
+    logging.config.dictConfig(log_config(settings.log_level))  # start-up warnings are JSON lines too
+    app = create_app(settings)  # loads and renders everything first: a broken part never binds the port
     if not schema_current(app.state.storage):
         return 1
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config.setdefault("filters", {})["drop_query"] = {"()": DropQueryString}
-    log_config["handlers"]["access"]["filters"] = ["drop_query"]
-    # The plugin's own messages go where uvicorn's go, at the configured level.
-    log_config["loggers"]["plugin"] = {"handlers": ["default"], "level": settings.log_level.upper(), "propagate": False}
-    if args.workers > 1:  # each worker builds its own app from the same settings (uvicorn needs an import string)
-        uvicorn.run(
-            "plugin.app:create_app",
-            factory=True,
-            workers=args.workers,
-            host=args.host,
-            port=args.port,
-            log_config=log_config,
-        )
-    else:
-        uvicorn.run(app, host=args.host, port=args.port, log_config=log_config)
+    run_server(app, settings, args.host, args.port, workers=args.workers)
     return 0
 
 
@@ -265,12 +243,11 @@ def mcp() -> int:
     import anyio
 
     from plugin.chat.stdio import serve
+    from plugin.web.logs import log_config
 
     settings = get_settings()
-    # stdout carries nothing but MCP messages, so every log line goes to stderr.
-    logging.basicConfig(
-        stream=sys.stderr, level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    # stdout carries nothing but MCP messages, so every log line goes to stderr (as JSON lines, redacted).
+    logging.config.dictConfig(log_config(settings.log_level))
     anyio.run(serve, lambda: load_plugin(settings))
     return 0
 

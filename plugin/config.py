@@ -117,6 +117,20 @@ class Settings(BaseSettings):
     database_timeout: float = Field(default=5.0, gt=0)
     # Days card records and feedback are kept before `ivig-cds db purge` (or the service itself) removes them.
     retention_days: int = Field(default=365, ge=1)
+    # Request limits, applied before any parsing (README, "Limits and logging"). Bodies in bytes: CDS Hooks calls
+    # carry prefetched charts; every other door takes a small profile.
+    max_body: int = Field(default=64 * 1024, gt=0)
+    max_cds_body: int = Field(default=1024 * 1024, gt=0)
+    max_query: int = Field(default=8192, gt=0)
+    max_parameters: int = Field(default=64, gt=0)
+    max_json_depth: int = Field(default=32, gt=0)
+    # `serve`: seconds a client has to send a whole request (headers and body), seconds an idle keep-alive
+    # connection stays open, and how many connections are served at once (more get 503).
+    read_timeout: float = Field(default=10.0, gt=0)
+    keep_alive_timeout: int = Field(default=5, gt=0)
+    max_connections: int = Field(default=1000, gt=0)
+    # Proxies whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips); none by default.
+    forwarded_allow_ips: tuple[str, ...] = ()
     # Site medication codes ("system|code") that identify an intravenous immunoglobulin order; text is matched too.
     ivig_medication_codes: tuple[str, ...] = ()
 

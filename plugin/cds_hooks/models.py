@@ -32,6 +32,9 @@ SERVICE_ID = "ivig-rpl-evidence"
 ORDER_SELECT_SERVICE_ID = "ivig-rpl-evidence-order-select"
 DETAIL_TEMPLATE = "cds/card_detail.md.j2"
 SUMMARY_LIMIT = 140  # "one-sentence, <140-character summary"
+# List lengths a request may carry: far past any real batch or chart, short of a flood.
+MAX_FEEDBACK_ENTRIES = 100
+MAX_BUNDLE_ENTRIES = 1000
 
 Text = Annotated[str, Field(min_length=1)]
 Hook = Literal["patient-view", "order-select"]
@@ -102,6 +105,19 @@ class CdsRequest(CdsModel):
     fhir_authorization: FhirAuthorization | None = None
     context: HookContext
     prefetch: dict[str, Any] | None = None
+
+    @field_validator("prefetch")
+    @classmethod
+    def _bundles_bounded(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key, item in (value or {}).items():
+            entries = item.get("entry") if isinstance(item, dict) else None
+            if isinstance(entries, list) and len(entries) > MAX_BUNDLE_ENTRIES:
+                raise PydanticCustomError(
+                    "cds.too_many_entries",
+                    f"holds more than {MAX_BUNDLE_ENTRIES} Bundle entries",
+                    {"field": f"{key}.entry"},
+                )
+        return value
 
     @model_validator(mode="after")
     def _server_with_authorization(self) -> Self:
@@ -229,4 +245,4 @@ class FeedbackEntry(CdsModel):
 class FeedbackRequest(CdsModel):
     """A batch of feedback: stored all together or, if any entry is refused, not at all."""
 
-    feedback: Annotated[tuple[FeedbackEntry, ...], AfterValidator(not_empty)]
+    feedback: Annotated[tuple[FeedbackEntry, ...], Field(max_length=MAX_FEEDBACK_ENTRIES), AfterValidator(not_empty)]

@@ -36,6 +36,7 @@ READABLE: dict[str, str] = {
     "string_too_short": "must not be empty",
     "extra_forbidden": "is not allowed",
     "timezone_aware": "needs a time zone",
+    "too_long": "has too many items",
 }
 
 
@@ -87,3 +88,17 @@ def invalid_request(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             }
         )
     return outcome(*issues)
+
+
+def refusal_outcome(status: int, code: str, message: str, field: str) -> dict[str, Any]:
+    """An OperationOutcome for a request refused before parsing (too large, not strict JSON), naming the field."""
+    issue_type = "too-costly" if status in (413, 414) else "invalid"
+    return outcome(
+        {
+            "severity": "error",
+            "code": issue_type,
+            "diagnostics": code,
+            "details": {"text": message},
+            "expression": [field],
+        }
+    )

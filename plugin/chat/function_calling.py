@@ -21,8 +21,9 @@ from plugin.chat.tool_catalog import TOOLS, ToolSpec
 router = APIRouter()
 
 Format = Literal["openai", "openai-responses", "anthropic"]
-# Annotations for people, or keywords that strict mode rejects; the descriptions carry what a model needs.
-DROPPED_KEYWORDS = frozenset({"title", "default", "examples", "$defs"})
+# Annotations for people, or keywords that strict mode rejects; the descriptions carry what a model needs (and the
+# API refuses both baselines at once, which `not` says, and a condition named twice).
+DROPPED_KEYWORDS = frozenset({"title", "default", "examples", "$defs", "not", "maxItems"})
 STRICT_REJECTS = frozenset({"uniqueItems"})
 
 

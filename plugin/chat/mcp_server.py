@@ -25,6 +25,16 @@ from plugin.chat.tools import ChatTools, PluginSource
 from plugin.config import Settings
 from plugin.core.plugin import Plugin
 
+MCP_PATH = "/mcp"
+# JSON-RPC 2.0: -32700 for a body that is not (strict) JSON, -32600 for one that is too large to read.
+JSONRPC_CODES = {"request.too_large": -32600}
+
+
+def jsonrpc_refusal(code: str, message: str, field: str) -> dict[str, Any]:
+    """The JSON-RPC error MCP clients expect for a request refused before it was parsed; no id could be read."""
+    error = {"code": JSONRPC_CODES.get(code, -32700), "message": message, "data": {"code": code, "field": field}}
+    return {"jsonrpc": "2.0", "id": None, "error": error}
+
 
 def build_server(plugin: PluginSource) -> Server[Any]:
     """The MCP server; `plugin` is awaited on each tool call (stdio loads it while `initialize` is answered)."""

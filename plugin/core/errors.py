@@ -3,7 +3,8 @@
 ```
 PluginError                      (base; each subclass has a class-level `code`)
 ├── EvidenceError                load time: bad evidence file, missing provenance, inconsistent numbers → won't start
-├── RuleTableError               load time: bad cell, unknown input, gap or overlap → won't start
+├── RuleTableError               load time: bad cell, unknown input, gap or overlap, missing table → won't start
+├── TemplateError                load time: a template that does not compile, or a channel that cannot render
 ├── MissingDataError             request: a datum the service cannot work without is absent and could not be fetched
 ├── UpstreamError                request: FHIR server error or timeout
 ├── StudyDataError               curator input: a study-counts CSV with a missing column or an impossible count
@@ -46,6 +47,12 @@ class RuleTableError(PluginError):
     """A decision table has a bad cell, an unknown input, a dangling estimate id, a gap or an overlap."""
 
     code = "rules.invalid"
+
+
+class TemplateError(PluginError):
+    """A template is missing or does not compile, or a channel renders some status wrongly: found at start."""
+
+    code = "templates.invalid"
 
 
 class MissingDataError(PluginError):

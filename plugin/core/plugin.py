@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+import jinja2
 from pydantic import Field
 
-from plugin.core.answer import Answer, answer
+from plugin.core.answer import TABLE_IDS, Answer, answer
+from plugin.core.errors import RuleTableError, TemplateError
 from plugin.core.evidence import EvidenceStore, Frozen
 from plugin.core.profile import PatientProfile
-from plugin.core.render import Renderer
+from plugin.core.render import TEMPLATES, MissingWarningError, Renderer
 from plugin.core.rules import DecisionTable
 from plugin.core.store import load_evidence
 from plugin.core.tables import load_tables
@@ -57,13 +61,65 @@ class Locations(Protocol):
     def templates_dir(self) -> Path: ...
 
 
+# One profile for each status an answer can have: rendered once through every channel before serving.
+STATUS_EXAMPLES: dict[str, PatientProfile] = {
+    "matched": PatientProfile(prior_pregnancy_losses=3, nk_cell_percent=14, ivig_start="conception_cycle"),
+    "insufficient_information": PatientProfile(prior_pregnancy_losses=3),
+    "outside_population": PatientProfile(
+        prior_pregnancy_losses=3, nk_cell_percent=5, autoimmune_conditions=(), th1_th2_ratio_elevated=False
+    ),
+    "not_rpl": PatientProfile(prior_pregnancy_losses=1),
+}
+
+
+def compile_templates(renderer: Renderer) -> None:
+    """Parse every template, so a syntax error stops the start instead of the first request that needs it."""
+    for name in renderer.env.list_templates(filter_func=lambda name: name.endswith(".j2")):
+        try:
+            renderer.env.get_template(name)
+        except jinja2.TemplateError as exc:
+            raise TemplateError("a template does not compile", file=name, line=getattr(exc, "lineno", None)) from None
+
+
+def smoke_test(plugin: Plugin, channel: str, render: Callable[[Answer], object]) -> None:
+    """Answer every status once and render it in `channel`; any failure stops the start, naming both.
+
+    Raises:
+        TemplateError: a status is unreachable from its example, or the channel failed to render it.
+    """
+    for status, profile in STATUS_EXAMPLES.items():
+        result = plugin.answer(profile)
+        if result.status != status:
+            raise TemplateError("the decision tables no longer give this status", channel=channel, status=status)
+        try:
+            render(result)
+        except (jinja2.TemplateError, MissingWarningError, KeyError, ValueError) as exc:
+            raise TemplateError(
+                "a channel cannot render this status", channel=channel, status=status, error=type(exc).__name__
+            ) from None
+
+
 def load_plugin(settings: Locations) -> Plugin:
-    """Load evidence, tables and templates.
+    """Load evidence, tables and templates, and render every status as markdown and text (fail closed).
 
     Raises:
         EvidenceError: an evidence file is broken or inconsistent.
-        RuleTableError: a decision table is broken or unsound.
+        RuleTableError: a decision table is broken, unsound or missing.
+        TemplateError: a template does not compile or cannot render some status.
     """
     store = load_evidence(settings.evidence_dir)
     tables = load_tables(settings.evidence_dir, set(store.refs()), set(store.context))
-    return Plugin(store=store, tables=tables, renderer=Renderer(settings.templates_dir))
+    missing = sorted(set(TABLE_IDS.values()) - set(tables))
+    if missing:
+        raise RuleTableError(
+            "decision tables are missing",
+            code="rules.missing_table",
+            file=str(settings.evidence_dir / "rules"),
+            tables=missing,
+        )
+    renderer = Renderer(settings.templates_dir)
+    compile_templates(renderer)
+    plugin = Plugin(store=store, tables=tables, renderer=renderer)
+    for fmt in TEMPLATES:
+        smoke_test(plugin, f"chat {fmt}", partial(renderer.render, fmt=fmt))
+    return plugin

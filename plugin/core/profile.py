@@ -18,6 +18,8 @@ BaselineSource = Literal["christiansen2015_placebo"]
 IVIG_STARTS: tuple[str, ...] = get_args(IvigStart)
 BASELINE_SOURCES: tuple[str, ...] = get_args(BaselineSource)
 AUTOIMMUNE_CONDITIONS: tuple[str, ...] = get_args(AutoimmuneCondition)
+# The largest count of prior losses accepted; the FHIR reader reads a larger charted count as unknown.
+MAX_LOSSES = 50
 
 # What a model is shown: the findings that are known, and null for every one that is not (never a "none" value
 # such as [] or false, which a model could copy for a patient whose history it does not know).
@@ -47,10 +49,20 @@ class PatientProfile(BaseModel):
         frozen=True,
         extra="forbid",
         strict=True,
-        json_schema_extra={"examples": [SCHEMA_EXAMPLE]},
+        json_schema_extra={
+            "examples": [SCHEMA_EXAMPLE],
+            # The rule of `_one_baseline`, said in the schema so generated clients (and schema tests) know it.
+            "not": {
+                "required": ["baseline_live_birth_risk", "baseline_live_birth_source"],
+                "properties": {
+                    "baseline_live_birth_risk": {"type": "number"},
+                    "baseline_live_birth_source": {"type": "string"},
+                },
+            },
+        },
     )
 
-    prior_pregnancy_losses: Annotated[int, Field(ge=0, le=50)] | None = Field(
+    prior_pregnancy_losses: Annotated[int, Field(ge=0, le=MAX_LOSSES)] | None = Field(
         default=None,
         description=f"Number of previous pregnancy losses, a whole number. {UNKNOWN}",
     )
@@ -64,6 +76,7 @@ class PatientProfile(BaseModel):
         default=None,
         description="Diagnosed autoimmune diseases, each at most once; [] only when she is known to have none. "
         f"{UNKNOWN}",
+        json_schema_extra={"uniqueItems": True, "maxItems": len(AUTOIMMUNE_CONDITIONS)},
     )
     th1_th2_ratio_elevated: bool | None = Field(
         default=None,
@@ -107,6 +120,8 @@ class PatientProfile(BaseModel):
             return value
         if not isinstance(value, list | tuple):
             raise ValueError("must be a list of condition names; an empty list means none")
+        if len(value) > len(AUTOIMMUNE_CONDITIONS):  # before each item is checked: a long list is refused at once
+            raise ValueError(f"must list at most {len(AUTOIMMUNE_CONDITIONS)} conditions, each once")
         if len(set(map(str, value))) != len(value):
             raise ValueError("each condition may appear only once")
         return tuple(value)

@@ -22,7 +22,7 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
-from plugin.core.profile import AUTOIMMUNE_CONDITIONS, PatientProfile
+from plugin.core.profile import AUTOIMMUNE_CONDITIONS, MAX_LOSSES, PatientProfile
 from plugin.fhir.codes import (
     ACTIVE,
     FEATURE_NAMES,
@@ -219,7 +219,13 @@ def read_chart(resources: Iterable[Mapping[str, Any]], reasons: Iterable[Codeabl
     loss_obs = newest(o for o in observations if SPONTANEOUS_ABORTIONS in loinc_codes(o) and loss_count(o) is not None)
     losses = None if loss_obs is None else loss_count(loss_obs)
     if loss_obs is not None and losses is not None:
-        if rpl_diagnosed and losses < 2:
+        if losses > MAX_LOSSES:
+            # Past what the profile accepts (a typo, or a count of something else): unknown, and the card says so.
+            losses = None
+            findings.append(
+                Finding(f"Spontaneous abortions (not used: more than {MAX_LOSSES} recorded)", source_of(loss_obs))
+            )
+        elif rpl_diagnosed and losses < 2:
             # The diagnosis and the count disagree (the count may be stale, or leave out stillbirths): unknown.
             losses = None
             findings.append(

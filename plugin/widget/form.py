@@ -22,6 +22,10 @@ FIELDS: tuple[str, ...] = tuple(PatientProfile.model_fields)
 CONDITIONS = "autoimmune_conditions"
 NONE = "none"
 WHOLE_NUMBER = re.compile(r"^[0-9]+$")
+MAX_DIGITS = 9
+ACROSS_FIELDS = "baseline_live_birth_source"
+# Unknown parameters each named back in the page, at most; the rest are counted in one more error.
+MAX_UNKNOWN_SHOWN = 3
 # A valid floating-point number in the sense of HTML number inputs: no sign other than minus, no "nan",
 # "inf" or "1_000" (which Python's float() would accept).
 DECIMAL = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
@@ -57,6 +61,8 @@ class BadValue(ValueError):
 def to_int(raw: str) -> int:
     if not WHOLE_NUMBER.match(raw):
         raise BadValue("must be a whole number, such as 3")
+    if len(raw.lstrip("0")) > MAX_DIGITS:  # int() refuses 4,301 digits and more; no count has more than a few
+        raise BadValue(f"must be a whole number of at most {MAX_DIGITS} digits")
     return int(raw)
 
 
@@ -99,13 +105,19 @@ def collect(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, list[str]], lis
     """Group parameters by name, dropping empty values (an empty form field is unknown)."""
     grouped: dict[str, list[str]] = {}
     errors: list[FieldError] = []
+    unknown = 0
     for name, raw in pairs:
         if name not in FIELDS:
-            errors.append(FieldError(name, raw, f"is not a profile field; the fields are {', '.join(FIELDS)}"))
+            unknown += 1
+            if unknown <= MAX_UNKNOWN_SHOWN:
+                errors.append(FieldError(name, raw, f"is not a profile field; the fields are {', '.join(FIELDS)}"))
             continue
         value = raw.strip()
         if value:
             grouped.setdefault(name, []).append(value)
+    if unknown > MAX_UNKNOWN_SHOWN:
+        more = unknown - MAX_UNKNOWN_SHOWN
+        errors.append(FieldError("other_parameters", "", f"{more} more parameters are not profile fields"))
     for name, values in grouped.items():
         if name != CONDITIONS and len(values) > 1:
             errors.append(FieldError(name, ", ".join(values), "was given more than once"))
@@ -116,7 +128,8 @@ def validation_errors(exc: ValidationError, shown: dict[str, str]) -> list[Field
     """Pydantic's messages, one per field, with the value as it was typed."""
     errors: dict[str, FieldError] = {}
     for error in exc.errors():
-        name = str(error["loc"][0])
+        # The profile's one rule across fields (one baseline, not both) has no location: it is about the source.
+        name = str(error["loc"][0]) if error["loc"] else ACROSS_FIELDS
         errors.setdefault(name, FieldError(name, shown.get(name, ""), error["msg"]))
     return list(errors.values())
 

@@ -12,7 +12,7 @@ from plugin.config import Settings
 from plugin.core.profile import PatientProfile
 from plugin.web.deps import PluginDep
 from plugin.widget.embedding import Document, security_headers
-from plugin.widget.form import parse_query
+from plugin.widget.form import NONE, parse_query
 from plugin.widget.page import render_forest, render_page
 
 router = APIRouter()
@@ -21,20 +21,31 @@ router = APIRouter()
 STATIC_FILES = {"widget.js": "text/javascript; charset=utf-8", "widget.css": "text/css; charset=utf-8"}
 
 
+def query_schema(name: str) -> dict[str, Any]:
+    """The profile field's own JSON schema (null dropped: absent means unknown), as a query parameter's schema."""
+    field = PROFILE_SCHEMA["properties"][name]
+    options = [option for option in field.get("anyOf", [field]) if option != {"type": "null"}]
+    schema: dict[str, Any] = {key: value for key, value in options[0].items() if key != "title"}
+    if name == "autoimmune_conditions":
+        schema["items"] = {**schema["items"], "enum": [*schema["items"]["enum"], NONE]}
+    return schema
+
+
 def query_parameter(name: str, description: str | None) -> dict[str, Any]:
     """OpenAPI for one profile field as a widget query parameter (the route reads them itself, to show errors)."""
     repeated = name == "autoimmune_conditions"
     note = " Repeat once per condition; the single value `none` means none." if repeated else ""
-    schema: dict[str, Any] = {"type": "array", "items": {"type": "string"}} if repeated else {"type": "string"}
     return {
         "name": name,
         "in": "query",
         "required": False,
-        "schema": schema,
+        "schema": query_schema(name),
+        "explode": True,
         "description": f"{description or ''}{note} Empty or absent means unknown.",
     }
 
 
+PROFILE_SCHEMA = PatientProfile.model_json_schema()
 PROFILE_PARAMETERS = [query_parameter(name, field.description) for name, field in PatientProfile.model_fields.items()]
 
 
@@ -87,8 +98,8 @@ def get_forest(
                 {
                     "type": "value_error",
                     "loc": ("query", "highlight"),
-                    "msg": f"Value error, {unknown} are not estimates of {analysis_id}; the estimates are {known}",
-                    "input": unknown,
+                    # No value from the query is repeated: the message says what is allowed instead.
+                    "msg": f"Value error, names an estimate {analysis_id} does not hold; the estimates are {known}",
                 }
             ]
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -46,43 +48,49 @@ def test_an_empty_profile_is_all_unknown_and_asks_for_the_immune_findings(client
 
 
 @pytest.mark.parametrize(
-    ("case", "body", "loc"),
+    ("case", "body", "path"),
     [
-        ("nk-140", {"nk_cell_percent": 140}, ["body", "nk_cell_percent"]),
-        ("nk-negative", {"nk_cell_percent": -1}, ["body", "nk_cell_percent"]),
-        ("negative-losses", {"prior_pregnancy_losses": -1}, ["body", "prior_pregnancy_losses"]),
-        ("fractional-losses", {"prior_pregnancy_losses": 2.5}, ["body", "prior_pregnancy_losses"]),
-        ("losses-as-string", {"prior_pregnancy_losses": "3"}, ["body", "prior_pregnancy_losses"]),
-        ("unknown-condition", {"autoimmune_conditions": ["lupus"]}, ["body", "autoimmune_conditions", 0]),
-        ("conditions-not-a-list", {"autoimmune_conditions": "none"}, ["body", "autoimmune_conditions"]),
-        ("repeated-condition", {"autoimmune_conditions": ["other_autoimmune"] * 2}, ["body", "autoimmune_conditions"]),
-        ("unknown-timing", {"ivig_start": "maybe"}, ["body", "ivig_start"]),
-        ("th1-th2-as-string", {"th1_th2_ratio_elevated": "yes"}, ["body", "th1_th2_ratio_elevated"]),
-        ("nk-as-boolean", {"nk_cell_percent": True}, ["body", "nk_cell_percent"]),
-        ("baseline-of-1", {"baseline_live_birth_risk": 1}, ["body", "baseline_live_birth_risk"]),
-        ("baseline-of-0", {"baseline_live_birth_risk": 0}, ["body", "baseline_live_birth_risk"]),
-        ("extra-key", {"nk_cells": 14}, ["body", "nk_cells"]),
+        ("nk-140", {"nk_cell_percent": 140}, "nk_cell_percent"),
+        ("nk-negative", {"nk_cell_percent": -1}, "nk_cell_percent"),
+        ("negative-losses", {"prior_pregnancy_losses": -1}, "prior_pregnancy_losses"),
+        ("fractional-losses", {"prior_pregnancy_losses": 2.5}, "prior_pregnancy_losses"),
+        ("losses-as-string", {"prior_pregnancy_losses": "3"}, "prior_pregnancy_losses"),
+        ("unknown-condition", {"autoimmune_conditions": ["lupus"]}, "autoimmune_conditions[0]"),
+        ("conditions-not-a-list", {"autoimmune_conditions": "none"}, "autoimmune_conditions"),
+        ("repeated-condition", {"autoimmune_conditions": ["other_autoimmune"] * 2}, "autoimmune_conditions"),
+        ("unknown-timing", {"ivig_start": "maybe"}, "ivig_start"),
+        ("th1-th2-as-string", {"th1_th2_ratio_elevated": "yes"}, "th1_th2_ratio_elevated"),
+        ("nk-as-boolean", {"nk_cell_percent": True}, "nk_cell_percent"),
+        ("baseline-of-1", {"baseline_live_birth_risk": 1}, "baseline_live_birth_risk"),
+        ("baseline-of-0", {"baseline_live_birth_risk": 0}, "baseline_live_birth_risk"),
+        ("extra-key", {"nk_cells": 14}, "nk_cells"),
     ],
 )
-def test_bad_input_gets_a_422_naming_the_field(
-    client: TestClient, case: str, body: dict[str, Any], loc: list[Any]
+def test_bad_input_gets_a_422_naming_the_field_and_echoing_no_value(
+    client: TestClient, case: str, body: dict[str, Any], path: str
 ) -> None:
     response = client.post("/v1/answer", json=body)
     assert response.status_code == 422, case
-    assert loc in [error["loc"] for error in response.json()["detail"]]
+    error = response.json()["error"]
+    assert error["code"] == "request.invalid"
+    assert path in [field["path"] for field in error["details"]["fields"]]
+    assert "input" not in response.text
 
 
 def test_a_body_that_is_not_json_gets_a_422_not_a_500(client: TestClient) -> None:
     response = client.post("/v1/answer", content=b"nk=14", headers={"content-type": "application/json"})
     assert response.status_code == 422
+    assert response.json()["error"]["code"] == "request.invalid_json"
 
 
 def test_the_422_for_an_unknown_timing_lists_what_is_allowed(client: TestClient) -> None:
-    detail = client.post("/v1/answer", json={"ivig_start": "maybe"}).json()["detail"][0]
-    assert (
-        detail["ctx"]["expected"]
-        == "'before_conception', 'conception_cycle', 'after_pregnancy_confirmed' or 'undecided'"
-    )
+    (field,) = client.post("/v1/answer", json={"ivig_start": "maybe"}).json()["error"]["details"]["fields"]
+    assert field == {
+        "path": "ivig_start",
+        "code": "request.invalid_field",
+        "message": "ivig_start must be one of "
+        "'before_conception', 'conception_cycle', 'after_pregnancy_confirmed' or 'undecided'",
+    }
 
 
 def test_get_evidence_returns_the_three_estimates_as_stored_with_the_version(client: TestClient) -> None:
@@ -146,3 +154,12 @@ def test_plugin_errors_map_to_http_in_one_place_with_code_and_details(
     body = response.json()["error"]
     assert body["code"] == error.code
     assert body["details"] == error.details
+
+
+def test_the_readme_shows_the_422_the_api_gives(client: TestClient) -> None:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    shown = re.search(
+        r"repeats the value sent\. Every error of the JSON doors has one shape:\n\n```json\n(.*?)```", text, re.DOTALL
+    )
+    assert shown
+    assert client.post("/v1/answer", json={"nk_cell_percent": 140}).json() == json.loads(shown.group(1))

@@ -103,10 +103,10 @@ def test_a_412_carries_cors_headers(cds: TestClient) -> None:
     assert response.headers["access-control-allow-origin"] == ORIGIN
 
 
-def test_other_doors_keep_fastapis_422_shape(cds: TestClient) -> None:
+def test_other_doors_keep_their_own_error_shape(cds: TestClient) -> None:
     response = cds.post("/v1/answer", json={"nk_cell_percent": "many"})
     assert response.status_code == 422
-    assert "detail" in response.json()
+    assert response.json()["error"]["code"] == "request.invalid"
 
 
 def test_an_unexpected_failure_is_a_500_outcome_with_cors_not_text() -> None:

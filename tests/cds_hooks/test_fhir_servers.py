@@ -187,13 +187,23 @@ def test_outside_development_mode_no_loopback_server_is_ever_queried(
 
 @pytest.mark.parametrize(
     "server",
-    ["http://[::1/fhir", "http://127.0.0.1:99999/fhir", "http://127.0.0.1:8/fh\x00ir", "http://127.0.0.1:x/fhir"],
-    ids=["broken-ipv6", "port-out-of-range", "nul", "port-not-a-number"],
+    ["http://[::1/fhir", "http://127.0.0.1:99999/fhir", "http://127.0.0.1:x/fhir"],
+    ids=["broken-ipv6", "port-out-of-range", "port-not-a-number"],
 )
 def test_a_malformed_fhir_server_is_a_412_outcome_with_cors_not_a_500(
     development: TestClient, fhir: Recorder, server: str
 ) -> None:
     assert_412_without_a_request(call(development, server, None), fhir)
+
+
+def test_a_fhir_server_with_a_control_character_is_refused_as_json_naming_it_and_never_queried(
+    development: TestClient, fhir: Recorder
+) -> None:
+    response = call(development, "http://127.0.0.1:8/fh\x00ir", None)
+    assert response.status_code == 422
+    (issue,) = response.json()["issue"]
+    assert (issue["diagnostics"], issue["expression"]) == ("request.bad_character", ["fhirServer"])
+    assert not fhir.take()
 
 
 def test_an_access_token_that_cannot_go_in_a_header_is_a_412_not_a_500(development: TestClient, fhir: Recorder) -> None:

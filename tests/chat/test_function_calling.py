@@ -172,7 +172,7 @@ def test_arguments_the_api_refuses_the_schemas_refuse_too(client: TestClient, ca
 def test_an_unknown_format_is_a_422_naming_the_query_parameter(client: TestClient) -> None:
     response = client.get("/v1/tools", params={"format": "gemini"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "format"]
+    assert [field["path"] for field in response.json()["error"]["details"]["fields"]] == ["format"]
 
 
 class Inner(BaseModel):

@@ -407,7 +407,7 @@ def test_the_other_routes_are_served_beside_mcp_by_the_same_server(base_url: str
     assert httpx.get(f"{base_url}/v1/tools", params={"format": "openai"}).status_code == 200
     assert httpx.post(f"{base_url}/v1/answer", json=PROFILE).json()["status"] == "matched"
     missing = httpx.get(f"{base_url}/no-such-route")
-    assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "request.not_found")
 
 
 @pytest.mark.parametrize(

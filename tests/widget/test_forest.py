@@ -176,7 +176,7 @@ def test_a_plot_without_highlight_has_no_legend_and_marks_nothing(client: TestCl
 def test_an_unknown_highlight_is_a_422_naming_the_parameter(client: TestClient) -> None:
     response = client.get(URL, params={"highlight": "nk-above-20"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "highlight"]
+    assert [field["path"] for field in response.json()["error"]["details"]["fields"]] == ["highlight"]
 
 
 def test_an_unknown_analysis_is_a_404_in_the_plugin_error_shape(client: TestClient) -> None:

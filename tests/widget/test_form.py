@@ -168,3 +168,11 @@ def test_every_profile_on_the_input_grid_written_as_a_link_reads_back_as_the_sam
         assert parse_query(as_link(profile)).profile == profile, profile
         checked += 1
     assert checked == 4 * 5 * 7 * 3 * 5
+
+
+def test_both_baselines_at_once_name_the_source_instead_of_crashing() -> None:
+    form = parse_query(
+        [("baseline_live_birth_risk", "0.3"), ("baseline_live_birth_source", "christiansen2015_placebo")]
+    )
+    assert form.profile is None
+    assert [error.field for error in form.errors] == ["baseline_live_birth_source"]
