@@ -93,4 +93,4 @@ def test_the_inspector_gets_a_tool_error_naming_the_field(
         "nk_cell_percent=140",
     )
     assert result["isError"] is True
-    assert result["content"][0]["text"].splitlines()[1] == "- nk_cell_percent: must be at most 100 (got 140)"
+    assert result["content"][0]["text"].splitlines()[1] == "- nk_cell_percent: must be at most 100"
