@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from plugin.config import Settings
 from plugin.core.profile import PatientProfile
 from plugin.web.deps import PluginDep
-from plugin.widget.embedding import Document, security_headers
+from plugin.web.embedding import Document, security_headers
 from plugin.widget.form import parse_query
 from plugin.widget.page import render_forest, render_page
 
