@@ -24,6 +24,8 @@ from plugin.chat.mcp_server import McpHttp, build_server
 from plugin.config import Settings, get_settings
 from plugin.core.errors import MissingDataError, PluginError, UpstreamError
 from plugin.core.plugin import load_plugin
+from plugin.smart import routes as smart
+from plugin.web.sessions import SessionStore, session_secret
 from plugin.widget import routes as widget
 
 STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [(MissingDataError, 412), (UpstreamError, 502)]
@@ -87,8 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ClientRefusedError, client_refused)
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(HTTPException, http_error)
+    secret = session_secret(settings.session_secret.get_secret_value() if settings.session_secret else None)
+    # The chart sessions the SMART door opens and the widget reads: shared state, neither door imports the other.
+    app.state.sessions = SessionStore(secret)
     app.include_router(api.router)
     app.include_router(widget.router)
+    smart.install(app, settings, secret)
     app.include_router(function_calling.router)
     cds.install(app, settings)
     app.state.mcp = McpHttp(build_server(app.state.plugin), settings)
