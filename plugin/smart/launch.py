@@ -17,7 +17,7 @@ import httpx2
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.client import OAuth2Client
-from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 
 from plugin.smart.issuers import Issuer, SmartConfiguration
 
@@ -25,6 +25,7 @@ READS = "openid fhirUser patient/Condition.rs patient/Observation.rs"
 EHR_SCOPE = f"launch {READS}"
 STANDALONE_SCOPE = f"launch/patient {READS}"
 PENDING_SECONDS = 600.0
+ASSERTION_SECONDS = 300  # SMART: a client assertion expires no more than five minutes after it is made
 MAX_PENDING = 1000
 
 
@@ -78,6 +79,21 @@ def authorization_url(
     return str(url), state, verifier
 
 
+class SmartPrivateKeyJWT(PrivateKeyJWT):  # type: ignore[misc]
+    """authlib's private_key_jwt, its assertion expiring within SMART's five minutes (authlib's default is an hour)."""
+
+    def sign(self, auth: Any, token_endpoint: str) -> Any:
+        return private_key_jwt_sign(
+            auth.client_secret,
+            client_id=auth.client_id,
+            token_endpoint=token_endpoint,
+            claims=self.claims,
+            header=self.headers,
+            alg=self.alg,
+            expires_in=ASSERTION_SECONDS,
+        )
+
+
 class CodeRefusedError(ValueError):
     """The token endpoint did not exchange the code: an OAuth error (its `error` code kept), a failure or no JSON."""
 
@@ -103,9 +119,9 @@ async def exchange(pending: Pending, code: str, redirect_uri: str, timeout: floa
         follow_redirects=False,
     )
     if issuer.key is not None:
-        headers = {"kid": issuer.key_id} if issuer.key_id else None
+        headers = {"typ": "JWT"} | ({"kid": issuer.key_id} if issuer.key_id else {})
         client.register_client_auth_method(
-            PrivateKeyJWT(pending.config.token_endpoint, headers=headers, alg=issuer.alg)
+            SmartPrivateKeyJWT(pending.config.token_endpoint, headers=headers, alg=issuer.alg)
         )
     try:
         async with client:

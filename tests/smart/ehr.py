@@ -192,7 +192,8 @@ class Server(AuthorizationServer):  # type: ignore[misc]
 
     def handle_error_response(self, request: OAuth2Request, error: Any) -> Response:
         self.ehr.refusals.append((error.error, error.description or ""))
-        return super().handle_error_response(request, error)
+        response: Response = super().handle_error_response(request, error)
+        return response
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         """No signals: nothing listens."""
@@ -252,7 +253,7 @@ class Ehr:
                 return JSONResponse({"error": "invalid_request"}, status_code=400)
             oauth = FormRequest(request, [])
             grant = server.get_consent_grant(oauth, end_user=User(PATIENT))
-            answer = server.create_authorization_response(oauth, grant_user=User(PATIENT), grant=grant)
+            answer: Response = server.create_authorization_response(oauth, grant_user=User(PATIENT), grant=grant)
             location = answer.headers.get("location")
             if answer.status_code != 302 or location is None:
                 return answer
