@@ -183,7 +183,7 @@ class Server(AuthorizationServer):  # type: ignore[misc]
         return self.ehr.clients.get(client_id)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        self.ehr.tokens[token["access_token"]] = (token["patient"], time.time() + token["expires_in"])
+        self.ehr.tokens[token["access_token"]] = (token.get("patient", ""), time.time() + token["expires_in"])
 
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
         if status == 302:
@@ -206,6 +206,9 @@ class Ehr:
     base: str = ""
     token_lifetime: int = 300
     fhir_refuses: bool = False
+    denies: bool = False
+    omits_patient: bool = False
+    configuration_broken: bool = False
     clients: dict[str, Client] = field(default_factory=dict)
     codes: dict[str, Code] = field(default_factory=dict)
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -226,7 +229,7 @@ class Ehr:
             "token_type": "Bearer",
             "expires_in": self.token_lifetime,
             "scope": scope,
-            "patient": user.patient,
+            **({} if self.omits_patient else {"patient": user.patient}),
         }
 
     def app(self) -> Starlette:
@@ -234,6 +237,8 @@ class Ehr:
 
         async def configuration(request: Request) -> JSONResponse:
             self.requests.append(("GET", request.url.path, {}))
+            if self.configuration_broken:
+                return JSONResponse({"error": "unavailable"}, status_code=503)
             return JSONResponse(
                 {
                     "authorization_endpoint": f"{self.base}/auth/authorize",
@@ -253,7 +258,8 @@ class Ehr:
                 return JSONResponse({"error": "invalid_request"}, status_code=400)
             oauth = FormRequest(request, [])
             grant = server.get_consent_grant(oauth, end_user=User(PATIENT))
-            answer: Response = server.create_authorization_response(oauth, grant_user=User(PATIENT), grant=grant)
+            user = None if self.denies else User(PATIENT)
+            answer: Response = server.create_authorization_response(oauth, grant_user=user, grant=grant)
             location = answer.headers.get("location")
             if answer.status_code != 302 or location is None:
                 return answer
