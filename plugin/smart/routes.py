@@ -23,7 +23,7 @@ from plugin.fhir.chart import Finding, read_chart
 from plugin.fhir.search import FhirAccess, read_searches
 from plugin.fhir.urls import for_log
 from plugin.smart.issuers import Discovery, DiscoveryError, find_issuer, issuers_from
-from plugin.smart.launch import CodeRefusedError, Launches, authorization_url, exchange
+from plugin.smart.launch import PENDING_SECONDS, CodeRefusedError, Launches, authorization_url, exchange
 from plugin.web.deps import PluginDep, SessionsDep, SettingsDep
 from plugin.web.error_page import error_page
 from plugin.web.sessions import ChartEntry, ChartSession, SignedCookie
@@ -72,7 +72,7 @@ async def launch(
     launches.add(state, issuer, config, verifier)
     response = RedirectResponse(url, status_code=302, headers=NO_STORE)
     cookie: SignedCookie = request.app.state.smart_launch_cookie
-    cookie.set(response, state, max_age=600)
+    cookie.set(response, state, max_age=int(PENDING_SECONDS))
     return response
 
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from plugin.app import create_app
 from plugin.config import Settings
 from plugin.smart.launch import EHR_SCOPE, STANDALONE_SCOPE
 from tests.cds_hooks.support import serve
 from tests.smart.ehr import CLIENT_ID, Ehr
-from tests.widget.browser.conftest import CHROMIUM, LAUNCH_ARGS, only_loopback, require
+from tests.widget.browser.conftest import AXE, CHROMIUM, LAUNCH_ARGS, only_loopback, require
 
 START_SECONDS = 20.0
 
@@ -106,3 +106,19 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     opened.route("**/*", only_loopback)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    require(AXE, "axe-core")
+    return AXE.read_text(encoding="utf-8")
+
+
+def serious_axe_violations(page: Page, axe_source: str) -> list[str]:
+    """axe-core's serious and critical findings on the page (injected over DevTools: the page's CSP stays)."""
+    page.evaluate(axe_source)
+    found: list[str] = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)"""
+    )
+    return found

@@ -20,7 +20,7 @@ from plugin.core.plugin import Plugin
 from plugin.core.profile import PatientProfile
 from plugin.smart.launch import EHR_SCOPE, STANDALONE_SCOPE, Launches
 from plugin.web.sessions import SESSION_COOKIE, SessionStore
-from tests.smart.conftest import Smart
+from tests.smart.conftest import Smart, serious_axe_violations
 from tests.smart.ehr import CLIENT_ID, LAUNCH, PATIENT, Ehr
 
 NK_ESTIMATE = "habets-2022-ivig-rpl#nk-above-12"
@@ -119,8 +119,8 @@ def test_an_ehr_launch_in_the_ehr_iframe_opens_the_widget_filled_from_her_chart(
     assert searches == [("/fhir/Condition", PATIENT), ("/fhir/Observation", PATIENT), ("/fhir/Observation", PATIENT)]
 
 
-def test_a_standalone_launch_asks_for_a_patient_and_opens_the_widget_filled(
-    context: BrowserContext, ehr: Ehr, smart: Smart
+def test_a_standalone_launch_asks_for_a_patient_and_opens_the_widget_filled_and_accessible(
+    context: BrowserContext, ehr: Ehr, smart: Smart, axe_source: str
 ) -> None:
     page = context.new_page()
     page.goto(smart.launch_url(ehr, None))
@@ -130,14 +130,16 @@ def test_a_standalone_launch_asks_for_a_patient_and_opens_the_widget_filled(
     page.locator("#chart-source").wait_for()
     assert page.url == f"{smart.url}/widget"
     assert page.locator("#field-nk_cell_percent").input_value() == "18.0"
+    assert serious_axe_violations(page, axe_source) == []
 
 
 def test_a_callback_with_another_state_ends_on_the_state_error_page(
-    context: BrowserContext, ehr: Ehr, smart: Smart
+    context: BrowserContext, ehr: Ehr, smart: Smart, axe_source: str
 ) -> None:
     page = context.new_page()
     href = consent(page, smart, ehr)
     ends_on_error(page, with_query(href, state="forged-state"), "smart.state_mismatch", 400)
+    assert serious_axe_violations(page, axe_source) == []
 
 
 def test_a_callback_taken_twice_ends_on_the_already_used_page(context: BrowserContext, ehr: Ehr, smart: Smart) -> None:

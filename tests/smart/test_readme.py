@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import threading
@@ -19,12 +20,18 @@ import pytest
 from playwright.sync_api import BrowserContext
 
 from tests.smart.ehr import LAUNCH, PATIENT, Ehr
-from tests.test_serve import free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLE_APP = "https://cds.example.org"
 EXAMPLE_FHIR = "https://ehr.example.org/fhir"
 EXAMPLE_EHR = "https://ehr.example.org"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def smart_section() -> str:
