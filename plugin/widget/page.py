@@ -56,7 +56,7 @@ def render_forest(plugin: Plugin, analysis: Analysis, highlighted: Collection[st
     return require_warning(output, analysis.warning.text, FOREST_TEMPLATE)
 
 
-def page_context(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] = ()) -> dict[str, Any]:
+def page_context(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None = None) -> dict[str, Any]:
     analysis = plugin.store.analyses[ANALYSIS_ID]
     answer = plugin.answer(form.profile) if form.profile is not None else None
     return {
@@ -76,9 +76,9 @@ def page_context(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] 
     }
 
 
-def render_page(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] = ()) -> str:
+def render_page(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None = None) -> str:
     """The widget for this form: the answer when the profile is valid, the field errors when it is not, and what
-    a SMART launch took from her chart (`chart`), each entry with its resource type and date."""
+    a SMART launch took from her chart (`chart`, None without a launch), each entry with its resource type and date."""
     context = page_context(plugin, form, chart)
     output = plugin.renderer.env.get_template(PAGE_TEMPLATE).render(**context)
     return require_warning(output, context["warning"].text, PAGE_TEMPLATE)

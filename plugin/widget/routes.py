@@ -71,7 +71,7 @@ def get_widget(request: Request, plugin: PluginDep, sessions: SessionsDep) -> HT
         pairs = parse_qsl(widget_query(session.profile).removeprefix("?"))
     form = parse_query(pairs)
     status = 422 if form.errors else 200
-    chart = session.entries if session is not None else ()
+    chart = session.entries if session is not None else None
     return HTMLResponse(render_page(plugin, form, chart), status_code=status, headers=headers(request, "page"))
 
 

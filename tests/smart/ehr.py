@@ -209,6 +209,7 @@ class Ehr:
     denies: bool = False
     omits_patient: bool = False
     configuration_broken: bool = False
+    empty_chart: bool = False
     clients: dict[str, Client] = field(default_factory=dict)
     codes: dict[str, Code] = field(default_factory=dict)
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -282,6 +283,8 @@ class Ehr:
                 or request.query_params.get("patient") != holder[0]
             ):
                 return JSONResponse(DENIED, status_code=401)
+            if self.empty_chart:
+                return JSONResponse({"resourceType": "Bundle", "type": "searchset", "entry": []})
             if request.url.path.endswith("/Condition"):
                 return JSONResponse(load("conditions-snomed.json"))
             losses = "11614-5" in request.query_params.get("code", "")

@@ -135,3 +135,19 @@ def test_a_private_key_file_that_holds_no_private_key_stops_the_start(tmp_path: 
     key.write_bytes(content)
     with pytest.raises(ValueError, match="private_key"):
         issuers_from({"https://ehr.example.org/fhir": SmartIssuer(client_id="c", private_key=key)})
+
+
+def test_a_chart_with_nothing_the_evidence_uses_opens_the_widget_empty_and_says_so(smart: Smart, ehr: Ehr) -> None:
+    cookie, link = start(smart, ehr)
+    ehr.empty_chart = True
+    try:
+        done = httpx.get(link, headers={"Cookie": cookie})
+    finally:
+        ehr.empty_chart = False
+    assert (done.status_code, done.headers["location"]) == (303, "/widget")
+    session = done.headers["set-cookie"].split(";")[0]
+    assert session.startswith(f"{SESSION_COOKIE}=")
+    widget = httpx.get(f"{smart.url}/widget", headers={"Cookie": session})
+    assert widget.status_code == 200
+    assert 'id="chart-empty"' in widget.text and 'data-field="' not in widget.text
+    assert re.search(r'name="nk_cell_percent"[^>]*value=""', widget.text)
