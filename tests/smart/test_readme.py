@@ -25,6 +25,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLE_APP = "https://cds.example.org"
 EXAMPLE_FHIR = "https://ehr.example.org/fhir"
 EXAMPLE_EHR = "https://ehr.example.org"
+START_SECONDS = 90.0
 
 
 def free_port() -> int:
@@ -76,15 +77,16 @@ def served(ehr: Ehr) -> Iterator[tuple[str, list[str]]]:
     reader = threading.Thread(target=lambda: log.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        # Bounded, and generous: on a busy 2-core machine under coverage, start-up was seen to pass 30 s.
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline and process.poll() is None:
             try:
                 if httpx.get(f"{app}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)  # still importing and loading the evidence
         else:
-            pytest.fail(f"ivig-cds serve did not answer /healthz within 30 s: {log}")
+            pytest.fail(f"ivig-cds serve did not answer /healthz within {START_SECONDS:.0f} s: {log}")
         yield app, log
     finally:
         process.terminate()
