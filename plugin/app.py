@@ -20,15 +20,21 @@ from plugin.cds_hooks.auth import ClientRefusedError
 from plugin.cds_hooks.models import CDS_PREFIX
 from plugin.cds_hooks.outcome import http_outcome, invalid_request, operation_outcome
 from plugin.chat import function_calling
-from plugin.chat.mcp_server import McpHttp, build_server
+from plugin.chat.mcp_server import McpHttp, build_server, loaded
 from plugin.config import Settings, get_settings
 from plugin.core.errors import MissingDataError, PluginError, UpstreamError
 from plugin.core.plugin import load_plugin
 from plugin.smart import routes as smart
+from plugin.storage.errors import StorageUnavailableError
+from plugin.storage.store import Storage
 from plugin.web.sessions import SessionStore, session_secret
 from plugin.widget import routes as widget
 
-STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [(MissingDataError, 412), (UpstreamError, 502)]
+STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [
+    (MissingDataError, 412),
+    (UpstreamError, 502),
+    (StorageUnavailableError, 503),
+]
 
 
 def on_cds_hooks(request: Request) -> bool:
@@ -68,13 +74,19 @@ async def client_refused(request: Request, exc: Exception) -> Response:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Runs what must live as long as the server: the MCP session manager (without it /mcp cannot answer)."""
-    async with app.state.mcp.running():
-        yield
+    """Runs what must live as long as the server: the MCP session manager (without it /mcp cannot answer); lets go
+    of the database connections at the end."""
+    try:
+        async with app.state.mcp.running():
+            yield
+    finally:
+        app.state.storage.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app. Raises EvidenceError or RuleTableError if the evidence store is broken."""
+    """Build the app. Raises EvidenceError or RuleTableError if the evidence store is broken, ValueError for a
+    database URL that is neither SQLite nor PostgreSQL. The database is not connected here: only the doors that
+    need it (CDS Hooks, /readyz) depend on it."""
     settings = settings or get_settings()
     app = FastAPI(
         title="ivig-cds",
@@ -85,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.plugin = load_plugin(settings)
+    app.state.storage = storage = open_storage(settings)
     app.add_exception_handler(PluginError, plugin_error)
     app.add_exception_handler(ClientRefusedError, client_refused)
     app.add_exception_handler(RequestValidationError, request_invalid)
@@ -96,8 +109,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(widget.router)
     smart.install(app, settings, secret)
     app.include_router(function_calling.router)
-    cds.install(app, settings)
-    app.state.mcp = McpHttp(build_server(app.state.plugin), settings)
+    cds.install(app, settings, storage)
+    app.state.mcp = McpHttp(build_server(loaded(app.state.plugin)), settings)
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
     app.router.routes.append(Route("/mcp", endpoint=app.state.mcp, name="mcp", include_in_schema=False))
     return app
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The shared store at IVIG_CDS_DATABASE_URL (its URL is checked now; it is connected on first use).
+
+    Raises:
+        ValueError: a database URL that is neither SQLite nor PostgreSQL.
+    """
+    storage = Storage(settings.database_url, timeout=settings.database_timeout, retention_days=settings.retention_days)
+    storage.engine  # noqa: B018  # builds the engine, which checks the URL
+    return storage

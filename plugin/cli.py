@@ -1,4 +1,5 @@
-"""The `ivig-cds` command: serve, ask, evidence check, evidence pool, mcp. A thin shell over the same core as HTTP."""
+"""The `ivig-cds` command: serve, ask, evidence check, evidence pool, db upgrade, db purge, mcp. A thin shell over the
+same core as HTTP."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from plugin.core.meta_analysis import METHODS, MetaAnalysis, meta_analyse
 from plugin.core.plugin import load_plugin
 from plugin.core.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, PatientProfile
 from plugin.core.study_csv import COLUMNS, StudyCounts, read_study_csv
+from plugin.storage.errors import StorageUnavailableError
+from plugin.storage.migrations import LATEST
+from plugin.storage.store import Storage
 
 YES = {"yes", "true", "y", "1"}
 NO = {"no", "false", "n", "0"}
@@ -43,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (they share the database)")
 
     ask = commands.add_parser("ask", help="answer one patient profile; leave out what is not known")
     ask.add_argument("--prior-pregnancy-losses", type=int, metavar="N")
@@ -77,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="mh: Mantel-Haenszel common effect; iv: inverse-variance common effect; dl, reml: random effects",
     )
     pool.add_argument("--hksj", action="store_true", help="Hartung-Knapp(-Sidik-Jonkman) CI with t on k-1 df")
+
+    db = commands.add_parser("db", help="the database shared by every replica (IVIG_CDS_DATABASE_URL)")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="create the schema or bring it up to date (safe to run again)")
+    db_commands.add_parser("purge", help="remove spent tokens, and cards and feedback past IVIG_CDS_RETENTION_DAYS")
 
     commands.add_parser("mcp", help="serve MCP over stdio for chat assistants (protocol on stdout, logs on stderr)")
     return parser
@@ -182,6 +192,46 @@ class DropQueryString(logging.Filter):
         return True
 
 
+def db(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    try:
+        storage = Storage(
+            settings.database_url, timeout=settings.database_timeout, retention_days=settings.retention_days
+        )
+        storage.engine  # noqa: B018  # builds the engine, which checks the URL
+    except ValueError as exc:
+        print(f"ivig-cds db: IVIG_CDS_DATABASE_URL: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    try:
+        if args.db_command == "upgrade":
+            before, after = storage.upgrade()
+            print(f"database schema at version {after}" + (f" (was {before})" if before != after else ""))  # noqa: T201
+        else:
+            removed = storage.purge()
+            print(", ".join(f"{table}: {count} removed" for table, count in removed.items()))  # noqa: T201
+    finally:
+        storage.close()
+    return 0
+
+
+def schema_current(storage: Storage) -> bool:
+    """False (with the command to run) for a database older than this release; an unreachable one may start:
+    the doors that need no database answer, and CDS Hooks answers 503 until it is back."""
+    try:
+        found = storage.schema_version()
+    except StorageUnavailableError:
+        logging.getLogger("plugin.cli").warning("the database is unavailable: CDS Hooks will answer 503 until it is")
+        return True
+    if found < LATEST:
+        print(  # noqa: T201
+            f"ivig-cds serve: the database schema is at version {found}, this release needs {LATEST}: "
+            "run `ivig-cds db upgrade` first",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
@@ -190,26 +240,38 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     app = create_app(settings)  # loads the evidence first: a broken store never binds the port
+    if not schema_current(app.state.storage):
+        return 1
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config.setdefault("filters", {})["drop_query"] = {"()": DropQueryString}
     log_config["handlers"]["access"]["filters"] = ["drop_query"]
     # The plugin's own messages go where uvicorn's go, at the configured level.
     log_config["loggers"]["plugin"] = {"handlers": ["default"], "level": settings.log_level.upper(), "propagate": False}
-    uvicorn.run(app, host=args.host, port=args.port, log_config=log_config)
+    if args.workers > 1:  # each worker builds its own app from the same settings (uvicorn needs an import string)
+        uvicorn.run(
+            "plugin.app:create_app",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_config=log_config,
+        )
+    else:
+        uvicorn.run(app, host=args.host, port=args.port, log_config=log_config)
     return 0
 
 
 def mcp() -> int:
-    import logging
+    import anyio
 
-    from plugin.chat.mcp_server import build_server
+    from plugin.chat.stdio import serve
 
     settings = get_settings()
     # stdout carries nothing but MCP messages, so every log line goes to stderr.
     logging.basicConfig(
         stream=sys.stderr, level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    build_server(load_plugin(settings)).run("stdio")
+    anyio.run(serve, lambda: load_plugin(settings))
     return 0
 
 
@@ -220,9 +282,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ask(args)
         if args.command == "evidence":
             return evidence_pool(args) if args.evidence_command == "pool" else evidence_check()
+        if args.command == "db":
+            return db(args)
         if args.command == "mcp":
             return mcp()
         return serve(args)
+    except StorageUnavailableError as exc:
+        print(f"ivig-cds: {exc.message}", file=sys.stderr)  # noqa: T201  # never the URL: it may hold a password
+        return 1
     except PluginError as exc:
         print(f"ivig-cds: {exc}", file=sys.stderr)  # noqa: T201
         return 1

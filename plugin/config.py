@@ -120,8 +120,15 @@ class Settings(BaseSettings):
     # Seconds one CDS Hooks call may spend on all its FHIR reads together; after it the service answers from what
     # it has (the spec asks services to answer in about 500 ms; EHRs give up after a few seconds).
     deadline: float = Field(default=1.5, gt=0)
-    # SQLite file holding CDS Hooks feedback; created on first use.
-    feedback_db: Path = Path("var/cds-feedback.sqlite3")
+    # The database shared by every replica and worker (JWT replay guard, card record, feedback): an SQLite file
+    # (the default, nothing to install) or PostgreSQL, e.g. postgresql://ivig@db.example.org/ivig. Created and
+    # upgraded by `ivig-cds db upgrade`; `serve` refuses a schema older than it knows.
+    database_url: str = "sqlite:///var/ivig-cds.sqlite3"
+    # Seconds a database call may wait (SQLite busy timeout; PostgreSQL connect, statement and lock timeouts)
+    # before it is retried and, failing that, answered 503.
+    database_timeout: float = Field(default=5.0, gt=0)
+    # Days card records and feedback are kept before `ivig-cds db purge` (or the service itself) removes them.
+    retention_days: int = Field(default=365, ge=1)
     # Site medication codes ("system|code") that identify an intravenous immunoglobulin order; text is matched too.
     ivig_medication_codes: tuple[str, ...] = ()
 

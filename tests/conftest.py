@@ -17,8 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    return Settings(evidence_dir=ROOT / "evidence", templates_dir=ROOT / "templates")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    database = tmp_path_factory.mktemp("database") / "ivig-cds.sqlite3"  # never the checkout's var/
+    return Settings(
+        evidence_dir=ROOT / "evidence", templates_dir=ROOT / "templates", database_url=f"sqlite:///{database}"
+    )
 
 
 @pytest.fixture(scope="session")

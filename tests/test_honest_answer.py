@@ -110,6 +110,11 @@ def test_every_channel_shows_the_warning_before_the_bottom_line_and_the_panel_fo
             assert "Other evidence and guidance" in output, (channel, answer.profile)
             assert answer.not_summarised in output, (channel, answer.profile)
             assert all(c.short in output for c in answer.context), (channel, answer.profile)
+            sof = answer.summary_of_findings
+            assert (sof is not None) == bool(answer.estimates)
+            if sof is not None:  # the summary of findings, with its harms row, in every channel
+                assert "Summary of findings" in output and sof.harms.outcome in output, (channel, answer.profile)
+                assert "placebo arm of Christiansen 2015 (20/40" in output, (channel, answer.profile)
     assert statuses == {"matched", "insufficient_information", "outside_population", "not_rpl"}
 
 
@@ -138,6 +143,8 @@ def test_no_output_shows_a_ratio_the_store_does_not_hold_or_a_not_found_record(
             assert set(RATIO.findall(words)) <= allowed | own, (channel, answer.profile)
             assert "NOT FOUND" not in output and not any(record in output for record in NOT_FOUND)
     assert not set(NOT_FOUND) & set(plugin.store.context)
+    for answer, _ in rendered[:50]:  # the JSON door and MCP's structured content carry every field of the answer
+        assert "NOT FOUND" not in answer.model_dump_json()
 
 
 def test_no_output_prints_a_risk_above_99_9_percent_or_a_zero_width_interval(
@@ -262,3 +269,36 @@ def test_thyroid_disease_alone_is_matched_only_indirectly_and_the_bottom_line_sa
 def test_an_nk_value_above_40_percent_gets_the_plausibility_note(plugin: Plugin) -> None:
     answer = plugin.answer(PatientProfile(prior_pregnancy_losses=3, nk_cell_percent=45))
     assert "nk-unusually-high" in [n.code for n in answer.applicability_notes]
+
+
+def test_the_summary_of_findings_has_a_row_per_estimate_and_baseline_and_withholds_what_cannot_be_transported(
+    plugin: Plugin,
+) -> None:
+    answer = plugin.answer(PatientProfile(prior_pregnancy_losses=3, nk_cell_percent=18, baseline_live_birth_risk=0.3))
+    sof = answer.summary_of_findings
+    assert sof is not None
+    assert [row.estimate_id.partition("#")[2] for row in sof.rows] == ["nk-above-12", "overall"]
+    nk = sof.rows[0]
+    assert [r.absolute.baseline_risk for r in nk.risks] == [0.3, 0.5]
+    clinician, placebo = nk.risks
+    assert (clinician.absolute.risk_with_ivig, clinician.absolute.risk_with_ivig_ci_high) == (0.696, 0.906)
+    assert placebo.absolute.risk_with_ivig is None and placebo.absolute.capped  # 0.5 x 2.32 passes 100%
+    overall = sof.rows[1].risks[1].absolute
+    assert (overall.risk_with_ivig, overall.risk_with_ivig_ci_low, overall.risk_with_ivig_ci_high) == (0.99, 0.72, None)
+    assert sof.rows[1].participants == "478 women (8 non-randomized studies)"
+    assert nk.footnotes and all(f.startswith("Risk of bias") for f in nk.footnotes)
+    assert sof.harms.known == (
+        "US FDA 2013: Boxed warning (class)",
+        "US FDA 1998: Regulatory warning (renal)",
+        "Prescribing information (product-specific): Contraindication",
+    )
+
+
+def test_the_timing_row_names_the_model_the_curators_inferred(plugin: Plugin) -> None:
+    answer = plugin.answer(
+        PatientProfile(prior_pregnancy_losses=3, ivig_start="conception_cycle", th1_th2_ratio_elevated=True)
+    )
+    assert answer.summary_of_findings is not None
+    timing = answer.summary_of_findings.rows[0]
+    assert timing.model == "DerSimonian-Laird random effects (inferred by the curators)"
+    assert answer.summary_of_findings.rows[1].model == "pooling model not available in the sources we could read"

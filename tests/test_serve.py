@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -43,25 +44,31 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
-    command = [str(Path(sys.executable).with_name("ivig-cds")), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    program = str(Path(sys.executable).with_name("ivig-cds"))
+    database = tmp_path_factory.mktemp("serve") / "ivig-cds.sqlite3"
+    env = os.environ | {"IVIG_CDS_DATABASE_URL": f"sqlite:///{database}"}
+    subprocess.run([program, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=60)  # as `make run`
+    command = [program, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     assert process.stdout is not None
     log: list[str] = []
     reader = threading.Thread(target=lambda: log.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
     running = Server(url=f"http://127.0.0.1:{port}", log=log)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # generous: a shared CI machine under coverage can take half of it
         while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"ivig-cds serve exited with {process.returncode}: {''.join(log)}")
             try:
                 if httpx.get(f"{running.url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)  # the server is still importing and loading the evidence
         else:
-            pytest.fail("ivig-cds serve did not answer /healthz within 30 s")
+            pytest.fail("ivig-cds serve did not answer /healthz within 60 s")
         yield running
     finally:
         process.terminate()

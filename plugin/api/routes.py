@@ -1,15 +1,23 @@
-"""The JSON door: POST /v1/answer, GET /v1/evidence, GET /healthz."""
+"""The JSON door: POST /v1/answer, GET /v1/evidence (and as FHIR Evidence), GET /healthz (liveness),
+GET /readyz (the database too)."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from plugin.api.fhir_evidence import evidence_bundle
+from plugin.core.context import ContextRecord
 from plugin.core.evidence import Analysis
 from plugin.core.plugin import RenderedAnswer
 from plugin.core.profile import PROFILE_EXAMPLE, PatientProfile
+from plugin.core.study_data import missing_counts
+from plugin.storage.errors import StorageUnavailableError
+from plugin.storage.store import Storage
 from plugin.web.deps import PluginDep
 
 router = APIRouter()
@@ -36,14 +44,39 @@ PROFILE_EXAMPLES: dict[str, Any] = {
 }
 
 
+class StudyData(BaseModel):
+    """Whether an estimate can be recomputed from study counts in the store, and which counts are missing."""
+
+    complete: bool
+    missing: list[str]
+    re_pooled_at_load: bool
+
+
 class EvidenceResponse(BaseModel):
     evidence_version: str
     analyses: list[Analysis]
+    study_data: dict[str, StudyData]
+    context: list[ContextRecord]
+
+
+def study_data_of(analysis: Analysis) -> dict[str, StudyData]:
+    data = {}
+    for estimate in analysis.estimates:
+        missing = missing_counts(analysis, estimate)
+        data[analysis.ref(estimate)] = StudyData(complete=not missing, missing=missing, re_pooled_at_load=not missing)
+    return data
 
 
 class Health(BaseModel):
     status: str
     evidence_version: str
+
+
+class Readiness(BaseModel):
+    """`status` is ready or not_ready; `database` is ok, or the code of what is wrong (never the URL)."""
+
+    status: str
+    database: str
 
 
 @router.post("/v1/answer", response_model=RenderedAnswer, tags=["answer"])
@@ -61,9 +94,56 @@ def post_answer(
 @router.get("/v1/evidence", response_model=EvidenceResponse, tags=["evidence"])
 def get_evidence(plugin: PluginDep) -> EvidenceResponse:
     """The evidence store: every analysis with its estimates, certainty, provenance, studies and warning."""
-    return EvidenceResponse(evidence_version=plugin.store.version, analyses=list(plugin.store.analyses.values()))
+    analyses = list(plugin.store.analyses.values())
+    return EvidenceResponse(
+        evidence_version=plugin.store.version,
+        analyses=analyses,
+        study_data={ref: data for a in analyses for ref, data in study_data_of(a).items()},
+        context=list(plugin.store.context.values()),
+    )
 
 
 @router.get("/healthz", response_model=Health, tags=["health"])
 def healthz(plugin: PluginDep) -> Health:
     return Health(status="ok", evidence_version=plugin.store.version)
+
+
+FHIR_JSON = "application/fhir+json"
+
+
+@router.get(
+    "/v1/evidence/{analysis_id}/fhir",
+    tags=["evidence"],
+    response_class=Response,
+    responses={
+        200: {"content": {FHIR_JSON: {}}, "description": "A FHIR R5 collection Bundle of Evidence resources."},
+        404: {"description": 'No analysis with this id: {"error": {"code": "evidence.unknown_analysis"}}.'},
+    },
+)
+def get_evidence_fhir(plugin: PluginDep, analysis_id: str) -> Response:
+    """The analysis's estimates and the randomized context records as FHIR R5 Evidence (EBMonFHIR), with
+    EvidenceVariables for population, exposure, comparator and outcome, and Citations."""
+    if analysis_id not in plugin.store.analyses:
+        error = {"code": "evidence.unknown_analysis", "message": "no such analysis", "details": {"id": analysis_id}}
+        return JSONResponse({"error": error}, status_code=404)
+    body = json.dumps(evidence_bundle(plugin.store, analysis_id), ensure_ascii=False)
+    return Response(body, media_type=FHIR_JSON)
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    tags=["health"],
+    responses={503: {"model": Readiness, "description": "the database is unavailable or its schema out of date"}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    """Whether this replica can answer every door: 200 when the database answers at the current schema, else 503.
+
+    /healthz stays liveness: the JSON, widget and chat doors answer without a database.
+    """
+    storage: Storage = request.app.state.storage
+    try:
+        await storage.ready()
+    except StorageUnavailableError as exc:
+        return JSONResponse(status_code=503, content=Readiness(status="not_ready", database=exc.code).model_dump())
+    return JSONResponse(content=Readiness(status="ready", database="ok").model_dump())

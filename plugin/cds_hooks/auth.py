@@ -4,8 +4,10 @@ Asymmetric algorithms only (`none` and HMAC refused before any key is looked at)
 `iss` on the allow-list, its keys from the JWK Sets configured for it (a file, or an https URL: a key fetched in
 clear could be swapped on the way; http only for a loopback address in development mode), or from a `jku` header
 only when that URL is one of them; `aud` is the public URL of the endpoint called (never the Host header); `exp`,
-`iat` (not in the future, not older than MAX_AGE) and a `jti` never seen before. Every failure is
-ClientRefusedError, answered with a bare 401. Tokens are never logged; reasons and issuers may be.
+`iat` (not in the future, not older than MAX_AGE) and a `jti` never seen before by any replica or worker (the
+shared `ReplayGuard`, in the database). Every failure is ClientRefusedError, answered with a bare 401; a replay
+guard that cannot answer raises StorageUnavailableError (503): a token is never accepted unchecked. Tokens are
+never logged; reasons and issuers may be.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from joserfc import jws, jwt
@@ -33,7 +35,6 @@ LEEWAY = 60  # seconds of clock skew allowed on exp and iat
 MAX_AGE = 300  # a token issued longer ago than this is refused, which also bounds the replay memory
 JWKS_TTL = 300.0  # seconds a loaded JWK Set is reused
 JWKS_RETRY = 30.0  # an unknown `kid` reloads a URL's JWK Set at most this often (key rotation)
-PRUNE_EVERY = 60.0
 
 
 class ClientRefusedError(Exception):
@@ -106,22 +107,14 @@ class JwksCache:
         return json.loads(Path(location).read_text(encoding="utf-8"))
 
 
-class ReplayGuard:
-    """Remembers each (issuer, jti) until the token could no longer be accepted anyway."""
+class ReplayGuard(Protocol):
+    async def first_use(self, issuer: str, jti: str, until: float, now: float) -> bool:
+        """Whether (issuer, jti) is new to every replica; if so it is remembered until `until` (epoch seconds).
 
-    def __init__(self) -> None:
-        self._until: dict[tuple[str, str], float] = {}
-        self._next_prune = 0.0
-
-    def first_use(self, issuer: str, jti: str, until: float, now: float) -> bool:
-        if now >= self._next_prune:
-            self._until = {key: end for key, end in self._until.items() if end > now}
-            self._next_prune = now + PRUNE_EVERY
-        key = (issuer, jti)
-        if self._until.get(key, 0.0) > now:
-            return False
-        self._until[key] = until
-        return True
+        Raises:
+            StorageUnavailableError: the guard cannot tell; the caller must not accept the token.
+        """
+        ...
 
 
 class ClientVerifier:
@@ -131,6 +124,7 @@ class ClientVerifier:
         self,
         issuers: Mapping[str, Sequence[str]],
         timeout: float,
+        replays: ReplayGuard,
         *,
         development: bool = False,
         clock: Callable[[], float] = time.time,
@@ -144,7 +138,7 @@ class ClientVerifier:
         }
         self.clock = clock
         self.jwks = JwksCache(timeout)
-        self.replays = ReplayGuard()
+        self.replays = replays
 
     async def verify(self, token: str, audiences: Sequence[str]) -> Client:
         """Check the token and return its client.
@@ -186,9 +180,13 @@ class ClientVerifier:
             verified = jwt.decode(token, key, algorithms=[alg])
         except JoseError as exc:
             raise ClientRefusedError("bad signature") from exc
-        return self._check_claims(verified.claims, issuer, audiences)
+        client, until = self._check_claims(verified.claims, issuer, audiences)
+        if not await self.replays.first_use(issuer, client.jti, until, self.clock()):
+            raise ClientRefusedError(f"jti replayed for issuer {issuer!r}")
+        return client
 
-    def _check_claims(self, claims: dict[str, Any], issuer: str, audiences: Sequence[str]) -> Client:
+    def _check_claims(self, claims: dict[str, Any], issuer: str, audiences: Sequence[str]) -> tuple[Client, float]:
+        """The client, and until when its jti must be remembered: past that the token is refused for its age."""
         now = self.clock()
         registry = JWTClaimsRegistry(
             now=int(now),
@@ -206,10 +204,9 @@ class ClientVerifier:
         issued, expires, jti = claims["iat"], claims["exp"], claims["jti"]
         if now - issued > MAX_AGE + LEEWAY:
             raise ClientRefusedError("token too old")
-        if not self.replays.first_use(issuer, jti, min(expires, issued + MAX_AGE) + LEEWAY, now):
-            raise ClientRefusedError(f"jti replayed for issuer {issuer!r}")
         tenant = claims.get("tenant")
-        return Client(issuer=issuer, tenant=tenant if isinstance(tenant, str) else None, jti=jti)
+        client = Client(issuer=issuer, tenant=tenant if isinstance(tenant, str) else None, jti=str(jti))
+        return client, min(expires, issued + MAX_AGE) + LEEWAY
 
     async def _key(self, locations: Sequence[str], kid: str) -> Key | None:
         for refresh in (False, True):

@@ -1,34 +1,43 @@
-"""Which cards this service issued: the seam where feedback on a card uuid it never issued is refused.
+"""Which cards this service issued: a record of every card returned, and the refusal of feedback on any other.
 
-Cards are not recorded yet; the card record belongs to the replicas work, which stores every card issued. Until
-it lands, `NotRecorded` lets every uuid through. Then implement `IssuedCards` over that record and install it in
-`routes.install`: the feedback routes already refuse the whole batch with a 422 naming `feedback[i].card`.
+Each card returned is recorded (uuid, service, hook, hookInstance, status, estimate ids, evidence version, time;
+nothing about the patient) before the response leaves, so feedback on it is accepted by whichever replica it
+reaches. A feedback batch naming a uuid that this service never issued (or issued longer ago than the retention
+period) is refused whole with a 422 naming `feedback[i].card`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from plugin.cds_hooks.models import FeedbackEntry
+from plugin.cds_hooks.models import Card, CdsRequest, FeedbackEntry
+from plugin.core.answer import Answer
+from plugin.storage.cards import CardRow
 
 
-class IssuedCards(Protocol):
-    def issued(self, service_id: str, card: UUID) -> bool:
-        """Whether `service_id` returned a card with this uuid (and may therefore get feedback on it)."""
-        ...
+def card_rows(
+    cards: Sequence[Card], body: CdsRequest, service_id: str, answer: Answer, issued_at: datetime
+) -> list[CardRow]:
+    return [
+        CardRow(
+            uuid=card.uuid,
+            service_id=service_id,
+            hook=body.hook,
+            hook_instance=body.hook_instance,
+            status=answer.status,
+            estimate_ids=tuple(estimate.id for estimate in answer.estimates),
+            evidence_version=answer.evidence_version,
+            issued_at=issued_at,
+        )
+        for card in cards
+    ]
 
 
-class NotRecorded:
-    """No card record yet: every uuid counts as issued."""
-
-    def issued(self, service_id: str, card: UUID) -> bool:
-        return True
-
-
-def never_issued(record: IssuedCards, service_id: str, entries: Sequence[FeedbackEntry]) -> list[dict[str, Any]]:
-    """Validation errors, in pydantic's shape, for each entry whose card this service never issued."""
+def never_issued(issued: set[UUID], entries: Sequence[FeedbackEntry]) -> list[dict[str, Any]]:
+    """Validation errors, in pydantic's shape, for each entry whose card is not among those `issued`."""
     return [
         {
             "type": "cds.unknown_card",
@@ -36,5 +45,5 @@ def never_issued(record: IssuedCards, service_id: str, entries: Sequence[Feedbac
             "msg": "is not a card this service issued",
         }
         for index, entry in enumerate(entries)
-        if not record.issued(service_id, entry.card)
+        if entry.card not in issued
     ]

@@ -11,8 +11,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from plugin.core.errors import MissingDataError, PluginError, UpstreamError
+from plugin.storage.errors import StorageUnavailableError
 
-ISSUE_TYPES: list[tuple[type[PluginError], str]] = [(MissingDataError, "processing"), (UpstreamError, "transient")]
+ISSUE_TYPES: list[tuple[type[PluginError], str]] = [
+    (MissingDataError, "processing"),
+    (UpstreamError, "transient"),
+    (StorageUnavailableError, "transient"),
+]
 # What a status means, as a FHIR issue type and our code, for errors raised by the framework rather than by us.
 HTTP_ISSUES: dict[int, tuple[str, str]] = {
     400: ("invalid", "cds.bad_request"),

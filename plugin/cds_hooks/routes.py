@@ -2,15 +2,17 @@
 
 A thin shell: the request's FHIR data becomes a `PatientProfile` (`prefetch`, `plugin.fhir`), the core answers,
 and `cards` turns the `Answer` into cards. Service and feedback calls need a verified client JWT unless
-IVIG_CDS_ALLOW_UNAUTHENTICATED is set; discovery is public (it holds no patient data). CORS (`cors`), preflight
-included, applies to /cds-services only and never asks for a token. Logs carry the hook instance, never a token or a
-patient identifier.
+IVIG_CDS_ALLOW_UNAUTHENTICATED is set; discovery is public (it holds no patient data). The shared `Storage` holds
+the JWT replay guard, the record of every card returned (`issued`) and feedback; when it cannot answer, service and
+feedback calls get 503. CORS (`cors`), preflight included, applies to /cds-services only and never asks for a token.
+Logs carry the hook instance, never a token or a patient identifier.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -22,9 +24,9 @@ from plugin.cds_hooks.auth import Client, ClientRefusedError, ClientVerifier
 from plugin.cds_hooks.cards import cards_for
 from plugin.cds_hooks.cors import CdsCors
 from plugin.cds_hooks.discovery import DISCOVERY
-from plugin.cds_hooks.feedback import FeedbackStore
+from plugin.cds_hooks.feedback import feedback_rows
 from plugin.cds_hooks.fhir_servers import FhirServerPolicy
-from plugin.cds_hooks.issued import NotRecorded, never_issued
+from plugin.cds_hooks.issued import card_rows, never_issued
 from plugin.cds_hooks.models import (
     CDS_PREFIX,
     ORDER_SELECT_SERVICE_ID,
@@ -42,6 +44,7 @@ from plugin.config import Settings
 from plugin.core.plugin import Plugin
 from plugin.fhir import chart as fhir
 from plugin.fhir.search import FhirAccess
+from plugin.storage.store import Storage
 from plugin.web.deps import PluginDep
 
 log = logging.getLogger(__name__)
@@ -90,7 +93,7 @@ async def patient_view(body: PatientViewRequest, request: Request, plugin: Plugi
 
     Answers 412 with an OperationOutcome when the problem list was neither prefetched nor retrievable.
     """
-    return await answer_call(body, (), request, plugin, client)
+    return await answer_call(body, SERVICE_ID, (), request, plugin, client)
 
 
 @router.post(f"/{ORDER_SELECT_SERVICE_ID}", response_model=CdsResponse, response_model_exclude_none=True)
@@ -101,13 +104,19 @@ async def order_select(body: OrderSelectRequest, request: Request, plugin: Plugi
     if not orders:
         return respond(body, CdsResponse(cards=()), "no IVIG order")
     reasons = [reason for order in orders for reason in order.reasonCode or []]
-    return await answer_call(body, reasons, request, plugin, client)
+    return await answer_call(body, ORDER_SELECT_SERVICE_ID, reasons, request, plugin, client)
 
 
 async def answer_call(
-    body: CdsRequest, reasons: Sequence[CodeableConcept], request: Request, plugin: Plugin, client: Client | None
+    body: CdsRequest,
+    service_id: str,
+    reasons: Sequence[CodeableConcept],
+    request: Request,
+    plugin: Plugin,
+    client: Client | None,
 ) -> CdsResponse:
-    """The chart read from prefetch (and the FHIR server), answered by the core and turned into cards."""
+    """The chart read from prefetch (and the FHIR server), answered by the core and turned into cards, each one
+    recorded before it is returned (no record, no card: feedback on it would be refused)."""
     settings: Settings = request.app.state.settings
     access = fhir_access(body, client, request.app.state.cds_fhir_servers)
     resources = await prefetch.gather(
@@ -118,6 +127,8 @@ async def answer_call(
         return respond(body, CdsResponse(cards=()), "no RPL diagnosis and no count of two or more losses")
     answer = plugin.answer(chart.profile, ivig_order=body.hook == "order-select")
     cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url)
+    storage: Storage = request.app.state.storage
+    await storage.record_cards(card_rows(cards, body, service_id, answer, datetime.now(UTC)))
     return respond(body, CdsResponse(cards=cards), answer.status)
 
 
@@ -135,32 +146,35 @@ def respond(body: CdsRequest, response: CdsResponse, why: str) -> CdsResponse:
     return response
 
 
-def store_feedback(service_id: str, body: FeedbackRequest, request: Request, client: Client | None) -> Response:
-    """All or nothing: a batch naming any card this service never issued is refused whole (422), nothing stored."""
-    refused = never_issued(request.app.state.cds_issued_cards, service_id, body.feedback)
+async def store_feedback(service_id: str, body: FeedbackRequest, request: Request, client: Client | None) -> Response:
+    """All or nothing: a batch naming any card this service never issued is refused whole (422), nothing stored.
+
+    `{}` is answered only once the entries are committed, so an acknowledged post is never lost."""
+    storage: Storage = request.app.state.storage
+    issued = await storage.issued(service_id, [entry.card for entry in body.feedback])
+    refused = never_issued(issued, body.feedback)
     if refused:
         log.info("%s feedback: %d entries refused, none stored", service_id, len(refused))
         return JSONResponse(status_code=422, content=invalid_request(refused))
-    store: FeedbackStore = request.app.state.cds_feedback
-    added = store.add(service_id, body.feedback, client.issuer if client else None, client.tenant if client else None)
+    added = await storage.add_feedback(feedback_rows(service_id, body.feedback, client, datetime.now(UTC)))
     log.info("%s feedback: %d received, %d new", service_id, len(body.feedback), added)
     return JSONResponse({})
 
 
 @router.post(f"/{SERVICE_ID}/feedback")
-def patient_view_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> Response:
+async def patient_view_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> Response:
     """Store what the clinician did with the patient-view cards (overridden, with any reason); answers `{}`."""
-    return store_feedback(SERVICE_ID, body, request, client)
+    return await store_feedback(SERVICE_ID, body, request, client)
 
 
 @router.post(f"/{ORDER_SELECT_SERVICE_ID}/feedback")
-def order_select_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> Response:
+async def order_select_feedback(body: FeedbackRequest, request: Request, client: ClientDep) -> Response:
     """Store what the clinician did with the order-select cards; answers `{}`."""
-    return store_feedback(ORDER_SELECT_SERVICE_ID, body, request, client)
+    return await store_feedback(ORDER_SELECT_SERVICE_ID, body, request, client)
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Mount the CDS Hooks door: routes, CORS, the JWT verifier, the FHIR servers allowed and the feedback store.
+def install(app: FastAPI, settings: Settings, storage: Storage) -> None:
+    """Mount the CDS Hooks door over the shared storage: routes, CORS, the JWT verifier and the FHIR servers allowed.
 
     Raises:
         ValueError: a trusted issuer's JWK Set or FHIR server may not be used (the service refuses to start).
@@ -168,11 +182,11 @@ def install(app: FastAPI, settings: Settings) -> None:
     issuers = settings.trusted_issuers
     development = settings.allow_unauthenticated
     jwks = {issuer: trusted.jwks for issuer, trusted in issuers.items()}
-    app.state.cds_verifier = ClientVerifier(jwks, timeout=settings.fhir_timeout, development=development)
+    app.state.cds_verifier = ClientVerifier(
+        jwks, timeout=settings.fhir_timeout, replays=storage, development=development
+    )
     servers = {issuer: trusted.fhir_servers for issuer, trusted in issuers.items()}
     app.state.cds_fhir_servers = FhirServerPolicy(servers, development=development)
-    app.state.cds_feedback = FeedbackStore(settings.feedback_db)
-    app.state.cds_issued_cards = NotRecorded()  # the seam for the card record (see `issued`)
     app.add_middleware(CdsCors, origins=settings.cors_origins)
     app.include_router(router)
     if settings.allow_unauthenticated:

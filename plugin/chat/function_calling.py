@@ -1,9 +1,12 @@
-"""GET /v1/tools: function-calling definitions for assistants without MCP (OpenAI, Anthropic).
+"""GET /v1/tools: function-calling definitions for assistants without MCP (OpenAI's two APIs, Anthropic).
 
 Generated from the tool catalogue and its pydantic input models, the same ones MCP and POST /v1/answer use,
 so the schemas cannot drift from the API. One schema serves both providers: OpenAI strict mode wants every
 property required and closed objects, so a field that may be unknown is a ["T", "null"] union; Anthropic
 accepts that schema as it is. Null means unknown, exactly as leaving the field out does on POST /v1/answer.
+Chat Completions nests the function (`{"type", "function": {...}}`); the Responses API takes `type`, `name`,
+`parameters` and `strict` at the top level. Strict mode rejects `uniqueItems`, so only Anthropic's schema
+keeps it; the descriptions say "each at most once" for every provider.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from plugin.chat.tool_catalog import TOOLS, ToolSpec
 
 router = APIRouter()
 
-Format = Literal["openai", "anthropic"]
+Format = Literal["openai", "openai-responses", "anthropic"]
 # Annotations for people, or keywords that strict mode rejects; the descriptions carry what a model needs.
 DROPPED_KEYWORDS = frozenset({"title", "default", "examples", "$defs"})
+STRICT_REJECTS = frozenset({"uniqueItems"})
 
 
 class OpenAIFunction(BaseModel):
@@ -36,6 +40,16 @@ class OpenAITool(BaseModel):
     function: OpenAIFunction
 
 
+class ResponsesTool(BaseModel):
+    """Responses API `tools[]` entry: the function tool, flat."""
+
+    type: Literal["function"] = "function"
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    strict: Literal[True] = True
+
+
 class AnthropicTool(BaseModel):
     """Messages API `tools[]` entry."""
 
@@ -46,7 +60,9 @@ class AnthropicTool(BaseModel):
 
 class ToolsResponse(BaseModel):
     format: Format
-    tools: list[OpenAITool] | list[AnthropicTool] = Field(description="Pass as `tools` to the provider's API.")
+    tools: list[OpenAITool] | list[ResponsesTool] | list[AnthropicTool] = Field(
+        description="Pass as `tools` to the provider's API."
+    )
 
 
 def nullable(schema: dict[str, Any]) -> bool:
@@ -54,7 +70,7 @@ def nullable(schema: dict[str, Any]) -> bool:
     return kind == "null" or (isinstance(kind, list) and "null" in kind)
 
 
-def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+def strict_schema(schema: dict[str, Any], dropped: frozenset[str] = DROPPED_KEYWORDS) -> dict[str, Any]:
     """A pydantic JSON schema rewritten for OpenAI strict mode, recursively: local `$ref`s inlined, `T | None`
     as a ["T", "null"] type union (null added to any enum), every object closed with all its properties required.
 
@@ -68,7 +84,7 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
         if "$ref" in node:
             target = definitions[node["$ref"].removeprefix("#/$defs/")]
             node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-        node = {k: v for k, v in node.items() if k not in DROPPED_KEYWORDS}
+        node = {k: v for k, v in node.items() if k not in dropped}
         if "const" in node:  # a one-value Literal: an enum of one, so `| None` can add null beside it
             node["enum"] = [node.pop("const")]
         if "anyOf" in node:
@@ -95,8 +111,8 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return rewrite(schema)
 
 
-def parameters(spec: ToolSpec) -> dict[str, Any]:
-    return strict_schema(spec.arguments.model_json_schema())
+def parameters(spec: ToolSpec, dropped: frozenset[str] = DROPPED_KEYWORDS | STRICT_REJECTS) -> dict[str, Any]:
+    return strict_schema(spec.arguments.model_json_schema(), dropped)
 
 
 def openai_tool(spec: ToolSpec) -> OpenAITool:
@@ -105,16 +121,27 @@ def openai_tool(spec: ToolSpec) -> OpenAITool:
     )
 
 
+def responses_tool(spec: ToolSpec) -> ResponsesTool:
+    return ResponsesTool(name=spec.name, description=spec.description, parameters=parameters(spec))
+
+
 def anthropic_tool(spec: ToolSpec) -> AnthropicTool:
-    return AnthropicTool(name=spec.name, description=spec.description, input_schema=parameters(spec))
+    return AnthropicTool(name=spec.name, description=spec.description, input_schema=parameters(spec, DROPPED_KEYWORDS))
 
 
 @router.get("/v1/tools", response_model=ToolsResponse, tags=["tools"])
-def get_tools(format: Annotated[Format, Query(description="Which provider's tool format.")]) -> ToolsResponse:
+def get_tools(
+    format: Annotated[
+        Format,
+        Query(description="openai: Chat Completions; openai-responses: the Responses API; anthropic: Messages."),
+    ],
+) -> ToolsResponse:
     """Function-calling definitions of the chat tools, for assistants that do not speak MCP.
 
     Call `ivig_rpl_answer` by POSTing its arguments to /v1/answer, and `ivig_rpl_evidence` with GET /v1/evidence.
     """
     if format == "openai":
         return ToolsResponse(format=format, tools=[openai_tool(spec) for spec in TOOLS])
+    if format == "openai-responses":
+        return ToolsResponse(format=format, tools=[responses_tool(spec) for spec in TOOLS])
     return ToolsResponse(format=format, tools=[anthropic_tool(spec) for spec in TOOLS])

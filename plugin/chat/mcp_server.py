@@ -1,125 +1,56 @@
-"""The MCP door: an `MCPServer` with two read-only tools that call the same `Plugin` as every other door.
+"""The MCP server: two read-only tools over the same `Plugin` as every other door, and /mcp for the HTTP app.
 
-`ivig_rpl_answer` takes the `PatientProfile` fields and returns the answer (structured content = the answer
-JSON of POST /v1/answer; text content = the rendered markdown, warning included). `ivig_rpl_evidence` returns
-the evidence summary. Served over stdio (`ivig-cds mcp`) and streamable HTTP at /mcp (`McpHttp`).
+Built on the SDK's low-level `Server` with only the tools handlers, so the capabilities it derives are the same
+in `initialize` and in `server/discover` (tools, nothing list-changing, nothing to subscribe to). Served over
+stdio (`ivig-cds mcp`, see `stdio.py`) and streamable HTTP at /mcp (`McpHttp`, edges in `http_edges.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from mcp.server import MCPServer
-from mcp.server.mcpserver.tools import Tool
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from mcp_types import CallToolRequestParams, CallToolResult, ListToolsResult, PaginatedRequestParams
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from plugin import __version__
-from plugin.chat.tool_catalog import ANSWER, EVIDENCE, INSTRUCTIONS, SERVER_NAME, NoArguments, ToolSpec
+from plugin.chat.http_edges import McpEdges
+from plugin.chat.tool_catalog import INSTRUCTIONS, SERVER_NAME
+from plugin.chat.tools import ChatTools, PluginSource
 from plugin.config import Settings
-from plugin.core.answer import ANALYSIS_ID, WARNING_CODE, AnswerWarning, Citation, EstimateView, citation_of, view
-from plugin.core.evidence import Frozen, Participants, Pico
-from plugin.core.plugin import Plugin, RenderedAnswer
-from plugin.core.profile import PatientProfile
-from plugin.core.views import ContextView, context_view
-
-# Hints only, but they let a host run the tools without asking: nothing is written, nothing outside is reached.
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+from plugin.core.plugin import Plugin
 
 
-class EvidenceSummary(Frozen):
-    """What the evidence tool returns: the estimates as answers show them, their source, version and warning."""
+def build_server(plugin: PluginSource) -> Server[Any]:
+    """The MCP server; `plugin` is awaited on each tool call (stdio loads it while `initialize` is answered)."""
+    tools = ChatTools(plugin)
 
-    analysis_id: str
-    title: str
-    question: str
-    pico: Pico
-    participants: Participants
-    estimates: tuple[EstimateView, ...]
-    context: tuple[ContextView, ...]
-    warnings: tuple[AnswerWarning, ...] = Field(min_length=1)
-    citation: Citation
-    evidence_version: str
+    async def list_tools(ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None) -> ListToolsResult:
+        return ListToolsResult(tools=tools.tools)
 
+    async def call_tool(ctx: ServerRequestContext[Any], params: CallToolRequestParams) -> CallToolResult:
+        return await tools.call(params.name, params.arguments)
 
-STORE_WHY = "Held in the evidence store beside the non-randomized review."
-
-
-def evidence_summary(plugin: Plugin) -> EvidenceSummary:
-    analysis = plugin.store.analyses[ANALYSIS_ID]
-    return EvidenceSummary(
-        analysis_id=analysis.id,
-        title=analysis.title,
-        question=analysis.question,
-        pico=analysis.pico,
-        participants=analysis.participants,
-        estimates=tuple(view(estimate, analysis, PatientProfile(), None) for estimate in analysis.estimates),
-        context=tuple(context_view(record, STORE_WHY) for record in plugin.store.context.values()),
-        warnings=(AnswerWarning(code=WARNING_CODE, text=analysis.warning.text),),
-        citation=citation_of(analysis),
-        evidence_version=plugin.store.version,
-    )
-
-
-# The SDK builds a tool's argument model from the function signature and ignores unknown keys. These models
-# are the catalogue's own input models instead, so an extra key is an error naming it, as on POST /v1/answer.
-class ProfileArguments(ArgModelBase, PatientProfile):
-    model_config = ConfigDict(title="PatientProfile")
-
-
-class EvidenceArguments(ArgModelBase, NoArguments):
-    model_config = ConfigDict(title="NoArguments")
-
-
-def _tool(spec: ToolSpec, fn: Callable[..., Any], arguments: type[ArgModelBase], output: type[BaseModel]) -> Tool:
-    """A tool whose input schema is the catalogue model's schema and whose output schema is `output`'s."""
-    return Tool(
-        fn=fn,
-        name=spec.name,
-        title=spec.title,
-        description=spec.description,
-        parameters=spec.arguments.model_json_schema(),
-        fn_metadata=FuncMetadata(arg_model=arguments, output_model=output),
-        is_async=False,
-        annotations=READ_ONLY,
-    )
-
-
-def build_server(plugin: Plugin) -> MCPServer[Any]:
-    """The MCP server over a loaded plugin. Invalid arguments come back as tool errors (`isError`) naming the field."""
-
-    def answer(**fields: Any) -> CallToolResult:
-        result = plugin.respond(PatientProfile.model_validate(fields))
-        return CallToolResult(
-            content=[TextContent(type="text", text=result.rendered.markdown)],
-            structured_content=result.model_dump(mode="json"),
-        )
-
-    summary = evidence_summary(plugin)
-
-    def evidence() -> EvidenceSummary:
-        return summary
-
-    return MCPServer(
+    return Server(
         SERVER_NAME,
         title="IVIG in recurrent pregnancy loss: evidence",
         version=__version__,
         instructions=INSTRUCTIONS,
-        # Building the server configures root logging unless something already did. WARNING is Python's own
-        # default, so the HTTP app does not start printing every library's INFO lines (an HTTP client logs
-        # request URLs, which can carry patient ids); `ivig-cds mcp` sets up its stderr logging first.
-        log_level="WARNING",
-        tools=[
-            _tool(ANSWER, answer, ProfileArguments, RenderedAnswer),
-            _tool(EVIDENCE, evidence, EvidenceArguments, EvidenceSummary),
-        ],
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
     )
+
+
+def loaded(plugin: Plugin) -> PluginSource:
+    async def get() -> Plugin:
+        return plugin
+
+    return get
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -139,9 +70,10 @@ class McpHttp:
     call back to the client, and any worker can answer any request.
     """
 
-    def __init__(self, server: MCPServer[Any], settings: Settings) -> None:
+    def __init__(self, server: Server[Any], settings: Settings) -> None:
         self.server = server
         self.security = transport_security(settings)
+        self.edges = McpEdges(self.security, self._sdk)
         self.serving = False
 
     @asynccontextmanager
@@ -154,9 +86,12 @@ class McpHttp:
             finally:
                 self.serving = False
 
+    async def _sdk(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.server.session_manager.handle_request(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.serving:
             body = {"error": {"code": "mcp.not_running", "message": "the MCP session manager is not running"}}
             await JSONResponse(body, status_code=503)(scope, receive, send)
             return
-        await self.server.session_manager.handle_request(scope, receive, send)
+        await self.edges(scope, receive, send)

@@ -39,16 +39,22 @@ class ToolSpec:
     arguments: type[BaseModel]
 
 
+# Said in every form (MCP, OpenAI, Anthropic): a model must not fill a gap with a "none" value of its own.
+_ASK = (
+    "Send only findings the user gave or the record states; null (or leaving a field out) means not known, "
+    "never 'no' or 'none'. If a finding the answer asks for is missing, ask the user for it; never assume it. "
+    "The answer's first line restates what was understood: check it against what the user said."
+)
+
 ANSWER = ToolSpec(
     name="ivig_rpl_answer",
     title="IVIG in recurrent pregnancy loss: answer for one patient",
     description=(
         "What the published evidence says about intravenous immunoglobulin (IVIG) and live birth for one "
         "woman with recurrent pregnancy loss (RPL), given her immune findings (NK-cell percentage, autoimmune "
-        f"disease, Th1/Th2 ratio) and when IVIG would start. {_SCOPE} Give only what is known; a field left "
-        "out or null means unknown, never 'no'. The answer says which estimates apply (relative risks with "
-        "95% CI and certainty), what information is missing and how well the evidence fits her. It is "
-        f"decision support for a clinician, not a prescription or a recommendation to treat. {_SHOW_WARNING}"
+        f"disease, Th1/Th2 ratio) and when IVIG would start. {_SCOPE} {_ASK} The answer gives the estimates "
+        "that apply (relative risks, 95% CI, certainty), the randomized evidence and guidance beside them, and "
+        f"what is missing. It is decision support for a clinician, not a prescription. {_SHOW_WARNING}"
     ),
     arguments=PatientProfile,
 )
@@ -58,8 +64,8 @@ EVIDENCE = ToolSpec(
     title="IVIG in recurrent pregnancy loss: evidence summary",
     description=(
         "The evidence behind the IVIG answers: the pooled and subgroup relative risks for live birth with "
-        f"their 95% CI, certainty, citation and evidence version. {_SCOPE} It is decision support, not a "
-        f"prescription. {_SHOW_WARNING}"
+        f"their 95% CI and certainty, the randomized evidence and guidance beside them, and the citation. {_SCOPE} "
+        f"It is decision support, not a prescription. {_SHOW_WARNING}"
     ),
     arguments=NoArguments,
 )

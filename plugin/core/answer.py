@@ -17,6 +17,7 @@ from plugin.core import wording
 from plugin.core.evidence import Analysis, Estimate, EvidenceStore, Frozen
 from plugin.core.profile import PatientProfile
 from plugin.core.rules import DecisionTable, Match, Value
+from plugin.core.summary_of_findings import SummaryOfFindings, summary_of_findings
 from plugin.core.views import ContextView, EstimateView, baseline_of, context_view, view
 
 __all__ = ["Answer", "AnswerWarning", "Citation", "ContextView", "EstimateView", "answer", "citation_of", "view"]
@@ -68,6 +69,7 @@ class Answer(Frozen):
     missing_information: tuple[str, ...]
     applicability_notes: tuple[Note, ...]
     context: tuple[ContextView, ...] = Field(min_length=1)
+    summary_of_findings: SummaryOfFindings | None
     not_summarised: str
     at_ivig_order: bool = False
     trace: tuple[TraceStep, ...]
@@ -114,6 +116,10 @@ def chosen_context(match: Match, table: DecisionTable, store: EvidenceStore) -> 
             if record_id not in seen:
                 seen[record_id] = context_view(store.context[record_id], f"{row.id}: {why_by_row[row.id]}")
     return list(seen.values())
+
+
+def pico_of(analysis: Analysis) -> tuple[str, str, str]:
+    return analysis.pico.population, analysis.pico.intervention, analysis.pico.comparator
 
 
 def randomized_lead(store: EvidenceStore) -> str:
@@ -179,6 +185,7 @@ def answer(
         missing_information=missing,
         applicability_notes=tuple(notes),
         context=tuple(chosen_context(context_match, context_table, store)),
+        summary_of_findings=summary_of_findings(views, profile, store, pico_of(analysis)),
         not_summarised=wording.NOT_SUMMARISED,
         at_ivig_order=ivig_order,
         trace=tuple(trace),

@@ -106,6 +106,8 @@ class Estimate(Provenanced):
     n_studies: int | None = Field(default=None, gt=0)
     n_participants: int | None = Field(default=None, gt=0)
     derived_membership: DerivedMembership | None = None
+    # How the published figure was pooled, where the sources let it be told; needed to re-pool complete data.
+    pooling_method: Literal["mh", "iv", "dl", "reml"] | None = None
     caveats: tuple[Text, ...] = ()
     certainty: Certainty
 

@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy import stats as _scipy_stats
-
 from plugin.core import random_effects
 from plugin.core.errors import PoolingError
 from plugin.core.pooling import (
@@ -127,6 +125,8 @@ def meta_analyse(
     q = cochran_q(effects, variances, estimate if method == "mh" else common_mean) if q_df > 0 else 0.0
     random = method in RANDOM_EFFECTS
     i2 = random_effects.i2_from_tau2(tau2, variances) if random else higgins_i2(q, q_df)
+
+    from scipy import stats as _scipy_stats  # on first pooling only: importing it takes about a second
 
     distribution: Distribution = "z"
     ci_df: int | None = None

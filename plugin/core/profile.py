@@ -19,6 +19,18 @@ IVIG_STARTS: tuple[str, ...] = get_args(IvigStart)
 BASELINE_SOURCES: tuple[str, ...] = get_args(BaselineSource)
 AUTOIMMUNE_CONDITIONS: tuple[str, ...] = get_args(AutoimmuneCondition)
 
+# What a model is shown: the findings that are known, and null for every one that is not (never a "none" value
+# such as [] or false, which a model could copy for a patient whose history it does not know).
+SCHEMA_EXAMPLE: dict[str, Any] = {
+    "prior_pregnancy_losses": 3,
+    "nk_cell_percent": 14.0,
+    "autoimmune_conditions": None,
+    "th1_th2_ratio_elevated": None,
+    "ivig_start": None,
+    "baseline_live_birth_risk": None,
+    "baseline_live_birth_source": None,
+}
+UNKNOWN = "Null or left out means not known, never 'no'."
 PROFILE_EXAMPLE: dict[str, Any] = {
     "prior_pregnancy_losses": 3,
     "nk_cell_percent": 14,
@@ -29,44 +41,50 @@ PROFILE_EXAMPLE: dict[str, Any] = {
 
 
 class PatientProfile(BaseModel):
-    """One patient's relevant findings. Every field is optional: leave out what is not known."""
+    """One patient's relevant findings. Every field is optional: null or absent means not known."""
 
     model_config = ConfigDict(
         frozen=True,
         extra="forbid",
         strict=True,
-        json_schema_extra={"examples": [PROFILE_EXAMPLE]},
+        json_schema_extra={"examples": [SCHEMA_EXAMPLE]},
     )
 
     prior_pregnancy_losses: Annotated[int, Field(ge=0, le=50)] | None = Field(
         default=None,
-        description="Number of previous pregnancy losses. Leave out if not known.",
+        description=f"Number of previous pregnancy losses, a whole number. {UNKNOWN}",
     )
     nk_cell_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = Field(
         default=None,
-        description="Peripheral-blood NK cells as a percentage of lymphocytes, 0 to 100. Leave out if not tested.",
+        description=f"Peripheral-blood NK cells as a percentage of lymphocytes, 0 to 100. {UNKNOWN}",
     )
-    autoimmune_conditions: tuple[AutoimmuneCondition, ...] | None = Field(
+    autoimmune_conditions: (
+        Annotated[tuple[AutoimmuneCondition, ...], Field(json_schema_extra={"uniqueItems": True})] | None
+    ) = Field(
         default=None,
-        description="Diagnosed autoimmune diseases; an empty list means none. Leave out if not known.",
+        description="Diagnosed autoimmune diseases, each at most once; [] only when she is known to have none. "
+        f"{UNKNOWN}",
     )
     th1_th2_ratio_elevated: bool | None = Field(
         default=None,
-        description="Whether the Th1/Th2 cytokine ratio is elevated. Leave out if not tested.",
+        description="Whether the Th1/Th2 cytokine ratio is elevated; false only when tested and not elevated. "
+        f"{UNKNOWN}",
     )
     ivig_start: IvigStart | None = Field(
         default=None,
-        description="When IVIG would start. Leave out if not known.",
+        description=f"When IVIG would start. {UNKNOWN}",
     )
     baseline_live_birth_risk: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] | None = Field(
         default=None,
-        description="Assumed chance of a live birth without IVIG, strictly between 0 and 1, for absolute effects.",
+        description="Assumed chance of a live birth without IVIG, strictly between 0 and 1, for absolute effects. "
+        f"{UNKNOWN}",
     )
     baseline_live_birth_source: BaselineSource | None = Field(
         default=None,
         description="Instead of baseline_live_birth_risk, take the baseline from a sourced row: "
         "'christiansen2015_placebo' is the placebo arm of Christiansen 2015 (20/40 live births; secondary "
-        "recurrent miscarriage with four or more losses).",
+        "recurrent miscarriage with four or more losses). "
+        f"{UNKNOWN}",
     )
 
     @model_validator(mode="after")
@@ -74,6 +92,12 @@ class PatientProfile(BaseModel):
         if self.baseline_live_birth_risk is not None and self.baseline_live_birth_source is not None:
             raise ValueError("give baseline_live_birth_risk or baseline_live_birth_source, not both")
         return self
+
+    @field_validator("prior_pregnancy_losses", mode="before")
+    @classmethod
+    def _whole_float_is_an_integer(cls, value: object) -> object:
+        """JSON Schema counts 3.0 as an integer, and some clients send counts that way; 3.5 stays an error."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
     @field_validator("autoimmune_conditions", mode="before")
     @classmethod

@@ -14,9 +14,12 @@ import jinja2
 
 from plugin.core import wording
 from plugin.core.answer import Answer, ContextView, EstimateView
+from plugin.core.evidence_summary import EvidenceSummary
+from plugin.core.views import Absolute
 
 Format = Literal["markdown", "text"]
 TEMPLATES: dict[Format, str] = {"markdown": "chat/answer.md.j2", "text": "chat/answer.txt.j2"}
+EVIDENCE_TEMPLATE = "chat/evidence.md.j2"
 
 FIELD_LABELS = {
     "prior_pregnancy_losses": "number of prior pregnancy losses",
@@ -90,6 +93,26 @@ def fmt_signed_per_1000(value: float) -> str:
     return f"{rounded} more" if rounded > 0 else (f"{-rounded} fewer" if rounded < 0 else "no difference")
 
 
+NOT_ESTIMABLE = "not estimable at this baseline"
+
+
+def fmt_risk_cell(a: Absolute) -> str:
+    """Risk with IVIG per 1000 with its CI, or why it is not shown; never a capped or zero-width value."""
+    if a.risk_with_ivig is None or a.risk_with_ivig_ci_low is None:
+        return NOT_ESTIMABLE
+    high = fmt_per_1000(a.risk_with_ivig_ci_high) if a.risk_with_ivig_ci_high is not None else "not estimable"
+    return f"{fmt_per_1000(a.risk_with_ivig)} per 1000 ({fmt_per_1000(a.risk_with_ivig_ci_low)} to {high})"
+
+
+def fmt_difference_cell(a: Absolute) -> str:
+    if a.risk_difference_per_1000 is None or a.risk_difference_per_1000_ci_low is None:
+        return NOT_ESTIMABLE
+    high = a.risk_difference_per_1000_ci_high
+    upper = fmt_signed_per_1000(high) if high is not None else "not estimable"
+    low = fmt_signed_per_1000(a.risk_difference_per_1000_ci_low)
+    return f"{fmt_signed_per_1000(a.risk_difference_per_1000)} per 1000 ({low} to {upper})"
+
+
 def fmt_percent(probability: float) -> str:
     return f"{(Decimal(repr(probability)) * 100).normalize():f}%"
 
@@ -112,6 +135,8 @@ def environment(templates_dir: Path) -> jinja2.Environment:
         signed_per_1000=fmt_signed_per_1000,
         percent=fmt_percent,
         effect=fmt_effect,
+        risk_cell=fmt_risk_cell,
+        difference_cell=fmt_difference_cell,
         field_label=FIELD_LABELS.__getitem__,
     )
     env.globals["status_heading"] = STATUS_HEADINGS.__getitem__
@@ -134,3 +159,10 @@ class Renderer:
 
     def render(self, answer: Answer, fmt: Format) -> str:
         return self.render_template(TEMPLATES[fmt], answer)
+
+    def render_evidence(self, summary: EvidenceSummary) -> str:
+        """The evidence summary as markdown, warning first. Raises MissingWarningError as render_template does."""
+        output = self.env.get_template(EVIDENCE_TEMPLATE).render(answer=summary)
+        if not output.lstrip("> ").startswith(f"**Non-randomized evidence.** {summary.nonrandomized_warning.text}"):
+            raise MissingWarningError(f"{EVIDENCE_TEMPLATE} does not lead with the non-randomized warning")
+        return output

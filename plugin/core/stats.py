@@ -6,8 +6,15 @@ Used by the evidence loader's consistency checks and by pooling. Ratios are hand
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from scipy import stats as _scipy_stats
+
+def _norm() -> Any:
+    """scipy's standard normal, imported on first use: importing scipy.stats takes about a second, and a
+    process that never computes a quantile (the stdio MCP server answering `initialize`) should not pay it."""
+    from scipy import stats
+
+    return stats.norm
 
 
 def z_for_level(ci_level: float) -> float:
@@ -23,7 +30,7 @@ def z_for_level(ci_level: float) -> float:
     float
         The quantile z such that P(|Z| <= z) = ci_level.
     """
-    return float(_scipy_stats.norm.ppf(1 - (1 - ci_level) / 2))
+    return float(_norm().ppf(1 - (1 - ci_level) / 2))
 
 
 def se_from_ci(ci_low: float, ci_high: float, ci_level: float = 0.95) -> float:
@@ -79,7 +86,7 @@ def p_from_z(z: float) -> float:
     float
         ``2 * (1 - Phi(|z|))``, computed with the survival function so tiny p-values keep their precision.
     """
-    return float(2 * _scipy_stats.norm.sf(abs(z)))
+    return float(2 * _norm().sf(abs(z)))
 
 
 def p_from_ci(point: float, ci_low: float, ci_high: float, ci_level: float = 0.95) -> float:

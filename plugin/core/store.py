@@ -18,6 +18,7 @@ from plugin.core.consistency import check_analysis
 from plugin.core.context import ContextRecord
 from plugin.core.errors import EvidenceError, PluginError
 from plugin.core.evidence import Analysis, EvidenceStore
+from plugin.core.study_data import check_repooling
 
 STORE_SUFFIXES = (".toml", ".csv", ".json")
 
@@ -70,6 +71,7 @@ def load_analysis(path: Path) -> Analysis:
             "file name must be the analysis id", code="evidence.schema", file=str(path), field="id", value=analysis.id
         )
     check_analysis(analysis, path)
+    check_repooling(analysis, path)
     return analysis
 
 

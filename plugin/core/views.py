@@ -54,6 +54,7 @@ class EstimateView(Frozen):
     directness: Directness
     directness_note: str
     caveats: tuple[str, ...]
+    pooling_model: str
     statement: str
     where: str
     provenance: Provenance
@@ -117,13 +118,9 @@ def directness_of(estimate: Estimate, analysis: Analysis, profile: PatientProfil
     return ("direct" if covered else "indirect"), " ".join(parts)
 
 
-def baseline_of(profile: PatientProfile, store: EvidenceStore) -> tuple[float, str] | None:
-    """The baseline chance of live birth and where it came from: her clinician's value or a sourced row."""
-    if profile.baseline_live_birth_risk is not None:
-        return profile.baseline_live_birth_risk, wording.BASELINE_CLINICIAN
-    if profile.baseline_live_birth_source is None:
-        return None
-    record_id, population = BASELINE_ROWS[profile.baseline_live_birth_source]
+def sourced_baseline(store: EvidenceStore, name: str = "christiansen2015_placebo") -> tuple[float, str]:
+    """A baseline read from a randomized trial's control arm in the store, labelled with its source."""
+    record_id, population = BASELINE_ROWS[name]
     row = store.context[record_id]
     if row.control_events is None or row.control_total is None:  # pragma: no cover - the loader's test proves it
         raise KeyError(f"{row.id} has no control arm counts")
@@ -131,15 +128,35 @@ def baseline_of(profile: PatientProfile, store: EvidenceStore) -> tuple[float, s
     return risk, f"placebo arm of {row.short} ({row.control_events}/{row.control_total}; {population})"
 
 
-def absolute_for(estimate: Estimate, baseline: tuple[float, str]) -> Absolute:
+def baseline_of(profile: PatientProfile, store: EvidenceStore) -> tuple[float, str] | None:
+    """The baseline chance of live birth and where it came from: her clinician's value or a sourced row."""
+    if profile.baseline_live_birth_risk is not None:
+        return profile.baseline_live_birth_risk, wording.BASELINE_CLINICIAN
+    if profile.baseline_live_birth_source is None:
+        return None
+    return sourced_baseline(store, profile.baseline_live_birth_source)
+
+
+def absolute_for(rr: float, low: float, high: float, baseline: tuple[float, str]) -> Absolute:
     risk, source = baseline
-    effect = absolute.absolute_effect(risk, estimate.point, *estimate.ci)
+    effect = absolute.absolute_effect(risk, rr, low, high)
     note = None
     if effect.risk_with_ivig is None:
-        note = wording.WITHHELD_ALL.format(baseline=f"{risk:g}", rr=f"{estimate.point:.2f}")
+        note = wording.WITHHELD_ALL.format(baseline=f"{risk:g}", rr=f"{rr:.2f}")
     elif effect.capped:
-        note = wording.WITHHELD_UPPER.format(baseline=f"{risk:g}", high=f"{estimate.ci[1]:.2f}")
+        note = wording.WITHHELD_UPPER.format(baseline=f"{risk:g}", high=f"{high:.2f}")
     return Absolute(**dict(effect), baseline_source=source, note=note)
+
+
+def pooling_model_of(estimate: Estimate) -> str:
+    if estimate.pooling_method is None:
+        return wording.MODEL_UNKNOWN
+    tag = estimate.provenance_of("pooling_method")
+    return (
+        f"{wording.MODEL_TEXT[estimate.pooling_method]} ({tag} by the curators)"
+        if tag != "stated"
+        else (wording.MODEL_TEXT[estimate.pooling_method])
+    )
 
 
 def view(
@@ -174,40 +191,24 @@ def view(
         directness=directness,
         directness_note=directness_note,
         caveats=estimate.caveats,
+        pooling_model=pooling_model_of(estimate),
         statement=wording.statement(level, low, high, estimate.population_phrase),
         where=estimate.where,
         provenance=estimate.provenance,
-        absolute=None if baseline is None else absolute_for(estimate, baseline),
+        absolute=None if baseline is None else absolute_for(estimate.point, *estimate.ci, baseline),
     )
+
+
+# The fields a shown record copies from the stored one unchanged; the rest are derived below.
+COPIED = frozenset(ContextView.model_fields) & frozenset(ContextRecord.model_fields)
 
 
 def context_view(record: ContextRecord, why: str) -> ContextView:
     return ContextView(
-        id=record.id,
-        kind=record.kind,
+        **record.model_dump(include=set(COPIED)),
         randomized=record.randomized,
-        design=record.design,
-        short=record.short,
-        citation=record.citation,
-        doi=record.doi,
-        url=record.url,
-        label=record.label,
-        statement=record.statement,
-        quote=record.quote,
-        population=record.population,
-        measure=record.measure,
-        outcome=record.outcome,
-        direction=record.direction,
         direction_text=wording.DIRECTION_TEXT[record.direction] if record.direction else None,
-        estimate=record.estimate,
         ci_low=record.ci_low,
         ci_high=record.ci_high,
-        p=record.p,
-        events=record.events,
-        n_studies=record.n_studies,
-        n_participants=record.n_participants,
-        certainty_or_strength=record.certainty_or_strength,
-        status=record.status,
-        where=record.where,
         why_shown=why,
     )

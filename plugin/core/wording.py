@@ -96,6 +96,25 @@ WITHHELD_WARNING = (
 )
 
 
+# The summary of findings (GRADE SoF): its fixed comment, model line, harms statement and asterisk note.
+SOF_COMMENT = "Non-randomized evidence; residual confounding possible."
+MODEL_UNKNOWN = "pooling model " + SOURCES_SILENT
+MODEL_TEXT = {
+    "mh": "Mantel-Haenszel, common effect",
+    "iv": "inverse variance, common effect",
+    "dl": "DerSimonian-Laird random effects",
+    "reml": "REML random effects",
+}
+HARMS_NOT_SUMMARISED = (
+    "Harms of IVIG are not summarised by this meta-analysis (not available in the sources we could read). "
+    "What is known from regulators and product information:"
+)
+SOF_NOTE = (
+    "* The risk with IVIG (and its 95% CI) is based on the assumed risk without IVIG and the relative effect of "
+    "IVIG (and its 95% CI); the assumed risk is treated as fixed. A value that would pass 99.9% is not estimated."
+)
+
+
 def direction(ci_low: float, ci_high: float) -> Direction:
     """Which way the CI points for a good outcome: wholly above 1, wholly below 1, or spanning it."""
     if ci_low > 1:

@@ -15,6 +15,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from plugin.config import Settings
+from plugin.storage.store import Storage
 
 ROOT = Path(__file__).resolve().parents[2]
 FHIR_DATA = ROOT / "tests" / "data" / "fhir"
@@ -29,14 +30,46 @@ def load(name: str) -> dict[str, Any]:
 
 
 def cds_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a CDS Hooks test, with an SQLite database in `tmp_path` upgraded as `ivig-cds db upgrade` does."""
     values: dict[str, Any] = {
         "evidence_dir": ROOT / "evidence",
         "templates_dir": ROOT / "templates",
         "public_base_url": "https://cds.example.org",
-        "feedback_db": tmp_path / "feedback.sqlite3",
+        "database_url": f"sqlite:///{tmp_path / 'ivig-cds.sqlite3'}",
         "allow_unauthenticated": True,
     }
-    return Settings(**(values | overrides))
+    settings = Settings(**(values | overrides))
+    storage = Storage(settings.database_url, timeout=settings.database_timeout, retention_days=1)
+    storage.upgrade()
+    storage.close()
+    return settings
+
+
+def ivig_order_request() -> dict[str, Any]:
+    """The spec's order-select example with an IVIG draft order selected, and the problem list prefetched."""
+    body = load("cds-request-spec-order-select.json")
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "ivig-1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/1288992"},
+        "medicationCodeableConcept": {"text": "IVIG 10% solution"},
+    }
+    body["context"]["draftOrders"]["entry"].append({"resource": order})
+    body["context"]["selections"].append("MedicationRequest/ivig-1")
+    body["prefetch"] = chart()
+    return body
+
+
+def issue_card(client: Any, url: str = SERVICE_URL, headers: dict[str, str] | None = None) -> str:
+    """Call the patient-view service (or, given its URL, order-select for IVIG) and return its one card's uuid."""
+    body = ivig_order_request() if url == ORDER_SELECT_URL else hook_request(chart())
+    response = client.post(url, json=body, headers=headers or {})
+    assert response.status_code == 200, response.text
+    (card,) = response.json()["cards"]
+    uuid: str = card["uuid"]
+    return uuid
 
 
 def hook_request(prefetch: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:

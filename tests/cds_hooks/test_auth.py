@@ -24,8 +24,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from plugin.app import create_app
-from plugin.cds_hooks.auth import JWKS_RETRY, JWKS_TTL, JwksCache, ReplayGuard
-from tests.cds_hooks.support import ORDER_SELECT_URL, SERVICE_URL, cds_settings, chart, hook_request, load, serve
+from plugin.cds_hooks.auth import JWKS_RETRY, JWKS_TTL, JwksCache
+from tests.cds_hooks.support import (
+    ORDER_SELECT_URL,
+    SERVICE_URL,
+    cds_settings,
+    chart,
+    hook_request,
+    issue_card,
+    load,
+    serve,
+)
 
 ISSUER = "https://ehr.example.org"
 ROTATING_ISSUER = "https://other-ehr.example.org"
@@ -71,12 +80,13 @@ def development(tmp_path_factory: pytest.TempPathFactory, jwks_url: str) -> Iter
 
 
 def feedback_from(client: TestClient, token: str | None) -> str | None:
-    """Send one feedback entry; the issuer stored with it says which client the service believed it was."""
+    """Send one feedback entry (on a card issued without a token, in development mode); the issuer stored with it
+    says which client the service believed it was."""
     body = {
-        "feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-03-02T10:00:00Z"}]
+        "feedback": [{"card": issue_card(client), "outcome": "overridden", "outcomeTimestamp": "2026-03-02T10:00:00Z"}]
     }
     assert call(client, token, f"{SERVICE_URL}/feedback", body).status_code == 200
-    stored = client.app.state.cds_feedback.entries()  # type: ignore[attr-defined]
+    stored = client.app.state.storage.feedback_entries()  # type: ignore[attr-defined]
     issuer: str | None = stored[-1]["client_issuer"]
     return issuer
 
@@ -235,9 +245,8 @@ def test_garbage_in_the_authorization_header_is_401(secured: TestClient) -> None
 
 def test_feedback_needs_a_token_whose_audience_is_the_service_or_its_feedback_url(secured: TestClient) -> None:
     url = f"{SERVICE_URL}/feedback"
-    body = {
-        "feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-03-02T10:00:00Z"}]
-    }
+    card = issue_card(secured, headers={"Authorization": f"Bearer {signed()}"})
+    body = {"feedback": [{"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-03-02T10:00:00Z"}]}
     assert_bare_401(call(secured, None, url, body))
     assert call(secured, signed(), url, body).status_code == 200
     assert call(secured, signed(aud=f"{BASE}{url}"), url, body).status_code == 200
@@ -345,11 +354,3 @@ def test_an_unknown_kid_reloads_a_jwk_set_url_at_most_every_retry_interval(jwks_
     assert asyncio.run(cache.get(jwks_url, refresh=True)) is first
     clock.now += JWKS_RETRY
     assert asyncio.run(cache.get(jwks_url, refresh=True)) is not first
-
-
-def test_a_jti_is_forgotten_once_its_token_could_no_longer_be_accepted() -> None:
-    guard = ReplayGuard()
-    assert guard.first_use(ISSUER, "jti-1", until=1100.0, now=1000.0)
-    assert not guard.first_use(ISSUER, "jti-1", until=1100.0, now=1050.0)
-    assert guard.first_use(ROTATING_ISSUER, "jti-1", until=1100.0, now=1050.0)  # per issuer
-    assert guard.first_use(ISSUER, "jti-1", until=1300.0, now=1200.0)

@@ -1,21 +1,18 @@
-"""Feedback on our cards is stored durably: across restarts, once per entry, and safely under concurrent writes."""
+"""Feedback on our cards is stored in the shared database: across restarts, once per entry, only for cards issued."""
 
 from __future__ import annotations
 
-import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
 
 from plugin.app import create_app
-from plugin.cds_hooks.feedback import FeedbackStore
-from plugin.cds_hooks.models import FeedbackEntry
-from tests.cds_hooks.support import ORDER_SELECT_URL, SERVICE_URL, cds_settings
+from plugin.storage.store import Storage
+from tests.cds_hooks.support import ORDER_SELECT_URL, SERVICE_URL, cds_settings, issue_card
 
 FEEDBACK_URL = f"{SERVICE_URL}/feedback"
 # The spec's three examples: a suggestion accepted, overridden without a reason, overridden with one. This service
@@ -45,73 +42,65 @@ SPEC_EXAMPLES: list[dict[str, Any]] = [
 ACCEPTED, OVERRIDDEN, WITH_REASON = SPEC_EXAMPLES
 
 
+def stored(client: TestClient) -> list[dict[str, Any]]:
+    storage: Storage = client.app.state.storage  # type: ignore[attr-defined]
+    return storage.feedback_entries()
+
+
+def on(card: str, entry: dict[str, Any]) -> dict[str, Any]:
+    return entry | {"card": card}
+
+
 def test_feedback_is_stored_and_answered_with_an_empty_object(tmp_path: Path) -> None:
     with TestClient(create_app(cds_settings(tmp_path))) as client:
-        response = client.post(FEEDBACK_URL, json={"feedback": [OVERRIDDEN, WITH_REASON]})
+        first, second = issue_card(client), issue_card(client)
+        response = client.post(FEEDBACK_URL, json={"feedback": [on(first, OVERRIDDEN), on(second, WITH_REASON)]})
         assert response.status_code == 200
         assert response.json() == {}
-        stored = client.app.state.cds_feedback.entries()  # type: ignore[attr-defined]
-    assert [(e["card"], e["outcome"]) for e in stored] == [(f["card"], f["outcome"]) for f in (OVERRIDDEN, WITH_REASON)]
-    assert stored[1]["override_reason"] == WITH_REASON["overrideReason"]
-    assert stored[0]["override_reason"] is None
-    assert {e["accepted_suggestions"] for e in stored} == {None}
-    assert {e["service_id"] for e in stored} == {"ivig-rpl-evidence"}
+        entries = stored(client)
+    assert [(str(e["card"]), e["outcome"]) for e in entries] == [(first, "overridden"), (second, "overridden")]
+    assert entries[1]["override_reason"] == WITH_REASON["overrideReason"]
+    assert entries[0]["override_reason"] is None
+    assert {e["accepted_suggestions"] for e in entries} == {None}
+    assert {e["service_id"] for e in entries} == {"ivig-rpl-evidence"}
 
 
 def test_each_service_keeps_its_own_feedback(tmp_path: Path) -> None:
     with TestClient(create_app(cds_settings(tmp_path))) as client:
-        assert client.post(FEEDBACK_URL, json={"feedback": SPEC_EXAMPLES[1:2]}).status_code == 200
-        assert client.post(f"{ORDER_SELECT_URL}/feedback", json={"feedback": SPEC_EXAMPLES[2:]}).status_code == 200
-        stored = client.app.state.cds_feedback.entries()  # type: ignore[attr-defined]
-    assert [(e["service_id"], e["card"]) for e in stored] == [
-        ("ivig-rpl-evidence", SPEC_EXAMPLES[1]["card"]),
-        ("ivig-rpl-evidence-order-select", SPEC_EXAMPLES[2]["card"]),
+        viewed, ordered = issue_card(client), issue_card(client, ORDER_SELECT_URL)
+        assert client.post(FEEDBACK_URL, json={"feedback": [on(viewed, OVERRIDDEN)]}).status_code == 200
+        body = {"feedback": [on(ordered, WITH_REASON)]}
+        assert client.post(f"{ORDER_SELECT_URL}/feedback", json=body).status_code == 200
+        entries = stored(client)
+    assert [(e["service_id"], str(e["card"])) for e in entries] == [
+        ("ivig-rpl-evidence", viewed),
+        ("ivig-rpl-evidence-order-select", ordered),
     ]
 
 
 def test_feedback_survives_a_restart(tmp_path: Path) -> None:
     settings = cds_settings(tmp_path)
     with TestClient(create_app(settings)) as first:
-        assert first.post(FEEDBACK_URL, json={"feedback": [OVERRIDDEN]}).status_code == 200
+        card = issue_card(first)
+        assert first.post(FEEDBACK_URL, json={"feedback": [on(card, OVERRIDDEN)]}).status_code == 200
     with TestClient(create_app(settings)) as second:
-        assert second.post(FEEDBACK_URL, json={"feedback": [WITH_REASON]}).status_code == 200
-    assert len(FeedbackStore(settings.feedback_db).entries()) == 2
+        later = on(card, WITH_REASON) | {"outcomeTimestamp": "2020-12-11T00:05:00Z"}
+        assert second.post(FEEDBACK_URL, json={"feedback": [later]}).status_code == 200  # the card record survived
+        assert len(stored(second)) == 2
 
 
 def test_a_retransmitted_entry_is_stored_once(tmp_path: Path) -> None:
     with TestClient(create_app(cds_settings(tmp_path))) as client:
+        entry = on(issue_card(client), OVERRIDDEN)
         for _ in range(3):
-            assert client.post(FEEDBACK_URL, json={"feedback": SPEC_EXAMPLES[1:2]}).status_code == 200
-        assert len(client.app.state.cds_feedback.entries()) == 1  # type: ignore[attr-defined]
-
-
-def test_the_database_file_is_created_on_first_feedback_not_at_start_up(tmp_path: Path) -> None:
-    settings = cds_settings(tmp_path, feedback_db=tmp_path / "nested" / "feedback.sqlite3")
-    with TestClient(create_app(settings)) as client:
-        assert not settings.feedback_db.exists()
-        client.post(FEEDBACK_URL, json={"feedback": SPEC_EXAMPLES[1:2]})
-    assert settings.feedback_db.exists()
-
-
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "feedback.sqlite3"
-    workers = [FeedbackStore(path), FeedbackStore(path)]  # two stores: as two server processes would
-    start = datetime(2026, 3, 2, tzinfo=UTC)
-
-    def write(n: int) -> int:
-        entry = FeedbackEntry(card=uuid.uuid4(), outcome="overridden", outcome_timestamp=start + timedelta(seconds=n))
-        return workers[n % 2].add("ivig-rpl-evidence", [entry], client_issuer=None, tenant=None)
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        added = list(pool.map(write, range(200)))
-    assert added == [1] * 200
-    assert len(FeedbackStore(path).entries()) == 200
+            assert client.post(FEEDBACK_URL, json={"feedback": [entry]}).status_code == 200
+        assert len(stored(client)) == 1
 
 
 def test_malformed_feedback_is_422(tmp_path: Path) -> None:
     with TestClient(create_app(cds_settings(tmp_path))) as client:
-        bad_outcome = SPEC_EXAMPLES[1] | {"outcome": "ignored"}
-        no_timezone = SPEC_EXAMPLES[1] | {"outcomeTimestamp": "2020-12-11T00:00:00"}
+        bad_outcome = OVERRIDDEN | {"outcome": "ignored"}
+        no_timezone = OVERRIDDEN | {"outcomeTimestamp": "2020-12-11T00:00:00"}
         bodies: list[dict[str, Any]] = [{"feedback": []}, {"feedback": [bad_outcome]}, {"feedback": [no_timezone]}, {}]
         for body in bodies:
             assert client.post(FEEDBACK_URL, json=body).status_code == 422
@@ -128,7 +117,7 @@ def refused(client: TestClient, *entries: dict[str, Any]) -> list[tuple[str, lis
     response = client.post(FEEDBACK_URL, json={"feedback": list(entries)})
     assert response.status_code == 422
     assert response.json()["resourceType"] == "OperationOutcome"
-    assert client.app.state.cds_feedback.entries() == []  # type: ignore[attr-defined]
+    assert stored(client) == []
     return [(issue["diagnostics"], issue["expression"]) for issue in response.json()["issue"]]
 
 
@@ -162,30 +151,31 @@ def test_an_override_reason_the_spec_forbids_refuses_the_whole_batch_naming_the_
 
 
 def test_the_override_reason_is_read_under_either_name(cds: TestClient) -> None:
-    spelled = {k: v for k, v in WITH_REASON.items() if k != "overrideReason"}
+    spelled = {k: v for k, v in on(issue_card(cds), WITH_REASON).items() if k != "overrideReason"}
     spelled["overriddenReason"] = WITH_REASON["overrideReason"]
     assert cds.post(FEEDBACK_URL, json={"feedback": [spelled]}).status_code == 200
-    (stored,) = cds.app.state.cds_feedback.entries()  # type: ignore[attr-defined]
-    assert stored["override_reason"] == WITH_REASON["overrideReason"]
+    (entry,) = stored(cds)
+    assert entry["override_reason"] == WITH_REASON["overrideReason"]
 
 
 def test_a_comment_without_a_picked_reason_is_kept(cds: TestClient) -> None:
-    entry = OVERRIDDEN | {"overrideReason": {"userComment": "Discussed with the patient."}}
+    entry = on(issue_card(cds), OVERRIDDEN) | {"overrideReason": {"userComment": "Discussed with the patient."}}
     assert cds.post(FEEDBACK_URL, json={"feedback": [entry]}).status_code == 200
+    assert [e["override_reason"] for e in stored(cds)] == [{"userComment": "Discussed with the patient."}]
 
 
 def test_the_outcome_timestamp_is_stored_in_utc(cds: TestClient) -> None:
-    entry = OVERRIDDEN | {"outcomeTimestamp": "2026-03-02T12:00:00+02:00"}
+    entry = on(issue_card(cds), OVERRIDDEN) | {"outcomeTimestamp": "2026-03-02T12:00:00+02:00"}
     assert cds.post(FEEDBACK_URL, json={"feedback": [entry]}).status_code == 200
-    (stored,) = cds.app.state.cds_feedback.entries()  # type: ignore[attr-defined]
-    assert stored["outcome_timestamp"] == "2026-03-02T10:00:00+00:00"
+    (kept,) = stored(cds)
+    assert kept["outcome_timestamp"] == datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
-class KnowsNoCard:
-    def issued(self, service_id: str, card: UUID) -> bool:
-        return False
+def test_a_card_never_issued_refuses_the_whole_batch_naming_its_index(cds: TestClient) -> None:
+    issued = on(issue_card(cds), OVERRIDDEN)
+    assert refused(cds, issued, on(str(uuid4()), WITH_REASON)) == [("request.invalid_field", ["feedback[1].card"])]
 
 
-def test_once_cards_are_recorded_a_card_never_issued_refuses_the_batch_naming_its_index(cds: TestClient) -> None:
-    cds.app.state.cds_issued_cards = KnowsNoCard()  # type: ignore[attr-defined]
-    assert refused(cds, OVERRIDDEN) == [("request.invalid_field", ["feedback[0].card"])]
+def test_a_card_issued_by_the_other_service_is_not_this_services_card(cds: TestClient) -> None:
+    ordered = on(issue_card(cds, ORDER_SELECT_URL), OVERRIDDEN)
+    assert refused(cds, ordered) == [("request.invalid_field", ["feedback[0].card"])]

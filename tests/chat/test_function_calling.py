@@ -1,4 +1,5 @@
-"""GET /v1/tools: OpenAI (strict) and Anthropic function-calling definitions that accept what the API accepts."""
+"""GET /v1/tools: OpenAI (strict; Chat Completions and Responses) and Anthropic function-calling definitions that
+accept what the API accepts, in the shapes the providers' own SDK types declare."""
 
 from __future__ import annotations
 
@@ -6,16 +7,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from anthropic.types import ToolParam
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
-from pydantic import BaseModel
+from openai.types.chat import ChatCompletionFunctionToolParam
+from openai.types.responses import FunctionToolParam
+from openai.types.shared_params import FunctionDefinition
+from pydantic import BaseModel, TypeAdapter
 
 from plugin.api.routes import PROFILE_EXAMPLES
 from plugin.chat.function_calling import strict_schema
 from plugin.chat.tool_catalog import ANSWER, EVIDENCE, TOOLS
 from plugin.core.profile import PatientProfile
 
-FORMATS = ("openai", "anthropic")
+FORMATS = ("openai", "openai-responses", "anthropic")
 PROFILE_FIELDS = list(PatientProfile.model_fields)
 # The API's documented examples, as a strict-mode model sends them: every field present, null when unknown.
 EXAMPLES = {
@@ -44,7 +49,8 @@ def schemas(client: TestClient, format: str) -> dict[str, dict[str, Any]]:
     """Each tool's argument schema, by tool name."""
     if format == "openai":
         return {t["function"]["name"]: t["function"]["parameters"] for t in tools(client, format)}
-    return {t["name"]: t["input_schema"] for t in tools(client, format)}
+    key = "parameters" if format == "openai-responses" else "input_schema"
+    return {t["name"]: t[key] for t in tools(client, format)}
 
 
 def nodes(schema: Any) -> Iterator[dict[str, Any]]:
@@ -65,6 +71,40 @@ def test_openai_tools_are_strict_functions_named_and_described_as_in_the_catalog
         (spec.name, spec.description) for spec in TOOLS
     ]
     assert all(t["function"]["strict"] is True for t in listed)
+
+
+def test_responses_tools_carry_type_name_parameters_and_strict_at_the_top_level(client: TestClient) -> None:
+    listed = tools(client, "openai-responses")
+    assert [(t["type"], t["name"], t["description"], t["strict"]) for t in listed] == [
+        ("function", spec.name, spec.description, True) for spec in TOOLS
+    ]
+    assert [t["parameters"] for t in listed] == [t["function"]["parameters"] for t in tools(client, "openai")]
+
+
+@pytest.mark.parametrize(
+    ("format", "param_type"),
+    [("openai", ChatCompletionFunctionToolParam), ("openai-responses", FunctionToolParam), ("anthropic", ToolParam)],
+    ids=["chat-completions", "responses", "anthropic-messages"],
+)
+def test_each_tool_is_exactly_the_provider_sdk_request_type(client: TestClient, format: str, param_type: type) -> None:
+    for listed in tools(client, format):
+        assert param_type.__required_keys__ <= set(listed) <= set(param_type.__annotations__)  # type: ignore[attr-defined]
+        TypeAdapter(param_type).validate_python(listed, strict=True)
+        if format == "openai":
+            function = listed["function"]
+            assert FunctionDefinition.__required_keys__ <= set(function) <= set(FunctionDefinition.__annotations__)
+
+
+@pytest.mark.parametrize("format", ["openai", "openai-responses"])
+def test_strict_schemas_drop_unique_items_and_anthropic_keeps_it(client: TestClient, format: str) -> None:
+    duplicated = {**dict.fromkeys(PROFILE_FIELDS), "autoimmune_conditions": ["other_autoimmune"] * 2}
+    assert all("uniqueItems" not in node for node in nodes(schemas(client, format)))
+    assert (
+        "each at most once"
+        in schemas(client, format)[ANSWER.name]["properties"]["autoimmune_conditions"]["description"]
+    )
+    assert not Draft202012Validator(schemas(client, "anthropic")[ANSWER.name]).is_valid(duplicated)
+    assert client.post("/v1/answer", json={"autoimmune_conditions": ["other_autoimmune"] * 2}).status_code == 422
 
 
 def test_anthropic_tools_carry_name_description_and_an_object_input_schema(client: TestClient) -> None:

@@ -1,8 +1,9 @@
 """The MCP door through the official client: stdio against a real `ivig-cds mcp` subprocess, and streamable
 HTTP against a real uvicorn on 127.0.0.1 serving the whole app (so /mcp shares it with every other route).
 
-One conversation per transport and protocol era (list the tools, call them, send bad arguments) is recorded
-once per module; each test then checks one promise against every recorded conversation.
+One conversation per transport and protocol era (list the tools, call them, send bad arguments, call a tool
+that does not exist) is recorded once per module; each test then checks one promise against every recorded
+conversation. The protocol's edges that no well-behaved client sends are in test_mcp_edges.py.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ import json
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,12 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, TextContent, Tool
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, CallToolResult, TextContent, Tool
 from mcp.types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
 from plugin.app import create_app
@@ -49,11 +49,30 @@ PROFILE = {
     "th1_th2_ratio_elevated": False,
     "ivig_start": "conception_cycle",
 }
-# Bad arguments, each with the field its error must name.
-BAD_ARGUMENTS: dict[str, dict[str, Any]] = {
-    "nk_cell_percent": {"nk_cell_percent": 140},
-    "autoimmune_conditions.0": {"autoimmune_conditions": ["lupus"]},
-    "nk_cells": {"nk_cells": 14},
+# What the Inspector sent for "Th1/Th2 = yes, NK 14%, three losses": a misread finding and two lost ones.
+MISREAD = {"th1_th2_ratio_elevated": False, "nk_cell_percent": None, "prior_pregnancy_losses": None}
+# Bad arguments, each with the one error line it must get (field, what is allowed, what was sent).
+BAD_ARGUMENTS: dict[str, tuple[dict[str, Any], str]] = {
+    "nk_cell_percent": ({"nk_cell_percent": 140}, "nk_cell_percent: must be at most 100"),
+    "autoimmune_conditions.0": (
+        {"autoimmune_conditions": ["lupus"]},
+        "autoimmune_conditions.0: must be one of 'antiphospholipid_syndrome', 'systemic_lupus_erythematosus', "
+        "'autoimmune_thyroid_disease' or 'other_autoimmune'",
+    ),
+    "nk_cells": (
+        {"nk_cells": 14},
+        "nk_cells: is not an argument of this tool; it takes prior_pregnancy_losses, nk_cell_percent, "
+        "autoimmune_conditions, th1_th2_ratio_elevated, ivig_start, baseline_live_birth_risk, "
+        "baseline_live_birth_source",
+    ),
+    "autoimmune_conditions": (
+        {"autoimmune_conditions": ["other_autoimmune", "other_autoimmune"]},
+        "autoimmune_conditions: each condition may appear only once",
+    ),
+    "prior_pregnancy_losses": (
+        {"prior_pregnancy_losses": 3.5},
+        "prior_pregnancy_losses: must be a whole number, or null if not known",
+    ),
 }
 DOI = "10.1186/s13223-022-00660-8"
 
@@ -62,29 +81,44 @@ DOI = "10.1186/s13223-022-00660-8"
 class Conversation:
     era: str
     protocol_version: str
+    capabilities: dict[str, Any]
     tools: list[Tool]
     answer: CallToolResult
+    misread: CallToolResult
+    whole_float: CallToolResult
     evidence: CallToolResult
     bad_answers: dict[str, CallToolResult]
     bad_evidence: CallToolResult
+    unknown_tool: MCPError
 
 
 async def converse(session: ClientSession, era: str) -> Conversation:
-    """Connect in the given era, list the tools, call each, then call them with bad arguments."""
+    """Connect in the given era, list the tools, call each, then with bad arguments, then a tool not served."""
     if era == "modern":
         await session.discover()
     else:
         await session.initialize()
-    assert session.protocol_version is not None
+    assert session.protocol_version is not None and session.server_capabilities is not None
     tools = (await session.list_tools()).tools
+    bad = {field: await session.call_tool(ANSWER.name, args) for field, (args, _) in BAD_ARGUMENTS.items()}
+    try:
+        await session.call_tool("ivig_rpl_dosing", {})
+    except MCPError as exc:
+        unknown_tool = exc
+    else:
+        pytest.fail("calling a tool that does not exist succeeded")
     return Conversation(
         era=era,
         protocol_version=session.protocol_version,
+        capabilities=session.server_capabilities.model_dump(by_alias=True, exclude_none=True),
         tools=tools,
         answer=await session.call_tool(ANSWER.name, PROFILE),
+        misread=await session.call_tool(ANSWER.name, MISREAD),
+        whole_float=await session.call_tool(ANSWER.name, {**PROFILE, "prior_pregnancy_losses": 3.0}),
         evidence=await session.call_tool(EVIDENCE.name, {}),
-        bad_answers={field: await session.call_tool(ANSWER.name, args) for field, args in BAD_ARGUMENTS.items()},
+        bad_answers=bad,
         bad_evidence=await session.call_tool(EVIDENCE.name, {"analysis": "other"}),
+        unknown_tool=unknown_tool,
     )
 
 
@@ -111,28 +145,6 @@ def over_http(url: str, era: str) -> Conversation:
             return await converse(session, era)
 
     return in_own_thread(run)
-
-
-@pytest.fixture(scope="module")
-def base_url(settings: Settings) -> Iterator[str]:
-    """A fresh app under a real uvicorn (lifespan on) on a free 127.0.0.1 port, in a thread; stopped at the end."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), lifespan="on", log_config=None, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                pytest.fail("uvicorn did not start within 30 s")
-            time.sleep(0.01)  # startup runs in the server thread; nothing to wait on but its flag
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        listener.close()
 
 
 @pytest.fixture(scope="module", params=["stdio-legacy", "stdio-modern", "http-legacy", "http-modern"])
@@ -188,6 +200,31 @@ def test_descriptions_say_the_evidence_is_nonrandomized_decision_support_and_the
             assert term in description, (listed.name, term)
 
 
+def test_the_answer_tool_says_null_is_unknown_and_to_ask_the_user_instead_of_guessing(
+    conversation: Conversation,
+) -> None:
+    listed = tool(conversation, ANSWER.name)
+    description = (listed.description or "").lower()
+    assert "null (or leaving a field out) means not known" in description
+    assert "ask the user for it; never assume it" in description
+    for name, field in listed.input_schema["properties"].items():
+        assert "null or left out means not known" in field["description"].lower(), name
+
+
+def test_schema_examples_show_unknowns_as_null_never_as_none_values(conversation: Conversation) -> None:
+    (example,) = tool(conversation, ANSWER.name).input_schema["examples"]
+    assert set(example) == set(PatientProfile.model_fields)
+    assert [] not in example.values() and False not in example.values()
+    assert example["autoimmune_conditions"] is None and example["th1_th2_ratio_elevated"] is None
+
+
+def test_the_schema_refuses_duplicate_conditions_as_the_server_does(conversation: Conversation) -> None:
+    schema = tool(conversation, ANSWER.name).input_schema
+    duplicated = {"autoimmune_conditions": ["other_autoimmune", "other_autoimmune"]}
+    assert not Draft202012Validator(schema).is_valid(duplicated)
+    assert conversation.bad_answers["autoimmune_conditions"].is_error is True
+
+
 def test_the_answer_tool_input_schema_is_the_patient_profile_schema(conversation: Conversation) -> None:
     assert tool(conversation, ANSWER.name).input_schema == PatientProfile.model_json_schema()
 
@@ -209,29 +246,71 @@ def test_the_answer_is_matched_with_both_subgroups_then_overall_and_the_warning(
     assert WARNING_CODE in [w["code"] for w in answer["warnings"]]
 
 
-def test_the_structured_answer_is_what_post_v1_answer_returns(conversation: Conversation, client: TestClient) -> None:
-    assert conversation.answer.structured_content == client.post("/v1/answer", json=PROFILE).json()
+def test_the_structured_answer_is_what_post_v1_answer_returns_without_its_renderings(
+    conversation: Conversation, client: TestClient
+) -> None:
+    posted = client.post("/v1/answer", json=PROFILE).json()
+    assert conversation.answer.structured_content == {k: v for k, v in posted.items() if k != "rendered"}
 
 
-def test_the_text_content_is_the_rendered_markdown_with_the_warning(conversation: Conversation, plugin: Plugin) -> None:
-    answer = conversation.answer.structured_content
-    assert answer is not None
-    markdown = text_of(conversation.answer)
-    assert markdown == answer["rendered"]["markdown"]
-    warning = next(w for w in answer["warnings"] if w["code"] == WARNING_CODE)
-    assert warning["text"] in markdown
+def test_the_text_is_the_understood_line_then_the_rendered_markdown_once(
+    conversation: Conversation, client: TestClient
+) -> None:
+    markdown = client.post("/v1/answer", json=PROFILE).json()["rendered"]["markdown"]
+    first, rest = text_of(conversation.answer).split("\n\n", 1)
+    assert first == (
+        "**Understood:** prior_pregnancy_losses = 3; nk_cell_percent = 14.0; autoimmune_conditions = []; "
+        'th1_th2_ratio_elevated = false; ivig_start = "conception_cycle". **Unknown:** baseline_live_birth_risk, '
+        "baseline_live_birth_source. If any of this is not what the user said, call again with it corrected "
+        "(null for not known)."
+    )
+    assert rest == markdown
+    assert markdown not in json.dumps(conversation.answer.structured_content)
+
+
+def test_a_misread_finding_is_restated_as_received_and_lost_ones_are_named_unknown(
+    conversation: Conversation,
+) -> None:
+    first = text_of(conversation.misread).split("\n", 1)[0]
+    assert "th1_th2_ratio_elevated = false" in first
+    unknown = first.split("**Unknown:** ", 1)[1].split(".", 1)[0].split(", ")
+    assert {"nk_cell_percent", "prior_pregnancy_losses"} <= set(unknown)
+    assert conversation.misread.structured_content is not None
+    assert conversation.misread.structured_content["profile"]["th1_th2_ratio_elevated"] is False
+
+
+def test_the_text_carries_no_internal_row_or_table_ids(conversation: Conversation) -> None:
+    for result in (conversation.answer, conversation.misread, conversation.evidence):
+        assert not re.search(r"\bR\d+\b|habets-2022-ivig-rpl-(status|estimates|notes|context)", text_of(result))
+    trace = (conversation.answer.structured_content or {})["trace"]
+    assert [step["rows"] for step in trace][:2] == [["R2"], ["R1"]]  # the ids stay in the JSON
+
+
+def test_a_whole_number_sent_as_3_0_is_read_as_3(conversation: Conversation) -> None:
+    assert conversation.whole_float.is_error is False
+    assert conversation.whole_float.structured_content == conversation.answer.structured_content
 
 
 @pytest.mark.parametrize("field", BAD_ARGUMENTS)
-def test_bad_arguments_come_back_as_a_tool_error_naming_the_field(conversation: Conversation, field: str) -> None:
+def test_bad_arguments_come_back_as_a_tool_error_with_one_short_line_per_field(
+    conversation: Conversation, field: str
+) -> None:
     result = conversation.bad_answers[field]
     assert result.is_error is True and result.structured_content is None
-    assert re.search(rf"^{re.escape(field)}$", text_of(result), re.MULTILINE)
+    lines = text_of(result).splitlines()
+    assert lines[0] == f"Invalid arguments for {ANSWER.name}:"
+    assert lines[1] == f"- {BAD_ARGUMENTS[field][1]}"
+    assert "pydantic" not in text_of(result) and "http" not in text_of(result)
 
 
 def test_an_argument_sent_to_the_evidence_tool_is_a_tool_error_naming_it(conversation: Conversation) -> None:
     assert conversation.bad_evidence.is_error is True
-    assert re.search(r"^analysis$", text_of(conversation.bad_evidence), re.MULTILINE)
+    assert text_of(conversation.bad_evidence).splitlines()[1].startswith("- analysis: is not an argument")
+
+
+def test_a_tool_that_does_not_exist_is_a_json_rpc_invalid_params_error(conversation: Conversation) -> None:
+    assert conversation.unknown_tool.code == INVALID_PARAMS
+    assert conversation.unknown_tool.message.startswith("name: unknown tool 'ivig_rpl_dosing'")
 
 
 def test_the_evidence_tool_returns_estimates_certainty_citation_version_and_warning(
@@ -248,7 +327,28 @@ def test_the_evidence_tool_returns_estimates_certainty_citation_version_and_warn
     assert evidence["citation"]["doi"] == DOI
     assert evidence["evidence_version"] == plugin.store.version
     assert [w["code"] for w in evidence["warnings"]] == [WARNING_CODE]
-    assert json.loads(text_of(conversation.evidence)) == evidence
+    assert len(evidence["context"]) == len(plugin.store.context)
+
+
+def test_the_evidence_text_is_short_markdown_that_leads_with_the_warning(conversation: Conversation) -> None:
+    evidence = conversation.evidence.structured_content
+    assert evidence is not None
+    text = text_of(conversation.evidence)
+    assert text.startswith(f"> **Non-randomized evidence.** {evidence['warnings'][0]['text']}\n")
+    assert "| All studies | 1.98 (1.44 to 2.73) | < 0.0001 | 8 studies, 478 women |" in text
+    assert f"doi:{DOI}" in text and evidence["evidence_version"] in text
+    # Observed 6,142 characters (19 context records, each one line); the JSON dump it replaces was 6,687 with the
+    # warning at character 5,950.
+    assert len(text) < 6500 and not text.lstrip().startswith("{")
+
+
+def test_tools_list_is_under_8_kb(conversation: Conversation) -> None:
+    listed = [t.model_dump(by_alias=True, mode="json", exclude_none=True) for t in conversation.tools]
+    assert len(json.dumps({"tools": listed}, separators=(",", ":"))) < 8192
+
+
+def test_capabilities_are_tools_only_in_every_era_and_transport(conversation: Conversation) -> None:
+    assert conversation.capabilities == {"tools": {"listChanged": False}}
 
 
 def test_stdout_of_ivig_cds_mcp_carries_nothing_but_json_rpc() -> None:

@@ -339,3 +339,35 @@ def test_a_store_without_context_records_is_refused(store_copy: Path) -> None:
     shutil.rmtree(store_copy / CONTEXT)
 
     assert load_error(store_copy).code == "context.empty"
+
+
+# --- Study data re-pooled at load (issue: evidence science, item 3) -------------------------------------------------
+
+
+def test_the_timing_estimate_is_re_pooled_from_its_two_studies_and_the_others_say_which_counts_are_missing() -> None:
+    from plugin.core.study_data import missing_counts
+
+    analysis = load_evidence(EVIDENCE).analyses["habets-2022-ivig-rpl"]
+    by_id = {e.id: e for e in analysis.estimates}
+    assert missing_counts(analysis, by_id[TIMING]) == []
+    assert len(missing_counts(analysis, by_id["overall"])) == 18  # of 32: five of eight studies lack counts
+    assert missing_counts(analysis, by_id["nk-above-12"])[:2] == ["ahmadi2019.ivig_events", "ahmadi2019.control_events"]
+
+
+def test_study_counts_that_no_longer_give_the_published_figure_are_refused(store_copy: Path) -> None:
+    edit(store_copy, "ivig_events = 20\nivig_total = 37", "ivig_events = 15\nivig_total = 37")
+
+    error = load_error(store_copy)
+
+    assert error.code == "evidence.repooling_mismatch"
+    assert error.details["field"] == f"estimates.{TIMING}"
+
+
+def test_complete_study_data_without_a_pooling_method_is_refused(store_copy: Path) -> None:
+    edit(store_copy, 'pooling_method = "dl"\nprovenance_for = { pooling_method = "inferred" }\n', "")
+    text = (store_copy / ANALYSIS_FILE).read_text(encoding="utf-8")
+    start = text.index("method_for = { pooling_method")
+    end = text.index("\n", start)
+    (store_copy / ANALYSIS_FILE).write_text(text[:start] + text[end + 1 :], encoding="utf-8")
+
+    assert load_error(store_copy).code == "evidence.pooling_method_missing"

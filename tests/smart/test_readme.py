@@ -59,16 +59,23 @@ def localized(text: str, app: str, ehr: Ehr) -> str:
 
 
 @pytest.fixture(scope="module")
-def served(ehr: Ehr) -> Iterator[tuple[str, list[str]]]:
-    """The README's commands: its exports, then its `ivig-cds serve` on a free port; yields the URL and the log."""
+def served(ehr: Ehr, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
+    """The README's commands: its exports and other commands in order, then its `ivig-cds serve` on a free port;
+    yields the URL and the log. The database goes to a temporary file, not the checkout's var/."""
     port = free_port()
     app = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IVIG_CDS_")}
+    env["IVIG_CDS_DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('smart') / 'ivig-cds.sqlite3'}"
     commands = [localized(command, app, ehr) for command in console_commands()]
-    exports, (serve,) = commands[:-1], commands[-1:]
-    for export in exports:
-        name, _, value = shlex.split(export.removeprefix("export "))[0].partition("=")
-        env[name] = value
+    before, (serve,) = commands[:-1], commands[-1:]
+    for command in before:
+        if command.startswith("export "):
+            name, _, value = shlex.split(command.removeprefix("export "))[0].partition("=")
+            env[name] = value
+        else:
+            argv = shlex.split(command)
+            argv[0] = str(Path(sys.executable).with_name(argv[0]))
+            subprocess.run(argv, env=env, check=True, capture_output=True, timeout=START_SECONDS)
     argv = shlex.split(serve.replace("--port 8000", f"--port {port}"))
     argv[0] = str(Path(sys.executable).with_name(argv[0]))
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

@@ -1,0 +1,200 @@
+"""Storage: the one object the doors hold, over one database for every replica and worker.
+
+Every call from a request runs on this object's own threads (`THREADS`), never on the event loop and never on the
+thread pool the synchronous routes share, so a locked or unreachable database delays only the calls that need it.
+A call that meets a transient failure (SQLite busy past its timeout, a dropped PostgreSQL connection) is retried;
+each transaction is safe to repeat. When the database stays unavailable, or its schema is older than this release,
+the call raises StorageUnavailableError and the door answers 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+from uuid import UUID
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from plugin.storage import cards, feedback, migrations, replay
+from plugin.storage.cards import CardRow
+from plugin.storage.engine import READ_ONLY, THREADS, open_engine
+from plugin.storage.errors import SchemaOutOfDateError, StorageUnavailableError
+from plugin.storage.feedback import FeedbackRow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ATTEMPTS = 3
+BACKOFF = 0.05  # seconds before the first retry, doubled each time
+TRANSIENT = (OperationalError, InterfaceError, PoolTimeoutError)
+PURGE_EVERY = 300.0  # seconds between the purges a process starts on its own
+
+
+class Storage:
+    """The replay guard, the card record and feedback in the database at `url` (connected on first use)."""
+
+    def __init__(
+        self, url: str, *, timeout: float, retention_days: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.retention = timedelta(days=retention_days)
+        self.clock = clock
+        self._engine: Engine | None = None
+        self._threads: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._schema_current = False
+        self._next_purge = clock() + PURGE_EVERY
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = open_engine(self.url, self.timeout)
+            return self._engine
+
+    @property
+    def threads(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix="storage")
+            return self._threads
+
+    def close(self) -> None:
+        """Let go of the threads and connections (both come back on the next call)."""
+        with self._lock:
+            threads, self._threads = self._threads, None
+            engine, self._engine = self._engine, None
+        if threads is not None:
+            threads.shutdown(wait=False)
+        if engine is not None:
+            engine.dispose()
+
+    # Synchronous: the CLI, the tests, and the storage threads.
+
+    def transaction(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
+        """Run `work` in one transaction (committed when it returns), retrying transient failures.
+
+        Raises:
+            SchemaOutOfDateError: the schema is older than this release.
+            StorageUnavailableError: the database still fails after ATTEMPTS tries.
+        """
+        for attempt in range(ATTEMPTS):
+            try:
+                with self.engine.connect() as connection:
+                    connection.execution_options(**{READ_ONLY: not write})
+                    with connection.begin():
+                        self._check_schema(connection)
+                        return work(connection)
+            except TRANSIENT as exc:
+                reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+                log.warning("database call failed (try %d of %d): %s", attempt + 1, ATTEMPTS, reason)
+                if attempt + 1 == ATTEMPTS:
+                    raise StorageUnavailableError("the database is unavailable") from exc
+                time.sleep(BACKOFF * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_schema(self, connection: Connection) -> None:
+        if self._schema_current:
+            return
+        found = migrations.version(connection)
+        if found < migrations.LATEST:
+            raise SchemaOutOfDateError(
+                f"the database schema is at version {found}, this release needs {migrations.LATEST}: "
+                "run `ivig-cds db upgrade`",
+                found=found,
+                needed=migrations.LATEST,
+            )
+        self._schema_current = True
+
+    def schema_version(self) -> int:
+        """The database's schema version (0 for an empty database), read without the schema check.
+
+        Raises:
+            StorageUnavailableError: the database cannot be reached.
+        """
+        try:
+            with self.engine.connect() as connection:
+                connection.execution_options(**{READ_ONLY: True})
+                with connection.begin():
+                    return migrations.version(connection)
+        except TRANSIENT as exc:
+            raise StorageUnavailableError("the database is unavailable") from exc
+
+    def upgrade(self) -> tuple[int, int]:
+        """Bring the schema to `migrations.LATEST`; returns the version before and after."""
+        try:
+            return migrations.upgrade(self.engine)
+        except TRANSIENT as exc:
+            raise StorageUnavailableError("the database is unavailable") from exc
+
+    def purge(self, now: float | None = None) -> dict[str, int]:
+        """Drop what is past its time: spent tokens, and cards and feedback older than the retention period."""
+        now = self.clock() if now is None else now
+        before = datetime.fromtimestamp(now, UTC) - self.retention
+
+        def work(connection: Connection) -> dict[str, int]:
+            return {
+                "jwt_replay": replay.purge(connection, now),
+                "cards": cards.purge(connection, before),
+                "feedback": feedback.purge(connection, before),
+            }
+
+        return self.transaction(work)
+
+    def feedback_entries(self) -> list[dict[str, Any]]:
+        return self.transaction(feedback.entries, write=False)
+
+    def card_rows(self) -> list[dict[str, Any]]:
+        return self.transaction(cards.rows, write=False)
+
+    # Asynchronous: what the doors await.
+
+    async def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
+        """`transaction` on the storage threads, bounded in time as a whole."""
+        future = asyncio.get_running_loop().run_in_executor(self.threads, partial(self.transaction, work, write=write))
+        try:
+            return await asyncio.wait_for(future, timeout=self.timeout * ATTEMPTS + 1)
+        except TimeoutError as exc:
+            raise StorageUnavailableError("the database did not answer in time") from exc
+
+    async def first_use(self, issuer: str, jti: str, until: float, now: float) -> bool:
+        """The replay guard: whether no replica or worker has accepted this (issuer, jti) before."""
+        first = await self.run(partial(replay.first_use, issuer=issuer, jti=jti, until=until, now=now))
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY
+            self.threads.submit(self._purge_quietly, now)
+        return first
+
+    async def record_cards(self, rows: Sequence[CardRow]) -> None:
+        if rows:
+            await self.run(partial(cards.record, rows=rows))
+
+    async def issued(self, service_id: str, uuids: Sequence[UUID]) -> set[UUID]:
+        """Which of these card uuids `service_id` returned."""
+        return await self.run(partial(cards.issued, service_id=service_id, uuids=uuids), write=False)
+
+    async def add_feedback(self, rows: Sequence[FeedbackRow]) -> int:
+        """Store the entries not stored yet (a retransmission adds nothing); returns how many were new."""
+        return await self.run(partial(feedback.add, rows=rows))
+
+    async def ready(self) -> None:
+        """Raises StorageUnavailableError (or SchemaOutOfDateError) unless the database answers at this schema."""
+        self._schema_current = False  # read the version again: someone may have replaced the database
+        await self.run(lambda connection: None, write=False)
+
+    def _purge_quietly(self, now: float) -> None:
+        try:
+            removed = self.purge(now)
+        except StorageUnavailableError:
+            return  # the next purge will try again; the request that started this one has its answer already
+        log.info("purged %s", ", ".join(f"{count} {table}" for table, count in removed.items()))

@@ -1,0 +1,45 @@
+"""The output schemas in tools/list: each result model's top level, true of every result and small."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel
+
+from plugin.chat.tools import shallow_schema
+from plugin.core.answer import Answer
+from plugin.core.plugin import Plugin
+from plugin.core.profile import PatientProfile
+
+
+class Inner(BaseModel):
+    level: int
+
+
+class Result(BaseModel):
+    kind: Literal["a", "b"]
+    inner: Inner
+    maybe: Inner | None = None
+    count: int | None
+    items: list[Inner]
+
+
+def test_a_shallow_schema_keeps_each_property_s_json_type_and_enum_and_nothing_nested() -> None:
+    assert shallow_schema(Result) == {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string", "enum": ["a", "b"]},
+            "inner": {"type": "object"},
+            "maybe": {"type": ["null", "object"]},
+            "count": {"type": ["integer", "null"]},
+            "items": {"type": "array"},
+        },
+        "required": ["kind", "inner", "count", "items"],
+    }
+
+
+def test_every_answer_validates_against_the_answer_tool_output_schema(plugin: Plugin) -> None:
+    validator = Draft202012Validator(shallow_schema(Answer))
+    for profile in ({}, {"prior_pregnancy_losses": 1}, {"prior_pregnancy_losses": 3, "nk_cell_percent": 14}):
+        validator.validate(plugin.answer(PatientProfile.model_validate(profile)).model_dump(mode="json"))
