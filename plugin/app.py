@@ -30,12 +30,14 @@ from plugin.core.answer import Answer
 from plugin.core.errors import MissingDataError, PluginError, TemplateError, UpstreamError
 from plugin.core.evidence import Analysis
 from plugin.core.plugin import Plugin, load_plugin, smoke_test
+from plugin.smart import routes as smart
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.store import Storage
 from plugin.web.errors import FieldProblem, error_body, validation_body
 from plugin.web.limits import Limits, RequestLimits
 from plugin.web.logs import AccessLog
 from plugin.web.openapi import document_errors
+from plugin.web.sessions import SessionStore, session_secret
 from plugin.web.strict_json import Refusal
 from plugin.widget import routes as widget
 from plugin.widget.form import ProfileForm, parse_query
@@ -187,8 +189,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, http_error)
     # Inside CORS (added by the CDS Hooks door), so a refused CDS call still carries its CORS headers.
     app.add_middleware(RequestLimits, limits=limits(settings), render=render_refusal)
+    secret = session_secret(settings.session_secret.get_secret_value() if settings.session_secret else None)
+    # The chart sessions the SMART door opens and the widget reads: shared state, neither door imports the other.
+    app.state.sessions = SessionStore(secret)
     app.include_router(api.router)
     app.include_router(widget.router)
+    smart.install(app, settings, secret)
     app.include_router(function_calling.router)
     cds.install(app, settings, storage)
     app.add_middleware(AccessLog)  # outermost: one line for every request, whatever answered it

@@ -10,9 +10,9 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -60,6 +60,18 @@ class TrustedIssuer(BaseModel):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
+
+
+class SmartIssuer(BaseModel):
+    """An EHR's FHIR server the SMART launch accepts as `iss`: the client id it registered this app under, and for a
+    confidential client (`private_key_jwt`) the private key file (PEM or JWK) with its key id and algorithm."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_id: str = Field(min_length=1)
+    private_key: Path | None = None
+    key_id: str | None = None
+    alg: Literal["RS384", "ES384"] = "ES384"
 
 
 def issuers_in_short_form(value: Any) -> Any:
@@ -133,6 +145,14 @@ class Settings(BaseSettings):
     forwarded_allow_ips: tuple[str, ...] = ()
     # Site medication codes ("system|code") that identify an intravenous immunoglobulin order; text is matched too.
     ivig_medication_codes: tuple[str, ...] = ()
+
+    # SMART App Launch door. The EHR FHIR servers accepted as `iss`, each with this app's client id there, e.g.
+    # IVIG_CDS_SMART_ISSUERS='{"https://ehr.example.org/fhir": {"client_id": "ivig-cds"}}'; an `http` issuer only
+    # on a loopback address. Anything else gets an error page, never a redirect.
+    smart_issuers: dict[str, SmartIssuer] = {}
+    # Signs the widget's session cookie. Unset, each start makes a random one (logged), so a restart or a second
+    # worker ends every session: set it for a deployment.
+    session_secret: SecretStr | None = None
 
     @field_validator("trusted_issuers", mode="before")
     @classmethod

@@ -26,7 +26,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
-from plugin.cds_hooks.urls import for_log, split
+from plugin.fhir.urls import for_log, split
 
 log = logging.getLogger(__name__)
 

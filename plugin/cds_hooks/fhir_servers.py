@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from plugin.cds_hooks.urls import BaseUrl, for_log, split
+from plugin.fhir.urls import BaseUrl, for_log, split
 
 log = logging.getLogger(__name__)
 

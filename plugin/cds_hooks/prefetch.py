@@ -3,153 +3,29 @@
 Per key (CDS Hooks 2.0 "Prefetch Template"; standards/interop.md §1.4): a value is used as sent; `null` means the
 EHR has no data, which is authoritative, so nothing is queried; an absent key, or one holding an error
 OperationOutcome, is fetched from `fhirServer` with the bearer token of `fhirAuthorization` when both are given
-and the server is one this caller may name (`fhir_servers`): a short timeout per read and one deadline for all
-of them, at most MAX_PAGES pages, never leaving that server, no redirects (a 3xx is a failure). Only
-`conditions` is required: without the problem list the service cannot tell whether this evidence concerns the
-patient, so losing it is a 412. Nothing the caller sends can make this a 500: a token httpx cannot put in a
-header fails like an unreachable server.
+and the server is one this caller may name (`fhir_servers`), through the shared FHIR search (`plugin.fhir.search`:
+a short timeout per read and one deadline for all of them, at most MAX_PAGES pages, never leaving that server, no
+redirects). Only `conditions` is required: without the problem list the service cannot tell whether this evidence
+concerns the patient, so losing it is a 412. Nothing the caller sends can make this a 500: a token httpx cannot
+put in a header fails like an unreachable server.
 URLs and tokens are never logged (a search URL carries the patient id).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
-import httpx
-
-from plugin.cds_hooks.urls import BaseUrl
 from plugin.core.errors import MissingDataError
+from plugin.fhir.search import MAX_PAGES, PATIENT, SEARCHES, BundleError, FhirAccess, Resource, fetch_all, unpack
 
 log = logging.getLogger(__name__)
 
-
-class WithoutQuery(logging.Filter):
-    """httpx logs each request URL at INFO, and a FHIR search URL carries the patient id: drop the query."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(a.copy_with(query=None) if isinstance(a, httpx.URL) else a for a in record.args)
-        return True
-
-
-logging.getLogger("httpx").addFilter(WithoutQuery())
-
 PATIENT_TOKEN = "{{context.patientId}}"
-TEMPLATES: dict[str, str] = {
-    "conditions": f"Condition?patient={PATIENT_TOKEN}&clinical-status=active,recurrence,relapse",
-    "nkCells": f"Observation?patient={PATIENT_TOKEN}"
-    "&code=http://loinc.org|18267-5,http://loinc.org|107067-1,http://loinc.org|8133-1&_sort=-date&_count=10",
-    "obstetricHistory": f"Observation?patient={PATIENT_TOKEN}&code=http://loinc.org|11614-5&_sort=-date&_count=5",
-}
+# The chart's searches as CDS Hooks prefetch templates (the discovery document shows these).
+TEMPLATES: dict[str, str] = {key: search.replace(PATIENT, PATIENT_TOKEN) for key, search in SEARCHES.items()}
 REQUIRED = ("conditions",)
-MAX_PAGES = 3
-ERROR_SEVERITIES = frozenset({"error", "fatal"})
-
-Resource = dict[str, Any]
-
-
-class PrefetchError(ValueError):
-    """A prefetch value or fetched page that carries an error, or is not FHIR JSON at all."""
-
-
-@dataclass(frozen=True)
-class FhirAccess:
-    """Where and how to query the EHR's FHIR server: the allowed base URL and the bearer token (never logged)."""
-
-    base: BaseUrl
-    token: str = field(repr=False)
-
-    def url_for(self, template: str, patient_id: str) -> str:
-        # `|` percent-encoded: Tomcat-based FHIR servers refuse it raw in a query (RFC 3986 does not allow it).
-        query = template.replace("|", "%7C").replace(PATIENT_TOKEN, quote(patient_id, safe=""))
-        return f"{self.base}/{query}"
-
-    def owns(self, url: str) -> bool:
-        """Paging links are followed only on the same server, under the same base, so the token never leaves it."""
-        return self.base.contains(url)
-
-
-def is_error(resource: Mapping[str, Any]) -> bool:
-    if resource.get("resourceType") != "OperationOutcome":
-        return False
-    issues = resource.get("issue") or []
-    return not issues or any(isinstance(i, Mapping) and i.get("severity") in ERROR_SEVERITIES for i in issues)
-
-
-def unpack(value: object) -> tuple[list[Resource], str | None]:
-    """A prefetch value or page as (resources, next page URL).
-
-    Informational OperationOutcome entries (search mode `outcome`) are skipped; an error one spoils the page.
-
-    Raises:
-        PrefetchError: the value is an error OperationOutcome, or holds one, or is not a FHIR resource.
-    """
-    if not isinstance(value, Mapping) or not isinstance(value.get("resourceType"), str):
-        raise PrefetchError("not a FHIR resource")
-    if is_error(value):
-        raise PrefetchError("OperationOutcome")
-    if value["resourceType"] != "Bundle":
-        return ([] if value["resourceType"] == "OperationOutcome" else [dict(value)]), None
-    resources = [e["resource"] for e in value.get("entry") or [] if isinstance(e, Mapping) and "resource" in e]
-    resources = [r for r in resources if isinstance(r, Mapping)]
-    if any(is_error(r) for r in resources):
-        raise PrefetchError("Bundle with an error OperationOutcome")
-    links = [link for link in value.get("link") or [] if isinstance(link, Mapping)]
-    following = next((link.get("url") for link in links if link.get("relation") == "next"), None)
-    data = [dict(r) for r in resources if r.get("resourceType") != "OperationOutcome"]
-    return data, following if isinstance(following, str) else None
-
-
-async def fetch(
-    client: httpx.AsyncClient, access: FhirAccess, key: str, url: str, pages: int, into: dict[str, list[Resource]]
-) -> None:
-    """GET a search and up to `pages - 1` next pages into `into[key]`, page by page, so a deadline keeps what came.
-
-    Nothing is stored when the first page fails; a later failure keeps the pages before it.
-    """
-    next_url: str | None = url
-    for page in range(pages):
-        if next_url is None or not access.owns(next_url):
-            break
-        try:
-            response = await client.get(next_url)
-            if response.status_code != 200:
-                raise PrefetchError(f"HTTP {response.status_code}")  # a 3xx too: redirects are never followed
-            found, next_url = unpack(response.json())
-        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-            log.warning("FHIR query for prefetch key %r failed on page %d: %s", key, page + 1, type(exc).__name__)
-            return
-        into.setdefault(key, []).extend(found)
-
-
-async def fetch_all(
-    access: FhirAccess, queries: Mapping[str, tuple[str, int]], timeout: float, deadline: float
-) -> dict[str, list[Resource]]:
-    """Run the queries side by side until they finish or the call's deadline passes, whichever comes first.
-
-    httpx's timeout bounds each read, so a server that drips a few bytes at a time never trips it; the deadline
-    bounds the whole call. What arrived before it is kept; keys with nothing yet are left out.
-    """
-    headers = {"Authorization": f"Bearer {access.token}", "Accept": "application/fhir+json"}
-    collected: dict[str, list[Resource]] = {}
-    try:
-        client = httpx.AsyncClient(timeout=timeout, headers=headers, follow_redirects=False)
-    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # e.g. a token that is not ASCII
-        log.warning("FHIR client could not be set up: %s", type(exc).__name__)
-        return collected
-    async with client:
-        try:
-            async with asyncio.timeout(deadline):
-                await asyncio.gather(*(fetch(client, access, k, url, n, collected) for k, (url, n) in queries.items()))
-        except TimeoutError:
-            late = sorted(set(queries) - set(collected))
-            log.warning("FHIR queries cut at the %.2f s deadline; nothing yet for %s", deadline, late)
-    return collected
 
 
 async def gather(
@@ -165,21 +41,21 @@ async def gather(
     sent = prefetch or {}
     have: dict[str, list[Resource]] = {}
     queries: dict[str, tuple[str, int]] = {}
-    for key, template in TEMPLATES.items():
+    for key, search in SEARCHES.items():
         if key in sent and sent[key] is None:
             have[key] = []
             continue
         if key in sent:
             try:
                 have[key], next_url = unpack(sent[key])
-            except PrefetchError as exc:
+            except BundleError as exc:
                 log.warning("prefetch key %r unusable (%s)", key, exc)
             else:
                 if next_url is not None and access is not None:
                     queries[key] = (next_url, MAX_PAGES - 1)  # the EHR paginated its prefetch
                 continue
         if access is not None:
-            queries[key] = (access.url_for(template, patient_id), MAX_PAGES)
+            queries[key] = (access.url_for(search, patient_id), MAX_PAGES)
     if queries and access is not None:
         for key, fetched in (await fetch_all(access, queries, timeout, deadline)).items():
             have[key] = have.get(key, []) + fetched

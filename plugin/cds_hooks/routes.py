@@ -43,6 +43,7 @@ from plugin.cds_hooks.outcome import invalid_request
 from plugin.config import Settings
 from plugin.core.plugin import Plugin
 from plugin.fhir import chart as fhir
+from plugin.fhir.search import FhirAccess
 from plugin.storage.store import Storage
 from plugin.web.deps import PluginDep
 
@@ -131,13 +132,13 @@ async def answer_call(
     return respond(body, CdsResponse(cards=cards), answer.status)
 
 
-def fhir_access(body: CdsRequest, client: Client | None, policy: FhirServerPolicy) -> prefetch.FhirAccess | None:
+def fhir_access(body: CdsRequest, client: Client | None, policy: FhirServerPolicy) -> FhirAccess | None:
     """The FHIR server to query and its token, when the call gives both and its issuer may name that server."""
     auth, server = body.fhir_authorization, body.fhir_server
     if auth is None or not server:
         return None
     base = policy.allowed(server, client.issuer if client else None)
-    return None if base is None else prefetch.FhirAccess(base, auth.access_token.get_secret_value())
+    return None if base is None else FhirAccess(base, auth.access_token.get_secret_value())
 
 
 def respond(body: CdsRequest, response: CdsResponse, why: str) -> CdsResponse:

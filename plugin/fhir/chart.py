@@ -48,11 +48,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Finding:
-    """One chart datum the profile used and where it came from, so the card can show its source and date."""
+    """One chart datum the profile used and where it came from, so a card or the widget can show its source and date.
+
+    `resource` is the FHIR resource type it was read from; `field` the profile field it filled (None when it only
+    says whether the evidence concerns her, as an RPL diagnosis does, or was not used).
+    """
 
     what: str
     source: str
     date: str | None = None
+    resource: str = "Observation"
+    field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,17 +210,24 @@ def read_chart(resources: Iterable[Mapping[str, Any]], reasons: Iterable[Codeabl
     parsed = [resource for resource in map(parse, resources) if resource is not None]
     observations = [r for r in parsed if isinstance(r, Observation) and r.status in FINAL]
     diagnoses: dict[Feature, Finding] = {}
-    stated = [("diagnosis", c.code, c.recordedDate) for c in parsed if isinstance(c, Condition) and is_current(c)]
-    for kind, concept, recorded in [*stated, *(("reason on the IVIG order", reason, None) for reason in reasons)]:
+    stated = [
+        ("diagnosis", "Condition", c.code, c.recordedDate) for c in parsed if isinstance(c, Condition) and is_current(c)
+    ]
+    ordered = [("reason on the IVIG order", "MedicationRequest", reason, None) for reason in reasons]
+    for kind, resource, concept, recorded in [*stated, *ordered]:
         for feature, source in features(concept):
-            diagnoses.setdefault(feature, Finding(FEATURE_NAMES[feature], f"{kind}, {source}", day(recorded)))
+            used = None if feature == "rpl" else "autoimmune_conditions"
+            finding = Finding(FEATURE_NAMES[feature], f"{kind}, {source}", day(recorded), resource, used)
+            diagnoses.setdefault(feature, finding)
     findings = list(diagnoses.values())
     rpl_diagnosed = "rpl" in diagnoses
 
     nk_obs = newest(o for o in observations if is_nk_percent(o) and nk_percent(o) is not None)
     nk = None if nk_obs is None else nk_percent(nk_obs)
     if nk_obs is not None:
-        findings.append(Finding("NK-cell percentage", source_of(nk_obs), day(observed(nk_obs))))
+        findings.append(
+            Finding("NK-cell percentage", source_of(nk_obs), day(observed(nk_obs)), field="nk_cell_percent")
+        )
 
     loss_obs = newest(o for o in observations if SPONTANEOUS_ABORTIONS in loinc_codes(o) and loss_count(o) is not None)
     losses = None if loss_obs is None else loss_count(loss_obs)
@@ -232,7 +245,10 @@ def read_chart(resources: Iterable[Mapping[str, Any]], reasons: Iterable[Codeabl
                 Finding("Spontaneous abortions (not used: conflicts with the RPL diagnosis)", source_of(loss_obs))
             )
         else:
-            findings.append(Finding("Spontaneous abortions", source_of(loss_obs), day(observed(loss_obs))))
+            dated = day(observed(loss_obs))
+            findings.append(
+                Finding("Spontaneous abortions", source_of(loss_obs), dated, field="prior_pregnancy_losses")
+            )
 
     autoimmune = sorted((f for f in diagnoses if f != "rpl"), key=AUTOIMMUNE_CONDITIONS.index)
     profile = PatientProfile(

@@ -1,4 +1,4 @@
-"""The loaded plugin and the settings as FastAPI dependencies, so no door reaches into another for them."""
+"""The loaded plugin, the settings and the chart sessions as FastAPI dependencies, so no door reaches into another."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from plugin.config import Settings
 from plugin.core.plugin import Plugin
+from plugin.web.sessions import SessionStore
 
 
 def get_plugin(request: Request) -> Plugin:
@@ -22,3 +23,11 @@ def get_app_settings(request: Request) -> Settings:
 
 PluginDep = Annotated[Plugin, Depends(get_plugin)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_sessions(request: Request) -> SessionStore:
+    sessions: SessionStore = request.app.state.sessions
+    return sessions
+
+
+SessionsDep = Annotated[SessionStore, Depends(get_sessions)]

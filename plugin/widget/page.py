@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from plugin.core.evidence import Analysis
 from plugin.core.plugin import Plugin
 from plugin.core.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS
 from plugin.core.render import FIELD_LABELS, STATUS_HEADINGS, MissingWarningError
+from plugin.web.sessions import ChartEntry
 from plugin.widget.forest import forest_plot
 from plugin.widget.form import ProfileForm
 
@@ -55,7 +56,7 @@ def render_forest(plugin: Plugin, analysis: Analysis, highlighted: Collection[st
     return require_warning(output, analysis.warning.text, FOREST_TEMPLATE)
 
 
-def page_context(plugin: Plugin, form: ProfileForm) -> dict[str, Any]:
+def page_context(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None = None) -> dict[str, Any]:
     analysis = plugin.store.analyses[ANALYSIS_ID]
     answer = plugin.answer(form.profile) if form.profile is not None else None
     return {
@@ -71,11 +72,13 @@ def page_context(plugin: Plugin, form: ProfileForm) -> dict[str, Any]:
         "labels": {"fields": FIELD_LABELS, "statuses": STATUS_HEADINGS},
         "urls": URLS,
         "forest_url": URLS.forest(analysis.id),
+        "chart": chart,
     }
 
 
-def render_page(plugin: Plugin, form: ProfileForm) -> str:
-    """The widget for this form: the answer when the profile is valid, the field errors when it is not."""
-    context = page_context(plugin, form)
+def render_page(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None = None) -> str:
+    """The widget for this form: the answer when the profile is valid, the field errors when it is not, and what
+    a SMART launch took from her chart (`chart`, None without a launch), each entry with its resource type and date."""
+    context = page_context(plugin, form, chart)
     output = plugin.renderer.env.get_template(PAGE_TEMPLATE).render(**context)
     return require_warning(output, context["warning"].text, PAGE_TEMPLATE)

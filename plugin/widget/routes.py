@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,8 +11,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from plugin.config import Settings
 from plugin.core.profile import PatientProfile
-from plugin.web.deps import PluginDep
-from plugin.widget.embedding import Document, security_headers
+from plugin.core.widget_query import widget_query
+from plugin.web.deps import PluginDep, SessionsDep
+from plugin.web.embedding import Document, security_headers
+from plugin.web.error_page import error_page
 from plugin.widget.form import NONE, parse_query
 from plugin.widget.page import render_forest, render_page
 
@@ -61,14 +64,26 @@ def headers(request: Request, document: Document) -> dict[str, str]:
     openapi_extra={"parameters": PROFILE_PARAMETERS},
     responses={422: {"description": "The page, showing which parameters are wrong and no answer.", "content": {}}},
 )
-def get_widget(request: Request, plugin: PluginDep) -> HTMLResponse:
+def get_widget(request: Request, plugin: PluginDep, sessions: SessionsDep) -> HTMLResponse:
     """The widget an EHR frames: a profile form prefilled from the query, the answer, and the forest plot.
 
-    Parameters are named like the profile fields. A bad value is shown back in the page, naming the field.
+    Parameters are named like the profile fields. A bad value is shown back in the page, naming the field. After a
+    SMART launch (its session cookie), a page without parameters opens with her chart's findings, and the page
+    says where each came from; an expired session gets an error page and loses its cookie.
     """
-    form = parse_query(request.query_params.multi_items())
+    found, session = sessions.find(request)
+    if found == "expired":
+        settings: Settings = request.app.state.settings
+        refused = error_page(plugin, "smart.token_expired", settings.frame_ancestors)
+        sessions.cookie.clear(refused)
+        return refused
+    pairs = request.query_params.multi_items()
+    if session is not None and not pairs:
+        pairs = parse_qsl(widget_query(session.profile).removeprefix("?"))
+    form = parse_query(pairs)
     status = 422 if form.errors else 200
-    return HTMLResponse(render_page(plugin, form), status_code=status, headers=headers(request, "page"))
+    chart = session.entries if session is not None else None
+    return HTMLResponse(render_page(plugin, form, chart), status_code=status, headers=headers(request, "page"))
 
 
 @router.get(

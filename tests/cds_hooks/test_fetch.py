@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from plugin.app import create_app
-from plugin.cds_hooks.prefetch import MAX_PAGES
+from plugin.fhir.search import MAX_PAGES
 from tests.cds_hooks.support import SERVICE_URL, cds_settings, load, serve
 
 TOKEN = "opaque-fhir-token-7c1e"
@@ -233,6 +233,6 @@ def test_fetching_logs_neither_the_token_nor_the_patient_id(
     caplog.set_level(logging.DEBUG)
     cds.post(SERVICE_URL, json=spec_request(f"{fhir.base}/fhir"))
     cds.post(SERVICE_URL, json=spec_request(f"{fhir.base}/fhir", token="wrong"))
-    assert "FHIR query for prefetch key 'conditions' failed" in caplog.text
+    assert "FHIR query for 'conditions' failed" in caplog.text
     assert TOKEN not in caplog.text
     assert PATIENT not in caplog.text

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin.cds_hooks.prefetch import FhirAccess, PrefetchError, WithoutQuery, unpack
-from plugin.cds_hooks.urls import split
 from plugin.fhir.chart import read_chart
+from plugin.fhir.search import BundleError, FhirAccess, WithoutQuery, unpack
+from plugin.fhir.urls import split
 from tests.cds_hooks.support import load
 
 
@@ -216,7 +216,7 @@ def test_a_bundle_unpacks_to_its_resources_skipping_informational_outcomes() -> 
     ids=["outcome", "bundle-with-error-outcome", "outcome-without-issues", "not-an-object", "no-resource-type"],
 )
 def test_error_outcomes_and_non_resources_are_prefetch_errors(value: object) -> None:
-    with pytest.raises(PrefetchError):
+    with pytest.raises(BundleError):
         unpack(value)
 
 
@@ -229,7 +229,7 @@ def test_fetch_urls_fill_the_patient_token_and_stay_on_the_fhir_server() -> None
     base = split("https://EHR.example.org:443/fhir/")
     assert base is not None
     access = FhirAccess(base, "token")
-    url = access.url_for("Condition?patient={{context.patientId}}&clinical-status=active", "a b/c")
+    url = access.url_for("Condition?patient={{patient}}&clinical-status=active", "a b/c")
     assert url == "https://ehr.example.org/fhir/Condition?patient=a%20b%2Fc&clinical-status=active"
     assert access.url_for("Observation?code=http://loinc.org|11614-5", "1") == (
         "https://ehr.example.org/fhir/Observation?code=http://loinc.org%7C11614-5"

@@ -1,0 +1,165 @@
+"""The SMART App Launch door (2.2): GET /smart/launch and GET /smart/callback, ending on the widget prefilled.
+
+Launch: `iss` must be a configured issuer, its SMART configuration is read (cached), and the browser goes to the
+authorization endpoint with PKCE S256; the state travels in a signed cookie as well as the URL, so a callback is
+taken only in the browser that started it. Callback: state checked and spent, code exchanged, `patient` taken
+from the token response, her Conditions and Observations read once with the token through the shared FHIR search,
+and mapped by the shared chart reader (`plugin.fhir.chart`, as CDS Hooks does). The result goes into a
+server-side chart session (`plugin.web.sessions`) and the browser to /widget: no patient data and no token in
+any URL, the page or the log. Every failure is an HTML error page naming a stable code.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+
+from plugin.config import Settings
+from plugin.core.profile import PatientProfile
+from plugin.fhir.chart import Finding, read_chart
+from plugin.fhir.search import FhirAccess, read_searches
+from plugin.fhir.urls import for_log
+from plugin.smart.issuers import Discovery, DiscoveryError, find_issuer, issuers_from
+from plugin.smart.launch import PENDING_SECONDS, CodeRefusedError, Launches, authorization_url, exchange
+from plugin.web.deps import PluginDep, SessionsDep, SettingsDep
+from plugin.web.error_page import error_page
+from plugin.web.sessions import ChartEntry, ChartSession, SignedCookie
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/smart", tags=["smart"])
+
+LAUNCH_COOKIE = "ivig_cds_launch"
+# A token response without expires_in is taken to last this long (SMART: tokens SHOULD last at most an hour).
+DEFAULT_EXPIRES_IN = 300
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def redirect_uri(settings: Settings) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/smart/callback"
+
+
+def refuse(request: Request, code: str, *, clear_launch: bool = False) -> Response:
+    settings: Settings = request.app.state.settings
+    response = error_page(request.app.state.plugin, code, settings.frame_ancestors)
+    if clear_launch:
+        request.app.state.smart_launch_cookie.clear(response)
+    log.info("SMART %s refused: %s", request.url.path, code)
+    return response
+
+
+# Every failure is an HTML page naming its code (`data-error`), no patient data on it.
+ERROR_PAGES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "An error page: a missing or unlisted issuer, or a launch this browser did not start."},
+    401: {"description": "An error page: the EHR's access token has expired."},
+    403: {"description": "An error page: the EHR refused the authorization."},
+    502: {"description": "An error page: the EHR's configuration, token endpoint or FHIR server failed."},
+}
+
+
+@router.get(
+    "/launch",
+    response_class=Response,
+    responses={302: {"description": "To the authorization endpoint."}, **ERROR_PAGES},
+)
+async def launch(
+    request: Request, settings: SettingsDep, iss: str | None = None, launch: str | None = None
+) -> Response:
+    """Start an EHR launch (`iss` and `launch`) or, without `launch`, a standalone one asking for `launch/patient`."""
+    if not iss:
+        return refuse(request, "smart.missing_iss")
+    issuer = find_issuer(request.app.state.smart_issuers, iss)
+    if issuer is None:
+        log.warning("SMART launch from an unlisted issuer %s", for_log(iss))
+        return refuse(request, "smart.unlisted_issuer")
+    discovery: Discovery = request.app.state.smart_discovery
+    try:
+        config = await discovery.get(issuer)
+    except DiscoveryError:
+        return refuse(request, "smart.discovery_failed")
+    url, state, verifier = authorization_url(issuer, config, redirect_uri(settings), launch or None)
+    launches: Launches = request.app.state.smart_launches
+    launches.add(state, issuer, config, verifier)
+    response = RedirectResponse(url, status_code=302, headers=NO_STORE)
+    cookie: SignedCookie = request.app.state.smart_launch_cookie
+    cookie.set(response, state, max_age=int(PENDING_SECONDS))
+    return response
+
+
+def entry(finding: Finding, profile: PatientProfile) -> ChartEntry:
+    """A finding as the widget lists it, with the value the profile took from it."""
+    value = None
+    if finding.field == "nk_cell_percent" and profile.nk_cell_percent is not None:
+        value = f"{profile.nk_cell_percent:g} %"
+    elif finding.field == "prior_pregnancy_losses" and profile.prior_pregnancy_losses is not None:
+        value = str(profile.prior_pregnancy_losses)
+    code = finding.source.rpartition(", ")[2]  # "Observation, LOINC 18267-5" -> "LOINC 18267-5"
+    return ChartEntry(finding.what, value, finding.field, finding.resource, code, finding.date)
+
+
+@router.get(
+    "/callback",
+    response_class=Response,
+    responses={303: {"description": "To the widget, prefilled."}, **ERROR_PAGES},
+)
+async def callback(
+    request: Request,
+    plugin: PluginDep,
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+) -> Response:
+    """The authorization server's answer: state checked, code exchanged, chart read once, then to /widget."""
+    cookie: SignedCookie = request.app.state.smart_launch_cookie
+    started = cookie.read(request)
+    if not state or started is None or not hmac.compare_digest(state.encode(), started.encode()):
+        return refuse(request, "smart.state_mismatch")
+    launches: Launches = request.app.state.smart_launches
+    pending = launches.take(state)
+    if pending is None:
+        return refuse(request, "smart.state_unknown", clear_launch=True)
+    if error or not code:
+        return refuse(request, "smart.authorization_denied", clear_launch=True)
+    try:
+        token = await exchange(pending, code, redirect_uri(settings), settings.fhir_timeout)
+    except CodeRefusedError as exc:
+        log.warning("SMART code exchange with %s refused: %s", pending.issuer.base, exc.error)
+        return refuse(request, "smart.code_refused", clear_launch=True)
+    patient, access_token = token.get("patient"), token.get("access_token")
+    if not isinstance(patient, str) or not patient or not isinstance(access_token, str) or not access_token:
+        return refuse(request, "smart.no_patient", clear_launch=True)
+    expires_in = token.get("expires_in", DEFAULT_EXPIRES_IN)
+    if not isinstance(expires_in, int) or expires_in <= 0:
+        return refuse(request, "smart.token_expired", clear_launch=True)
+    access = FhirAccess(pending.issuer.base, access_token)
+    found = await read_searches(access, patient, timeout=settings.fhir_timeout, deadline=settings.deadline)
+    if not found:
+        return refuse(request, "smart.chart_unavailable", clear_launch=True)
+    chart = read_chart(resource for resources in found.values() for resource in resources)
+    expires_at = sessions.clock() + expires_in
+    entries = tuple(entry(finding, chart.profile) for finding in chart.findings)
+    session = ChartSession(chart.profile, entries, expires_at, access_token)
+    response = RedirectResponse("/widget", status_code=303, headers=NO_STORE)
+    sessions.open(response, session)
+    cookie.clear(response)
+    log.info("SMART launch from %s: chart read, %d finding(s)", pending.issuer.base, len(chart.findings))
+    return response
+
+
+def install(app: FastAPI, settings: Settings, secret: str) -> None:
+    """Mount the SMART door: the issuers allowed, discovery with its cache, the launches waiting and their cookie.
+
+    Raises:
+        ValueError: a configured issuer is not usable (the service refuses to start).
+    """
+    app.state.smart_issuers = issuers_from(settings.smart_issuers)
+    app.state.smart_discovery = Discovery(settings.fhir_timeout)
+    app.state.smart_launches = Launches()
+    app.state.smart_launch_cookie = SignedCookie(LAUNCH_COOKIE, secret, "smart-launch")
+    app.include_router(router)

@@ -1,0 +1,77 @@
+"""The HTML error page of the doors an EHR frames (the SMART launch, the widget): a stable code, plain words, and
+never patient data, a token or anything from the request."""
+
+from __future__ import annotations
+
+from fastapi.responses import HTMLResponse
+
+from plugin.core.plugin import Plugin
+from plugin.web.embedding import security_headers
+
+ERROR_TEMPLATE = "web/error.html.j2"
+RELAUNCH = "Open the app again from the patient's chart in the EHR."
+
+# code -> (HTTP status, heading, what happened and what to do).
+ERRORS: dict[str, tuple[int, str, str]] = {
+    "smart.missing_iss": (
+        400,
+        "The EHR did not say which FHIR server to use",
+        f"The launch URL needs `iss`. {RELAUNCH}",
+    ),
+    "smart.unlisted_issuer": (
+        400,
+        "This EHR is not registered with the app",
+        "The FHIR server in `iss` is not on the app's list of issuers (IVIG_CDS_SMART_ISSUERS), so the app did not "
+        "sign in to it. Ask the app's administrator to register it.",
+    ),
+    "smart.discovery_failed": (
+        502,
+        "The EHR's SMART configuration could not be read",
+        "Its .well-known/smart-configuration did not answer in time or is not usable for an EHR launch with PKCE "
+        f"S256. {RELAUNCH}",
+    ),
+    "smart.state_mismatch": (
+        400,
+        "This sign-in does not belong to this browser",
+        "The `state` returned by the EHR does not match the launch this browser started, so it was refused. "
+        f"{RELAUNCH}",
+    ),
+    "smart.state_unknown": (
+        400,
+        "This sign-in has already been used or has expired",
+        f"Each launch can be completed once, within ten minutes. {RELAUNCH}",
+    ),
+    "smart.authorization_denied": (
+        403,
+        "The EHR did not authorize the app",
+        f"The EHR's authorization server answered with an error instead of a code. {RELAUNCH}",
+    ),
+    "smart.code_refused": (
+        400,
+        "The EHR refused the sign-in code",
+        "The authorization server would not exchange the code for an access token: it may have been used already, "
+        f"or the PKCE verifier did not match it. {RELAUNCH}",
+    ),
+    "smart.no_patient": (
+        400,
+        "The EHR did not name a patient",
+        f"The token response has no `patient`, so there is no chart to read. {RELAUNCH}",
+    ),
+    "smart.token_expired": (
+        401,
+        "The EHR session has expired",
+        f"The access token has expired, so the chart is no longer read and the page is not prefilled. {RELAUNCH}",
+    ),
+    "smart.chart_unavailable": (
+        502,
+        "The chart could not be read",
+        f"The EHR's FHIR server refused the access token or did not answer in time, so no finding was read. {RELAUNCH}",
+    ),
+}
+
+
+def error_page(plugin: Plugin, code: str, frame_ancestors: tuple[str, ...]) -> HTMLResponse:
+    """The page for one error code, framable by the EHR like the widget."""
+    status, title, message = ERRORS[code]
+    html = plugin.renderer.env.get_template(ERROR_TEMPLATE).render(code=code, title=title, message=message)
+    return HTMLResponse(html, status_code=status, headers=security_headers(frame_ancestors, "page"))
