@@ -24,10 +24,11 @@ from mcp.server.transport_security import (
 from mcp_types import HEADER_MISMATCH, PROTOCOL_VERSION_META_KEY
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plugin.chat import envelope
 from plugin.chat.envelope import Rejection
+from plugin.web.limits import replaying
 
 VERSION_HEADER = "mcp-protocol-version"
 
@@ -85,18 +86,4 @@ class McpEdges:
         if rejection is not None:
             await refused(rejection)(scope, receive, send)
             return
-        await self.app(scope, replay(body, receive), send)
-
-
-def replay(body: bytes, receive: Receive) -> Receive:
-    """`receive` for the SDK: the body already read, then whatever the connection says next (a disconnect)."""
-    sent = False
-
-    async def again() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return again
+        await self.app(scope, replaying(body, receive), send)

@@ -15,14 +15,19 @@ from dataclasses import dataclass
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from plugin.app import create_app
 from plugin.config import Settings
 from plugin.smart.launch import EHR_SCOPE, STANDALONE_SCOPE
 from tests.cds_hooks.support import serve
 from tests.smart.ehr import CLIENT_ID, Ehr
-from tests.widget.browser.conftest import AXE, CHROMIUM, LAUNCH_ARGS, only_loopback, require
+from tests.widget.browser import conftest as widget_browser
+from tests.widget.browser.conftest import AXE, only_loopback, require
+
+# The widget's browser fixtures, shared: one Chromium set-up for every browser test.
+playwright = widget_browser.playwright
+browser = widget_browser.browser
 
 START_SECONDS = 20.0
 
@@ -84,20 +89,6 @@ def smart(settings: Settings, ehr: Ehr) -> Iterator[Smart]:
     ehr.register(f"{url}/smart/callback", set(EHR_SCOPE.split()) | set(STANDALONE_SCOPE.split()))
     with serving_on(sock, app):
         yield Smart(url, app)
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    require(CHROMIUM, "Debian's chromium")
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-    yield chromium
-    chromium.close()
 
 
 @pytest.fixture
