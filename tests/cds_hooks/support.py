@@ -45,21 +45,27 @@ def cds_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return settings
 
 
-def ivig_order_request() -> dict[str, Any]:
-    """The spec's order-select example with an IVIG draft order selected, and the problem list prefetched."""
+def ivig_order(prefetch: dict[str, Any] | None = None, **order: Any) -> dict[str, Any]:
+    """The spec's order-select example with one more draft MedicationRequest (`order` fields), selected, and the
+    prefetch given (the problem list by default)."""
     body = load("cds-request-spec-order-select.json")
-    order = {
+    draft = {
         "resourceType": "MedicationRequest",
         "id": "ivig-1",
         "status": "draft",
         "intent": "order",
         "subject": {"reference": "Patient/1288992"},
-        "medicationCodeableConcept": {"text": "IVIG 10% solution"},
+        **order,
     }
-    body["context"]["draftOrders"]["entry"].append({"resource": order})
+    body["context"]["draftOrders"]["entry"].append({"resource": draft})
     body["context"]["selections"].append("MedicationRequest/ivig-1")
-    body["prefetch"] = chart()
+    body["prefetch"] = chart() if prefetch is None else prefetch
     return body
+
+
+def ivig_order_request() -> dict[str, Any]:
+    """An IVIG draft order selected, with the problem list prefetched."""
+    return ivig_order(medicationCodeableConcept={"text": "IVIG 10% solution"})
 
 
 def issue_card(client: Any, url: str = SERVICE_URL, headers: dict[str, str] | None = None) -> str:

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from plugin.app import create_app
 from plugin.cds_hooks.prefetch import TEMPLATES
+from tests.cds_hooks import support
 from tests.cds_hooks.support import (
     ORDER_SELECT_URL,
     ROOT,
@@ -238,19 +239,7 @@ def test_the_spec_order_select_example_is_not_about_ivig_and_returns_no_cards(cd
 
 
 def ivig_order(**medication: Any) -> dict[str, Any]:
-    body = load("cds-request-spec-order-select.json")
-    order = {
-        "resourceType": "MedicationRequest",
-        "id": "ivig-1",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": "Patient/1288992"},
-        **medication,
-    }
-    body["context"]["draftOrders"]["entry"].append({"resource": order})
-    body["context"]["selections"].append("MedicationRequest/ivig-1")
-    body["prefetch"] = chart(nkCells="nk-percent.json")
-    return body
+    return support.ivig_order(chart(nkCells="nk-percent.json"), **medication)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from plugin.config import Settings
 from plugin.core.answer import WARNING_CODE
 from plugin.core.plugin import Plugin
 from plugin.core.profile import PatientProfile
+from tests.chat.test_mcp_edges import run_stdio
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ivig-cds")
@@ -367,29 +367,12 @@ def test_stdout_of_ivig_cds_mcp_carries_nothing_but_json_rpc() -> None:
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": ANSWER.name, "arguments": PROFILE}},
         {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": ANSWER.name, "arguments": {"x": 1}}},
     ]
-    with subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "mcp"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **ENV},
-    ) as server:
-        watchdog = threading.Timer(60, server.kill)  # a hung server fails the test instead of hanging it
-        watchdog.start()
-        try:
-            assert server.stdin and server.stdout
-            server.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
-            server.stdin.flush()
-            lines = [server.stdout.readline() for _ in range(3)]  # stdin stays open until every reply is in
-            rest, log = server.communicate(timeout=30)  # closes stdin: the server ends its session and exits
-        finally:
-            watchdog.cancel()
-    replies = sorted((json.loads(line) for line in [*lines, *rest.splitlines()]), key=lambda r: r["id"])
+    got, log, returncode = run_stdio([json.dumps(m) for m in messages], ENV, replies=3)
+    replies = sorted(got, key=lambda r: r["id"])
     assert [(r["jsonrpc"], r["id"]) for r in replies] == [("2.0", 1), ("2.0", 2), ("2.0", 3)]
     assert replies[1]["result"]["structuredContent"]["status"] == "matched"
     assert replies[2]["result"]["isError"] is True
-    assert server.returncode == 0
+    assert returncode == 0
     assert ANSWER.name in log  # the rejected call is logged, on stderr
 
 
