@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     evidence_dir: Path = Field(default_factory=lambda: bundled("evidence"))
     templates_dir: Path = Field(default_factory=lambda: bundled("templates"))
     public_base_url: str = "http://127.0.0.1:8000"
+    # Finished answers kept per worker, one per kind of patient (about 0.1 MB each); 0 turns the cache off.
+    answer_cache_size: int = Field(default=256, ge=0)
     log_level: str = "INFO"
     # EHR origins allowed to frame the widget (CSP frame-ancestors); the default allows same origin only, e.g.
     # IVIG_CDS_FRAME_ANCESTORS="[\"'self'\", \"https://ehr.example.org\"]" (a JSON list, like the others).

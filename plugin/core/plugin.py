@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -12,6 +12,7 @@ import jinja2
 from pydantic import Field
 
 from plugin.core.answer import TABLE_IDS, Answer, answer
+from plugin.core.answer_cache import AnswerCache
 from plugin.core.errors import RuleTableError, TemplateError
 from plugin.core.evidence import EvidenceStore, Frozen
 from plugin.core.profile import PatientProfile
@@ -39,16 +40,33 @@ class Plugin:
     store: EvidenceStore
     tables: dict[str, DecisionTable]
     renderer: Renderer
+    cache_size: int = 256
+    answers: AnswerCache = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        cache = AnswerCache(self.compute, self.render_both, self.tables, self.store.version, self.cache_size)
+        object.__setattr__(self, "answers", cache)
 
     def answer(self, profile: PatientProfile, *, ivig_order: bool = False) -> Answer:
+        """The answer for this profile, from the cache of finished answers."""
+        return self.answers.answer(profile, ivig_order)
+
+    def compute(self, profile: PatientProfile, ivig_order: bool = False) -> Answer:
+        """The answer worked out afresh: the decision tables, the views, the summary of findings."""
         return answer(profile, self.tables, self.store, ivig_order=ivig_order)
 
+    def render_both(self, result: Answer) -> tuple[str, str]:
+        return self.renderer.render(result, "markdown"), self.renderer.render(result, "text")
+
     def respond(self, profile: PatientProfile) -> RenderedAnswer:
-        result = self.answer(profile)
-        rendered = Rendered(
-            markdown=self.renderer.render(result, "markdown"), text=self.renderer.render(result, "text")
-        )
-        return RenderedAnswer(**dict(result), rendered=rendered)
+        """The answer with its renderings, worked out afresh (the cached door bodies are proven equal to it)."""
+        result = self.compute(profile)
+        markdown, text = self.render_both(result)
+        return RenderedAnswer(**dict(result), rendered=Rendered(markdown=markdown, text=text))
+
+    def respond_json(self, profile: PatientProfile) -> bytes:
+        """`respond(profile)` as the JSON door sends it, from the cache."""
+        return self.answers.body(profile)
 
 
 class Locations(Protocol):
@@ -59,6 +77,9 @@ class Locations(Protocol):
 
     @property
     def templates_dir(self) -> Path: ...
+
+    @property
+    def answer_cache_size(self) -> int: ...
 
 
 # One profile for each status an answer can have: rendered once through every channel before serving.
@@ -119,7 +140,7 @@ def load_plugin(settings: Locations) -> Plugin:
         )
     renderer = Renderer(settings.templates_dir)
     compile_templates(renderer)
-    plugin = Plugin(store=store, tables=tables, renderer=renderer)
+    plugin = Plugin(store=store, tables=tables, renderer=renderer, cache_size=settings.answer_cache_size)
     for fmt in TEMPLATES:
         smoke_test(plugin, f"chat {fmt}", partial(renderer.render, fmt=fmt))
     return plugin

@@ -11,12 +11,12 @@ from plugin.core.plugin import Plugin
 from plugin.web.sessions import SessionStore
 
 
-def get_plugin(request: Request) -> Plugin:
+async def get_plugin(request: Request) -> Plugin:
     plugin: Plugin = request.app.state.plugin
     return plugin
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -25,7 +25,7 @@ PluginDep = Annotated[Plugin, Depends(get_plugin)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_sessions(request: Request) -> SessionStore:
+async def get_sessions(request: Request) -> SessionStore:
     sessions: SessionStore = request.app.state.sessions
     return sessions
 
