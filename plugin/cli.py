@@ -124,7 +124,7 @@ def ask(args: argparse.Namespace) -> int:
 def evidence_check() -> int:
     from plugin.app import preflight
 
-    settings = get_settings()
+    settings = get_settings().model_copy(update={"proof_dir": None})  # a check proves every table, always
     plugin = load_plugin(settings)
     preflight(plugin, settings)  # every status rendered in every channel, as `serve` does before binding
     for analysis in plugin.store.analyses.values():

@@ -89,8 +89,11 @@ class Settings(BaseSettings):
     evidence_dir: Path = Field(default_factory=lambda: bundled("evidence"))
     templates_dir: Path = Field(default_factory=lambda: bundled("templates"))
     public_base_url: str = "http://127.0.0.1:8000"
-    # Finished answers kept per worker, one per kind of patient (about 0.1 MB each); 0 turns the cache off.
-    answer_cache_size: int = Field(default=256, ge=0)
+    # Finished answers kept per worker, one per kind of patient (about 0.15 MB each); 0 turns the cache off.
+    answer_cache_size: int = Field(default=128, ge=0)
+    # Where decision tables proven on their whole grid are remembered (by the SHA-256 of the file and of the
+    # proving code), so a restart need not prove them again; unset (IVIG_CDS_PROOF_DIR=) proves at every start.
+    proof_dir: Path | None = Path("var/cache/proofs")
     log_level: str = "INFO"
     # EHR origins allowed to frame the widget (CSP frame-ancestors); the default allows same origin only, e.g.
     # IVIG_CDS_FRAME_ANCESTORS="[\"'self'\", \"https://ehr.example.org\"]" (a JSON list, like the others).
@@ -155,6 +158,11 @@ class Settings(BaseSettings):
     # Signs the widget's session cookie. Unset, each start makes a random one (logged), so a restart or a second
     # worker ends every session: set it for a deployment.
     session_secret: SecretStr | None = None
+
+    @field_validator("proof_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("trusted_issuers", mode="before")
     @classmethod

@@ -110,6 +110,14 @@ def test_evidence_check_verifies_the_store_and_prints_its_version() -> None:
     assert "evidence version sha256:" in result.stdout
 
 
+def test_ask_remembers_the_table_proofs_and_evidence_check_neither_reads_nor_writes_them(tmp_path: Path) -> None:
+    proofs = tmp_path / "proofs"
+    assert run("evidence", "check", env={"IVIG_CDS_PROOF_DIR": str(proofs)}).returncode == 0
+    assert not proofs.exists()
+    assert run("ask", "--nk-cell-percent", "14", env={"IVIG_CDS_PROOF_DIR": str(proofs)}).returncode == 0
+    assert len(list(proofs.iterdir())) == 4  # one per decision table
+
+
 def test_evidence_check_fails_closed_on_a_broken_store_naming_file_field_and_value(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "evidence", tmp_path / "evidence")
     analysis = tmp_path / "evidence" / "analyses" / "habets-2022-ivig-rpl.toml"

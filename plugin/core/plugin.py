@@ -16,6 +16,7 @@ from plugin.core.answer_cache import AnswerCache
 from plugin.core.errors import RuleTableError, TemplateError
 from plugin.core.evidence import EvidenceStore, Frozen
 from plugin.core.profile import PatientProfile
+from plugin.core.proofs import ProofDirectory
 from plugin.core.render import TEMPLATES, MissingWarningError, Renderer
 from plugin.core.rules import DecisionTable
 from plugin.core.store import load_evidence
@@ -81,6 +82,9 @@ class Locations(Protocol):
     @property
     def answer_cache_size(self) -> int: ...
 
+    @property
+    def proof_dir(self) -> Path | None: ...
+
 
 # One profile for each status an answer can have: rendered once through every channel before serving.
 STATUS_EXAMPLES: dict[str, PatientProfile] = {
@@ -129,7 +133,8 @@ def load_plugin(settings: Locations) -> Plugin:
         TemplateError: a template does not compile or cannot render some status.
     """
     store = load_evidence(settings.evidence_dir)
-    tables = load_tables(settings.evidence_dir, set(store.refs()), set(store.context))
+    proofs = ProofDirectory(settings.proof_dir) if settings.proof_dir is not None else None
+    tables = load_tables(settings.evidence_dir, set(store.refs()), set(store.context), proofs)
     missing = sorted(set(TABLE_IDS.values()) - set(tables))
     if missing:
         raise RuleTableError(

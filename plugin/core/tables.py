@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from plugin.core.errors import RuleTableError
 from plugin.core.profile import PatientProfile
+from plugin.core.proofs import PROVING_CODE, ProofDirectory, code_digest, proof_key
 from plugin.core.rules import (
     DERIVED_INPUTS,
     INTERVAL,
@@ -28,6 +30,9 @@ from plugin.core.rules import (
     interval,
 )
 from plugin.core.store import read_toml
+
+# What a remembered proof depends on besides the table file: the code that compiles and proves tables.
+PROVING_DIGEST = code_digest(*PROVING_CODE, sys.modules[__name__])
 
 
 def _number_points(spec: Input, cells: list[str]) -> Sequence[Value]:
@@ -118,8 +123,10 @@ def verify(table: DecisionTable, path: Path) -> None:
             )
 
 
-def load_table(path: Path, known_outputs: Mapping[str, set[str]]) -> DecisionTable:
-    """Load, compile and verify one table file.
+def load_table(
+    path: Path, known_outputs: Mapping[str, set[str]], proofs: ProofDirectory | None = None
+) -> DecisionTable:
+    """Load, compile and verify one table file (unless `proofs` holds the proof of this very file and code).
 
     Raises:
         RuleTableError: the file is malformed or its table is not sound.
@@ -138,16 +145,22 @@ def load_table(path: Path, known_outputs: Mapping[str, set[str]]) -> DecisionTab
         ) from None
     outputs = set(spec.notes) if spec.output == "notes" else known_outputs[spec.output]
     table = compile_table(spec, path, outputs)
-    verify(table, path)
+    key = proof_key(PROVING_DIGEST, path.read_bytes(), outputs) if proofs is not None else ""
+    if proofs is None or key not in proofs:
+        verify(table, path)
+        if proofs is not None:
+            proofs.add(key)
     return table
 
 
-def load_tables(directory: Path, estimate_refs: set[str], context_ids: set[str]) -> dict[str, DecisionTable]:
+def load_tables(
+    directory: Path, estimate_refs: set[str], context_ids: set[str], proofs: ProofDirectory | None = None
+) -> dict[str, DecisionTable]:
     """Load every `rules/*.toml` under the evidence directory, keyed by table id.
 
     Raises:
         RuleTableError: any table fails to load.
     """
     known = {"status": set(STATUSES), "estimates": estimate_refs, "context": context_ids}
-    tables = [load_table(path, known) for path in sorted((directory / "rules").glob("*.toml"))]
+    tables = [load_table(path, known, proofs) for path in sorted((directory / "rules").glob("*.toml"))]
     return {table.id: table for table in tables}

@@ -40,6 +40,20 @@ def test_z_for_a_95_percent_interval_is_1_959964() -> None:
     assert round(stats.z_for_level(0.95), 6) == 1.959964
 
 
+@pytest.mark.parametrize("level", [0.8, 0.9, 0.95, 0.99, 0.999])
+def test_the_standard_library_quantile_agrees_with_scipy_to_the_last_few_bits(level: float) -> None:
+    from scipy.stats import norm
+
+    assert stats.z_for_level(level) == pytest.approx(float(norm.ppf(1 - (1 - level) / 2)), rel=1e-15)
+
+
+@pytest.mark.parametrize("z", [0.0, 0.5, 1.96, 3.5, 5.0, 8.0, 20.0, 37.0])
+def test_p_from_z_agrees_with_scipy_far_into_the_tail(z: float) -> None:
+    from scipy.stats import norm
+
+    assert stats.p_from_z(z) == stats.p_from_z(-z) == pytest.approx(float(2 * norm.sf(z)), rel=1e-12)
+
+
 # ln RR to 3 dp, SE to 4 dp, z to 2 dp and p to 2 significant figures, as printed in habets2022.md section 2
 # and the table at the top of evidence-presentation.md. Compared after rounding to the printed digits, so no
 # tolerance is needed.
