@@ -92,9 +92,14 @@ $(AXE):
 		echo "browser tests: npm missing, so axe-core $(AXE_VERSION) is not installed" >&2; \
 	fi
 
+# Each figure beside a baseline measured in the same run: in-process latency; HTTP load with wrk (Debian's wrk
+# package) on the four doors; cold starts of serve, ask and stdio mcp (the last through bench/mcp_start.py's own
+# measurement). BENCH_DURATION, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_ROUNDS, BENCH_WARMUP and BENCH_COLD_ROUNDS
+# override the defaults (bench/http_throughput.py, bench/cold_start.py).
 bench: $(STAMP)
 	$(BIN)/python bench/answer_latency.py
-	$(BIN)/python bench/mcp_start.py
+	$(BIN)/python -m bench.http_throughput
+	$(BIN)/python -m bench.cold_start
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,211 @@
+"""HTTP throughput and latency under load, `ivig-cds serve` beside bare apps returning the same bytes (wrk).
+
+Our service runs as the real `ivig-cds serve` subprocess (one uvicorn worker, a temporary SQLite database, CDS
+Hooks calls accepted without a JWT). For each door its baselines are bare apps under uvicorn in their own
+processes that validate the same request and return the response our service gave (fetched once first, with
+its content type): a `def` and an `async def` FastAPI endpoint, or a bare MCP SDK server. Rounds interleave ours
+and the baselines, so a burst of other work on the machine hits all of them alike; each figure is the median
+over rounds, with its range, and ours is compared with the faster baseline. Afterwards: the resident memory of
+each server, and what our service logged under load beyond the one access line per request.
+
+Environment: BENCH_DURATION (wrk -d, default 4s), BENCH_CONNECTIONS (-c, 32), BENCH_THREADS (-t, 1),
+BENCH_ROUNDS (3), BENCH_WARMUP (wrk -d of one warm-up run per server and door, 1s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench import wrk
+from bench.figures import kib, ratio_line, spread
+from bench.processes import Served, free_port, memory_kib, serve_command, served, service_env, uvicorn_command
+from bench.targets import TARGETS, Target
+
+DURATION = os.environ.get("BENCH_DURATION", "4s")
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+WARMUP = os.environ.get("BENCH_WARMUP", "1s")
+OURS = "ivig-cds serve"
+BARE = {
+    "bare sync": "bench.bare_apps:sync_app",
+    "bare async": "bench.bare_apps:async_app",
+    "bare mcp": "bench.bare_mcp:mcp_app",
+}
+# Throughput ours / faster baseline must reach (p99 ours / faster baseline must stay within P99_TARGET).
+THROUGHPUT_TARGETS = {"answer": 0.9, "cds": 0.8, "widget": 0.8}
+P99_TARGET = 1.5
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+
+
+def request(base_url: str, target: Target) -> Response:
+    answered = httpx.request(
+        target.method, base_url + target.path, headers=target.headers, content=target.body, timeout=30
+    )
+    return Response(answered.status_code, answered.headers.get("content-type", ""), answered.content)
+
+
+def record_responses(ours: Served, folder: Path) -> dict[str, Response]:
+    """Fetch each door's answer once from our service and write it where the bare apps read it."""
+    responses = {}
+    for target in TARGETS:
+        response = request(ours.url, target)
+        if response.status != 200:
+            raise SystemExit(f"{OURS}: {target.label} answered {response.status}: {response.body[:500]!r}")
+        (folder / f"{target.name}.body").write_bytes(response.body)
+        (folder / f"{target.name}.type").write_text(response.content_type)
+        responses[target.name] = response
+    return responses
+
+
+def check_baselines(servers: dict[str, Served], recorded: dict[str, Response]) -> list[str]:
+    """Each baseline must answer 200 with our bytes and content type; returns a line per door saying so."""
+    lines = []
+    for target in TARGETS:
+        ours = recorded[target.name]
+        for name in target.bare:
+            got = request(servers[name].url, target)
+            if got.status != 200 or got.content_type != ours.content_type:
+                raise SystemExit(f"{name}: {target.label} answered {got.status} {got.content_type!r}")
+            if got.body != ours.body:
+                raise SystemExit(f"{name}: {target.label} did not return our {len(ours.body)} bytes")
+        lines.append(f"  {target.label}: {len(ours.body):,} B {ours.content_type}, the same bytes from each baseline")
+    return lines
+
+
+def load(server: Served, target: Target, duration: str) -> wrk.WrkResult:
+    return wrk.run(
+        server.url + target.path,
+        method=target.method,
+        headers=target.headers,
+        body=target.body,
+        duration=duration,
+        connections=CONNECTIONS,
+        threads=THREADS,
+    )
+
+
+def measure(servers: dict[str, Served]) -> dict[tuple[str, str], list[wrk.WrkResult]]:
+    """ROUNDS rounds; in each, every door against ours and its baselines, the order turned by one each round."""
+    for target in TARGETS:
+        for name in (OURS, *target.bare):
+            load(servers[name], target, WARMUP)
+    results: dict[tuple[str, str], list[wrk.WrkResult]] = {}
+    for round_number in range(ROUNDS):
+        for target in TARGETS:
+            names = [OURS, *target.bare]
+            turn = round_number % len(names)
+            for name in names[turn:] + names[:turn]:
+                results.setdefault((target.name, name), []).append(load(servers[name], target, DURATION))
+    return results
+
+
+def our_log(path: Path, offset: int) -> list[str]:
+    """What our service logged from `offset` on beyond a 200 access line: other statuses, warnings or worse."""
+    statuses: Counter[tuple[str, int]] = Counter()
+    levels: Counter[tuple[str, str]] = Counter()
+    with path.open("rb") as file:
+        file.seek(offset)
+        text = file.read().decode(errors="replace")
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            levels["unparsed", line[:120]] += 1
+            continue
+        if entry.get("logger") == "plugin.access":
+            if entry.get("status") != 200:
+                statuses[str(entry.get("route")), int(entry.get("status", 0))] += 1
+        elif entry.get("level") not in ("INFO", "DEBUG"):
+            levels[str(entry.get("level")), str(entry.get("message"))[:120]] += 1
+    lines = [f"  {count} x {route} answered {status}" for (route, status), count in sorted(statuses.items())]
+    lines += [f"  {count} x {level}: {message}" for (level, message), count in sorted(levels.items())]
+    return lines or ["  nothing: every request answered 200, no warning or error"]
+
+
+def door_report(target: Target, results: dict[tuple[str, str], list[wrk.WrkResult]]) -> list[str]:
+    lines = [f"{target.label}"]
+    lines.append(
+        f"  {'server':16} {'req/s median [range]':>26} {'p50 ms':>8} {'p99 ms median [range]':>26} {'errors':>7}"
+    )
+    for name in (OURS, *target.bare):
+        runs = results[target.name, name]
+        rates = [r.requests_per_sec for r in runs]
+        p99s = [r.p99 * 1000 for r in runs]
+        errors = sum(r.socket_errors + r.non_2xx for r in runs)
+        lines.append(
+            f"  {name:16} {spread(rates, '.0f'):>26} {statistics.median(r.p50 for r in runs) * 1000:8.1f}"
+            f" {spread(p99s, '.1f'):>26} {errors:>7}"
+        )
+    faster = max(
+        target.bare, key=lambda name: statistics.median(r.requests_per_sec for r in results[target.name, name])
+    )
+    ours, bare = results[target.name, OURS], results[target.name, faster]
+    lines.append(
+        ratio_line(
+            f"ours / faster baseline ({faster}): throughput",
+            [r.requests_per_sec for r in ours],
+            [r.requests_per_sec for r in bare],
+            at_least=THROUGHPUT_TARGETS.get(target.name),
+        )
+    )
+    lines.append(ratio_line("p99", [r.p99 for r in ours], [r.p99 for r in bare], at_most=P99_TARGET))
+    return lines
+
+
+def main() -> None:
+    wrk.require_wrk()
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as name, ExitStack() as stack:
+        folder = Path(name)
+        log_path = folder / "ivig-cds-serve.log"
+        log = stack.enter_context(log_path.open("wb"))
+        port = free_port()
+        servers = {
+            OURS: stack.enter_context(served(OURS, serve_command(port), port, service_env(folder), log, "/healthz"))
+        }
+        responses = folder / "responses"
+        responses.mkdir()
+        recorded = record_responses(servers[OURS], responses)
+        env = {**os.environ, "BENCH_RESPONSES": str(responses)}
+        for bare, factory in BARE.items():
+            port = free_port()
+            servers[bare] = stack.enter_context(served(bare, uvicorn_command(factory, port), port, env))
+        checked = check_baselines(servers, recorded)
+        offset = log_path.stat().st_size  # start-up and the checks above are not load
+        results = measure(servers)
+        memory = {name: memory_kib(server.process.pid) for name, server in servers.items()}
+        print(  # noqa: T201
+            f"HTTP load with wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION} --latency on 127.0.0.1, one uvicorn "
+            f"worker per server; {ROUNDS} rounds, ours and the baselines interleaved (median [min-max] over rounds; "
+            "errors: wrk's socket errors and non-2xx responses, all rounds)"
+        )
+        print("responses compared:")  # noqa: T201
+        print("\n".join(checked))  # noqa: T201
+        for target in TARGETS:
+            print("\n".join(door_report(target, results)))  # noqa: T201
+        print("resident memory after the load (VmRSS, peak VmHWM):")  # noqa: T201
+        ours_rss = memory[OURS][0]
+        for server_name, (rss, peak) in memory.items():
+            beside = "" if server_name == OURS else f"   ours / this: {ours_rss / rss:.2f}x"
+            print(f"  {server_name:16} {kib(rss):>10} (peak {kib(peak)}){beside}")  # noqa: T201
+        print(f"{OURS} logged under load, beyond 200 access lines:")  # noqa: T201
+        print("\n".join(our_log(log_path, offset)))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
