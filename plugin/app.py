@@ -24,7 +24,7 @@ from plugin.cds_hooks.cards import cards_for
 from plugin.cds_hooks.models import CDS_PREFIX
 from plugin.cds_hooks.outcome import http_outcome, invalid_request, operation_outcome, refusal_outcome
 from plugin.chat import function_calling
-from plugin.chat.mcp_server import MCP_PATH, McpHttp, build_server, jsonrpc_refusal, loaded
+from plugin.chat.http_door import MCP_PATH, LazyMcpHttp, jsonrpc_refusal
 from plugin.config import Settings, get_settings
 from plugin.core.answer import Answer
 from plugin.core.errors import MissingDataError, PluginError, TemplateError, UpstreamError
@@ -125,8 +125,8 @@ async def client_refused(request: Request, exc: Exception) -> Response:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Runs what must live as long as the server: the MCP session manager (without it /mcp cannot answer); lets go
-    of the database connections at the end."""
+    """Runs what must live as long as the server: the MCP server, built in a worker thread once the app runs
+    (without it /mcp cannot answer); lets go of the database connections at the end."""
     try:
         async with app.state.mcp.running():
             yield
@@ -198,7 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(function_calling.router)
     cds.install(app, settings, storage)
     app.add_middleware(AccessLog)  # outermost: one line for every request, whatever answered it
-    app.state.mcp = McpHttp(build_server(loaded(app.state.plugin)), settings)
+    app.state.mcp = LazyMcpHttp(app.state.plugin, settings)  # the MCP SDK is imported once the app runs
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
     app.router.routes.append(Route(MCP_PATH, endpoint=app.state.mcp, name="mcp", include_in_schema=False))
     return app

@@ -2,7 +2,8 @@
 
 Built on the SDK's low-level `Server` with only the tools handlers, so the capabilities it derives are the same
 in `initialize` and in `server/discover` (tools, nothing list-changing, nothing to subscribe to). Served over
-stdio (`ivig-cds mcp`, see `stdio.py`) and streamable HTTP at /mcp (`McpHttp`, edges in `http_edges.py`).
+stdio (`ivig-cds mcp`, see `stdio.py`) and streamable HTTP at /mcp (`McpHttp`, edges in `http_edges.py`), which
+the HTTP app builds once it runs (`http_door.py`).
 """
 
 from __future__ import annotations
@@ -24,16 +25,6 @@ from plugin.chat.tool_catalog import INSTRUCTIONS, SERVER_NAME
 from plugin.chat.tools import ChatTools, PluginSource
 from plugin.config import Settings
 from plugin.core.plugin import Plugin
-
-MCP_PATH = "/mcp"
-# JSON-RPC 2.0: -32700 for a body that is not (strict) JSON, -32600 for one that is too large to read.
-JSONRPC_CODES = {"request.too_large": -32600}
-
-
-def jsonrpc_refusal(code: str, message: str, field: str) -> dict[str, Any]:
-    """The JSON-RPC error MCP clients expect for a request refused before it was parsed; no id could be read."""
-    error = {"code": JSONRPC_CODES.get(code, -32700), "message": message, "data": {"code": code, "field": field}}
-    return {"jsonrpc": "2.0", "id": None, "error": error}
 
 
 def build_server(plugin: PluginSource) -> Server[Any]:

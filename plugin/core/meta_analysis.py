@@ -19,7 +19,7 @@ from plugin.core.pooling import (
     log_rr,
     mantel_haenszel,
 )
-from plugin.core.stats import z_for_level
+from plugin.core.stats import p_from_z, z_for_level
 
 Method = Literal["mh", "iv", "dl", "reml"]
 METHODS: tuple[Method, ...] = ("mh", "iv", "dl", "reml")
@@ -126,17 +126,19 @@ def meta_analyse(
     random = method in RANDOM_EFFECTS
     i2 = random_effects.i2_from_tau2(tau2, variances) if random else higgins_i2(q, q_df)
 
-    from scipy import stats as _scipy_stats  # on first pooling only: importing it takes about a second
-
     distribution: Distribution = "z"
     ci_df: int | None = None
     critical = z_for_level(ci_level)
     if hksj:
+        # scipy for the t distribution only: importing it takes about a second, and the loader's re-pooling
+        # (normal-based) runs at every start.
+        from scipy.stats import t as student_t
+
         se *= math.sqrt(random_effects.hartung_knapp_scale(effects, variances, tau2))
         distribution, ci_df = "t", q_df
-        critical = float(_scipy_stats.t.ppf(1 - (1 - ci_level) / 2, q_df))
+        critical = float(student_t.ppf(1 - (1 - ci_level) / 2, q_df))
     statistic = estimate / se if se > 0 else math.inf
-    tail = _scipy_stats.t.sf(abs(statistic), ci_df) if ci_df is not None else _scipy_stats.norm.sf(abs(statistic))
+    two_sided_p = float(2 * student_t.sf(abs(statistic), ci_df)) if ci_df is not None else p_from_z(statistic)
 
     pi_low = pi_high = None
     if random and q_df > 0:
@@ -151,7 +153,7 @@ def meta_analyse(
         ci_high_log=estimate + critical * se,
         ci_distribution=distribution,
         ci_df=ci_df,
-        p_value=float(2 * tail),
+        p_value=two_sided_p,
         q=q,
         q_df=q_df,
         i2=i2,

@@ -425,6 +425,30 @@ def test_mcp_answers_503_with_a_code_when_the_app_was_never_started(settings: Se
     assert response.json()["error"]["code"] == "mcp.not_running"
 
 
+def test_the_app_starts_without_the_mcp_sdk_and_imports_it_once_it_runs() -> None:
+    """`serve` answers its first request without waiting the half second the SDK takes to import."""
+    script = "\n".join(
+        [
+            "import sys",
+            "from fastapi.testclient import TestClient",
+            "from plugin.app import create_app",
+            "app = create_app()",
+            "print('mcp' in sys.modules)",
+            "with TestClient(app) as client:",
+            f"    response = client.post('/mcp', json={INITIALIZE!r}, headers={MCP_HEADERS!r})",
+            "print(response.status_code, response.json()['result']['serverInfo']['name'], 'mcp' in sys.modules)",
+        ]
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **ENV, "IVIG_CDS_MCP_ALLOWED_HOSTS": '["testserver"]'},
+        check=True,
+    )
+    assert result.stdout.split() == ["False", "200", "ivig-cds", "True"]
+
+
 def test_building_the_app_keeps_library_info_logs_silent() -> None:
     """The SDK configures root logging when the server is built; INFO lines (request URLs) must stay off."""
     script = "import logging; from plugin.app import create_app; create_app(); print(logging.getLogger().level)"
