@@ -9,6 +9,7 @@ handler and logger as a second guard, masking tokens, identifiers and queries th
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -54,7 +55,9 @@ SECRETS = [
 ]
 
 
+@functools.lru_cache(maxsize=4096)
 def redact(text: str) -> str:
+    """Masked text; remembered, since most messages are the same few constants ("request" on every access line)."""
     for pattern, replacement in SECRETS:
         text = pattern.sub(replacement, text)
     return text
