@@ -29,6 +29,7 @@ from plugin.config import Settings, get_settings
 from plugin.core.answer import Answer
 from plugin.core.errors import MissingDataError, PluginError, TemplateError, UpstreamError
 from plugin.core.evidence import Analysis
+from plugin.core.lru import Lru
 from plugin.core.plugin import Plugin, load_plugin, smoke_test
 from plugin.smart import routes as smart
 from plugin.storage.errors import StorageUnavailableError
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     secret = session_secret(settings.session_secret.get_secret_value() if settings.session_secret else None)
     # The chart sessions the SMART door opens and the widget reads: shared state, neither door imports the other.
     app.state.sessions = SessionStore(secret)
+    app.state.widget_pages = Lru(settings.answer_cache_size)  # finished widget pages, one per form as typed
     app.include_router(api.router)
     app.include_router(widget.router)
     smart.install(app, settings, secret)

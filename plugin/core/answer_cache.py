@@ -14,13 +14,12 @@ grid and for random profiles.
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from plugin.core.answer import Answer, TraceStep
+from plugin.core.lru import Lru
 from plugin.core.profile import PatientProfile
 from plugin.core.rules import DecisionTable, Predicate, compile_cell
 from plugin.core.views import her_findings
@@ -32,41 +31,6 @@ BANDED = ("prior_pregnancy_losses", "nk_cell_percent")
 ECHOES = ("profile", "trace")
 # The same encoding FastAPI's JSONResponse gives a response model, so a cached body is the body it would send.
 ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class Lru(Generic[K, V]):
-    """A bounded mapping that forgets the least recently used entry; safe to share between threads."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
 
 
 def cut_predicates(tables: dict[str, DecisionTable]) -> dict[str, tuple[Predicate, ...]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -10,12 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from plugin.config import Settings
+from plugin.core.lru import Lru
+from plugin.core.plugin import Plugin
 from plugin.core.profile import PatientProfile
 from plugin.core.widget_query import widget_query
 from plugin.web.deps import PluginDep, SessionsDep
 from plugin.web.embedding import Document, security_headers
 from plugin.web.error_page import error_page
-from plugin.widget.form import NONE, parse_query
+from plugin.web.sessions import ChartEntry
+from plugin.widget.form import NONE, ProfileForm, parse_query
 from plugin.widget.page import render_forest, render_page
 
 router = APIRouter()
@@ -64,7 +68,7 @@ def headers(request: Request, document: Document) -> dict[str, str]:
     openapi_extra={"parameters": PROFILE_PARAMETERS},
     responses={422: {"description": "The page, showing which parameters are wrong and no answer.", "content": {}}},
 )
-def get_widget(request: Request, plugin: PluginDep, sessions: SessionsDep) -> HTMLResponse:
+async def get_widget(request: Request, plugin: PluginDep, sessions: SessionsDep) -> HTMLResponse:
     """The widget an EHR frames: a profile form prefilled from the query, the answer, and the forest plot.
 
     Parameters are named like the profile fields. A bad value is shown back in the page, naming the field. After a
@@ -83,7 +87,21 @@ def get_widget(request: Request, plugin: PluginDep, sessions: SessionsDep) -> HT
     form = parse_query(pairs)
     status = 422 if form.errors else 200
     chart = session.entries if session is not None else None
-    return HTMLResponse(render_page(plugin, form, chart), status_code=status, headers=headers(request, "page"))
+    return HTMLResponse(page_for(request, plugin, form, chart), status_code=status, headers=headers(request, "page"))
+
+
+def page_for(request: Request, plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None) -> str:
+    """The page, rendered once per form as typed: a valid form without a chart is all the page is made of (its
+    values shown back as typed, its answer from them), so the same query gets the same bytes."""
+    if form.errors or chart is not None:
+        return render_page(plugin, form, chart)
+    pages: Lru[tuple[object, ...], str] = request.app.state.widget_pages
+    key = (plugin.store.version, tuple(sorted(form.values.items())), form.conditions)
+    page = pages.get(key)
+    if page is None:
+        page = render_page(plugin, form)
+        pages.put(key, page)
+    return page
 
 
 @router.get(

@@ -219,3 +219,36 @@ def test_a_widget_template_without_the_warning_cannot_render(plugin: Plugin, tmp
         render_page(broken, parse_query([("nk_cell_percent", "x")]))
     with pytest.raises(MissingWarningError):
         render_forest(broken, analysis, ())
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The pages the widget route rendered (rather than took from its cache), by their NK value as typed."""
+    from plugin.widget import routes
+
+    rendered: list[str] = []
+
+    def counting(plugin: Plugin, form: object, *args: object) -> str:
+        rendered.append(form.value("nk_cell_percent"))  # type: ignore[attr-defined]
+        return render_page(plugin, form, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(routes, "render_page", counting)
+    return rendered
+
+
+def test_a_repeated_query_is_rendered_once_and_gets_the_fresh_page_byte_for_byte(
+    client: TestClient, plugin: Plugin, renders: list[str]
+) -> None:
+    query = [("prior_pregnancy_losses", "3"), ("nk_cell_percent", "17.25"), ("autoimmune_conditions", "none")]
+    first, second = (client.get("/widget", params=dict(query)) for _ in range(2))
+    assert (first.status_code, second.status_code, renders) == (200, 200, ["17.25"])
+    assert first.content == second.content == render_page(plugin, parse_query(query)).encode()
+    typed_otherwise = client.get("/widget", params=dict(query) | {"nk_cell_percent": "17.250"})
+    assert renders == ["17.25", "17.250"]  # shown back as typed, so a page of its own
+    assert 'value="17.250"' in typed_otherwise.text and 'value="17.25"' in first.text
+
+
+def test_a_page_with_errors_is_rendered_every_time(client: TestClient, renders: list[str]) -> None:
+    for _ in range(2):
+        assert client.get("/widget", params={"nk_cell_percent": "plenty"}).status_code == 422
+    assert renders == ["plenty", "plenty"]
