@@ -111,9 +111,9 @@ class ChatTools:
             text, structured = self.evidence(plugin)
         else:
             profile = cast(PatientProfile, parsed)
-            result = plugin.answer(profile)
-            text = f"{understood(profile)}\n\n{plugin.renderer.render(result, 'markdown')}"
-            structured = result.model_dump(mode="json")
+            finished = plugin.answers.finished(profile)  # rendered once per kind of patient
+            text = f"{understood(profile)}\n\n{finished.markdown}"
+            structured = finished.answer.model_dump(mode="json")
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
     def evidence(self, plugin: Plugin) -> tuple[str, dict[str, Any]]:
