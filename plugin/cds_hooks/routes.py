@@ -21,7 +21,7 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from plugin.cds_hooks import prefetch
 from plugin.cds_hooks.auth import Client, ClientRefusedError, ClientVerifier
-from plugin.cds_hooks.cards import cards_for
+from plugin.cds_hooks.cards import CardDetails, cards_for
 from plugin.cds_hooks.cors import CdsCors
 from plugin.cds_hooks.discovery import DISCOVERY
 from plugin.cds_hooks.feedback import feedback_rows
@@ -126,7 +126,8 @@ async def answer_call(
     if not chart.relevant:
         return respond(body, CdsResponse(cards=()), "no RPL diagnosis and no count of two or more losses")
     answer = plugin.answer(chart.profile, ivig_order=body.hook == "order-select")
-    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url)
+    details: CardDetails = request.app.state.cds_details
+    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, details)
     storage: Storage = request.app.state.storage
     await storage.record_cards(card_rows(cards, body, service_id, answer, datetime.now(UTC)))
     return respond(body, CdsResponse(cards=cards), answer.status)
@@ -187,6 +188,8 @@ def install(app: FastAPI, settings: Settings, storage: Storage) -> None:
     )
     servers = {issuer: trusted.fhir_servers for issuer, trusted in issuers.items()}
     app.state.cds_fhir_servers = FhirServerPolicy(servers, development=development)
+    plugin: Plugin = app.state.plugin
+    app.state.cds_details = CardDetails(plugin.renderer, settings.answer_cache_size)
     app.add_middleware(CdsCors, origins=settings.cors_origins)
     app.include_router(router)
     if settings.allow_unauthenticated:

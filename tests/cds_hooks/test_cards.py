@@ -8,13 +8,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from plugin.cds_hooks.cards import cards_for, summary, widget_link
+from plugin.cds_hooks.cards import CardDetails, cards_for, summary, widget_link
 from plugin.cds_hooks.models import SUMMARY_LIMIT
 from plugin.core.answer import Answer
 from plugin.core.plugin import Plugin
 from plugin.core.profile import PatientProfile
 from plugin.fhir.chart import Finding
 from plugin.widget.form import parse_query
+from tests.core.test_answer import profiles
 
 GRID: dict[str, list[Any]] = {
     "prior_pregnancy_losses": [None, 1, 2, 3],
@@ -108,3 +109,19 @@ def test_widget_link_names_parameters_like_the_profile_fields(
     assert f"{url.scheme}://{url.netloc}{url.path}" == "https://cds.example.org/ivig/widget"
     assert parse_qsl(url.query) == expected
     assert parse_query(parse_qsl(url.query)).profile == profile  # the widget reads back the same profile
+
+
+def test_cached_card_details_equal_fresh_ones_and_each_is_rendered_once(plugin: Plugin) -> None:
+    details = CardDetails(plugin.renderer, 4096)
+    answers = [
+        plugin.answer(PatientProfile.model_validate(fields), ivig_order=at_order)
+        for fields in profiles()[::3]
+        for at_order in (False, True)
+    ]
+    for answer in answers * 2:
+        cached = cards_for(answer, (), plugin.renderer, "https://cds.example.org", details)
+        fresh = cards_for(answer, (), plugin.renderer, "https://cds.example.org")
+        assert [card.model_dump(exclude={"uuid"}) for card in cached] == [
+            card.model_dump(exclude={"uuid"}) for card in fresh
+        ]
+    assert len(details.rendered) == len({(a.profile, a.at_ivig_order) for a in answers if a.status != "not_rpl"})
