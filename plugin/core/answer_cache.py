@@ -81,6 +81,8 @@ class AnswerCache:
         self._cuts = cut_predicates(tables)
         self._version = version
         self.classes: Lru[tuple[Any, ...], Finished] = Lru(size)
+        # The same profile asked again: its finished answer, found without working out its class.
+        self.profiles: Lru[tuple[PatientProfile, bool], Finished] = Lru(size)
 
     def key(self, profile: PatientProfile, ivig_order: bool) -> tuple[Any, ...]:
         """What the answer reads from the profile: the band of each number input, every other field as given."""
@@ -92,6 +94,9 @@ class AnswerCache:
 
     def finished(self, profile: PatientProfile, ivig_order: bool = False) -> Finished:
         """The finished answer for this profile: made for its class once, her own values filled in otherwise."""
+        found = self.profiles.get((profile, ivig_order))
+        if found is not None:
+            return found
         key = self.key(profile, ivig_order)
         entry = self.classes.get(key)
         if entry is None:
@@ -99,6 +104,7 @@ class AnswerCache:
             self.classes.put(key, entry)
         elif entry.answer.profile != profile:
             entry = self._refill(entry, profile)
+        self.profiles.put((profile, ivig_order), entry)
         return entry
 
     def answer(self, profile: PatientProfile, ivig_order: bool = False) -> Answer:

@@ -55,6 +55,18 @@ SECRETS = [
 ]
 
 
+def lean_records() -> None:
+    """Skip what no line shows: the caller's file and line (a stack walk per record), thread and process names
+    (the logging HOWTO's "Optimization" settings). Done on import, so every worker that writes these lines has it."""
+    logging._srcfile = None  # the documented switch
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
+lean_records()
+
+
 @functools.lru_cache(maxsize=4096)
 def redact(text: str) -> str:
     """Masked text; remembered, since most messages are the same few constants ("request" on every access line)."""

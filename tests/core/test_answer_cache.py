@@ -134,4 +134,4 @@ def test_the_cache_holds_at_most_its_size_and_zero_turns_it_off(plugin: Plugin, 
         for nk in (None, 5.0, 50.0):
             profile = PatientProfile(prior_pregnancy_losses=losses, nk_cell_percent=nk)
             assert cached.respond_json(profile) == uncached_body(plugin, profile)
-    assert len(cached.answers.classes) == size
+    assert len(cached.answers.classes) == len(cached.answers.profiles) == size
