@@ -29,6 +29,7 @@ from plugin.storage.cards import CardRow
 from plugin.storage.engine import READ_ONLY, THREADS, open_engine
 from plugin.storage.errors import SchemaOutOfDateError, StorageUnavailableError
 from plugin.storage.feedback import FeedbackRow
+from plugin.storage.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Storage:
         self._lock = threading.Lock()
         self._schema_current = False
         self._next_purge = clock() + PURGE_EVERY
+        self._card_records: GroupCommit[CardRow] = GroupCommit(self._write_cards)
 
     @property
     def engine(self) -> Engine:
@@ -176,8 +178,12 @@ class Storage:
         return first
 
     async def record_cards(self, rows: Sequence[CardRow]) -> None:
+        """Returns once the rows are committed; calls that meet a commit in progress share the next one."""
         if rows:
-            await self.run(partial(cards.record, rows=rows))
+            await self._card_records.add(rows)
+
+    async def _write_cards(self, rows: list[CardRow]) -> None:
+        await self.run(partial(cards.record, rows=rows))
 
     async def issued(self, service_id: str, uuids: Sequence[UUID]) -> set[UUID]:
         """Which of these card uuids `service_id` returned."""
