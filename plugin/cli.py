@@ -9,19 +9,20 @@ import logging.config
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from plugin.config import get_settings
 from plugin.core.errors import PluginError, PoolingError, StudyDataError
-from plugin.core.meta_analysis import METHODS, MetaAnalysis, meta_analyse
-from plugin.core.plugin import load_plugin
+from plugin.core.pooling_inputs import COLUMNS, METHODS
 from plugin.core.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, PatientProfile
-from plugin.core.study_csv import COLUMNS, StudyCounts, read_study_csv
 from plugin.storage.errors import StorageUnavailableError
-from plugin.storage.migrations import LATEST
-from plugin.storage.store import Storage
+
+if TYPE_CHECKING:  # each command imports what it needs (stdio `mcp` answers `initialize` sooner for it)
+    from plugin.core.meta_analysis import MetaAnalysis
+    from plugin.core.study_csv import StudyCounts
+    from plugin.storage.store import Storage
 
 YES = {"yes", "true", "y", "1"}
 NO = {"no", "false", "n", "0"}
@@ -112,6 +113,8 @@ def ask(args: argparse.Namespace) -> int:
             field = ".".join(str(part) for part in error["loc"])
             print(f"ivig-cds ask: {field}: {error['msg']} (got {error.get('input')!r})", file=sys.stderr)  # noqa: T201
         return 2
+    from plugin.core.plugin import load_plugin
+
     result = load_plugin(get_settings()).respond(profile)
     if args.format == "json":
         output = json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False)
@@ -123,6 +126,7 @@ def ask(args: argparse.Namespace) -> int:
 
 def evidence_check() -> int:
     from plugin.app import preflight
+    from plugin.core.plugin import load_plugin
 
     settings = get_settings().model_copy(update={"proof_dir": None})  # a check proves every table, always
     plugin = load_plugin(settings)
@@ -170,6 +174,9 @@ def pool_report(result: MetaAnalysis, studies: Sequence[StudyCounts]) -> dict[st
 
 
 def evidence_pool(args: argparse.Namespace) -> int:
+    from plugin.core.meta_analysis import meta_analyse
+    from plugin.core.study_csv import read_study_csv
+
     try:
         text = args.file.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -186,6 +193,8 @@ def evidence_pool(args: argparse.Namespace) -> int:
 
 
 def db(args: argparse.Namespace) -> int:
+    from plugin.storage.store import Storage
+
     settings = get_settings()
     try:
         storage = Storage(
@@ -215,6 +224,8 @@ def schema_current(storage: Storage) -> bool:
     except StorageUnavailableError:
         logging.getLogger("plugin.cli").warning("the database is unavailable: CDS Hooks will answer 503 until it is")
         return True
+    from plugin.storage.migrations import LATEST
+
     if found < LATEST:
         print(  # noqa: T201
             f"ivig-cds serve: the database schema is at version {found}, this release needs {LATEST}: "
@@ -243,6 +254,7 @@ def mcp() -> int:
     import anyio
 
     from plugin.chat.stdio import serve
+    from plugin.core.plugin import load_plugin
     from plugin.web.logs import log_config
 
     settings = get_settings()

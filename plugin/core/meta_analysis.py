@@ -19,10 +19,9 @@ from plugin.core.pooling import (
     log_rr,
     mantel_haenszel,
 )
+from plugin.core.pooling_inputs import Method
 from plugin.core.stats import p_from_z, z_for_level
 
-Method = Literal["mh", "iv", "dl", "reml"]
-METHODS: tuple[Method, ...] = ("mh", "iv", "dl", "reml")
 RANDOM_EFFECTS: frozenset[Method] = frozenset({"dl", "reml"})
 Distribution = Literal["z", "t"]
 

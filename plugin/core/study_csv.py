@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from plugin.core.errors import StudyDataError
 from plugin.core.pooling import Table2x2
+from plugin.core.pooling_inputs import COLUMNS
 
-COLUMNS = ("study", "ivig_events", "ivig_total", "control_events", "control_total")
 _COUNT = re.compile(r"[0-9]+")
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from plugin.core.consistency import rounding_box
 from plugin.core.errors import EvidenceError
 from plugin.core.evidence import Analysis, Estimate, Study
-from plugin.core.meta_analysis import meta_analyse
-from plugin.core.pooling import Table2x2
+
+if TYPE_CHECKING:
+    from plugin.core.pooling import Table2x2
 
 COUNTS = ("ivig_events", "ivig_total", "control_events", "control_total")
 
@@ -34,6 +36,8 @@ def missing_counts(analysis: Analysis, estimate: Estimate) -> list[str]:
 
 
 def table_of(study: Study) -> Table2x2:
+    from plugin.core.pooling import Table2x2  # the pooling engine (and numpy) only where counts are re-pooled
+
     counts = [getattr(study, name) for name in COUNTS]
     if any(value is None for value in counts):  # pragma: no cover - callers check missing_counts first
         raise ValueError(f"{study.id} lacks counts")
@@ -59,6 +63,10 @@ def check_repooling(analysis: Analysis, path: Path) -> None:
                 file=str(path),
                 field=f"{field}.pooling_method",
             )
+        from plugin.core.meta_analysis import (
+            meta_analyse,
+        )  # numpy: imported by whoever loads the store, not its importers
+
         pooled = meta_analyse([table_of(s) for s in studies], estimate.pooling_method, ci_level=estimate.ci_level)
         recomputed = [math.exp(pooled.log_rr), math.exp(pooled.ci_low_log), math.exp(pooled.ci_high_log)]
         published = [estimate.point, *estimate.ci]

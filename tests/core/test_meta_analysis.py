@@ -13,8 +13,9 @@ from scipy import stats as scipy_stats
 
 from plugin.core import random_effects
 from plugin.core.errors import PoolingError
-from plugin.core.meta_analysis import MetaAnalysis, Method, meta_analyse
+from plugin.core.meta_analysis import MetaAnalysis, meta_analyse
 from plugin.core.pooling import Table2x2, log_rr
+from plugin.core.pooling_inputs import Method
 
 ROOT = Path(__file__).resolve().parents[2]
 BCG: dict[str, Any] = json.loads((ROOT / "tests" / "data" / "bcg.json").read_text(encoding="utf-8"))

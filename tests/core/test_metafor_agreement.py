@@ -37,8 +37,9 @@ import numpy as np
 import pytest
 
 from plugin.core.errors import PoolingError
-from plugin.core.meta_analysis import MetaAnalysis, Method, meta_analyse
+from plugin.core.meta_analysis import MetaAnalysis, meta_analyse
 from plugin.core.pooling import Table2x2, is_double_zero, log_rr
+from plugin.core.pooling_inputs import Method
 from plugin.core.random_effects import reml_log_likelihood
 from plugin.core.store import load_evidence
 
