@@ -13,7 +13,10 @@ grid and for random profiles.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +24,7 @@ from typing import Any
 from plugin.core.answer import Answer, TraceStep
 from plugin.core.lru import Lru
 from plugin.core.profile import PatientProfile
-from plugin.core.rules import DecisionTable, Predicate, compile_cell
+from plugin.core.rules import INTERVAL, DecisionTable, Predicate, compile_cell
 from plugin.core.views import her_findings
 
 # Number inputs the answer reads only through decision-table cells and `her_findings`: everything else is keyed
@@ -33,17 +36,46 @@ ECHOES = ("profile", "trace")
 ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode
 
 
-def cut_predicates(tables: dict[str, DecisionTable]) -> dict[str, tuple[Predicate, ...]]:
-    """Every cell predicate the tables apply to each banded input: a profile's band is which of them hold."""
-    found: dict[str, list[Predicate]] = {name: [] for name in BANDED}
+@dataclass(frozen=True)
+class Bands:
+    """What the decision tables can tell apart of one number input: its values fall into elementary bands between
+    and on the cut points, every cell predicate holds on the whole of a band or nowhere in it, and the key of a
+    value is which predicates hold (so [0, 1] and [2, 2] make 0 and 1 one class, 2 another)."""
+
+    points: tuple[float, ...]
+    signatures: dict[tuple[int, int], tuple[bool, ...]]
+    unknown: tuple[bool, ...]
+
+    def of(self, value: float | None) -> tuple[bool, ...]:
+        if value is None:
+            return self.unknown
+        return self.signatures[(bisect.bisect_left(self.points, value), bisect.bisect_right(self.points, value))]
+
+
+def bands_of(name: str, tables: dict[str, DecisionTable]) -> Bands:
+    predicates: list[Predicate] = []
+    points: set[float] = set()
     for table in tables.values():
-        for name in BANDED:
-            spec = table.spec.inputs.get(name)
-            if spec is None:
-                continue
-            cells = sorted({row.cells[name] for row in table.rows if name in row.cells})
-            found[name] += [compile_cell(cell, spec) for cell in cells]
-    return {name: tuple(predicates) for name, predicates in found.items()}
+        spec = table.spec.inputs.get(name)
+        if spec is None:
+            continue
+        cells = sorted({row.cells[name] for row in table.rows if name in row.cells})
+        predicates += [compile_cell(cell, spec) for cell in cells]
+        for atom in (atom.strip() for cell in cells for atom in cell.split("|")):
+            bounds = INTERVAL.match(atom)
+            if bounds is not None:
+                points.update(float(b) for b in bounds.group(2, 3) if not math.isinf(float(b)))
+    ordered = sorted(points)
+    # One value inside each band: below the first point, on each point, between two, above the last.
+    samples = [0.0]
+    if ordered:
+        samples = [ordered[0] - 1, *ordered, ordered[-1] + 1]
+        samples += [(low + high) / 2 for low, high in itertools.pairwise(ordered)]
+    signatures = {
+        (bisect.bisect_left(ordered, v), bisect.bisect_right(ordered, v)): tuple(p(v) for p in predicates)
+        for v in samples
+    }
+    return Bands(tuple(ordered), signatures, tuple(p(None) for p in predicates))
 
 
 @dataclass(frozen=True)
@@ -78,7 +110,7 @@ class AnswerCache:
     ) -> None:
         self._compute = compute
         self._render = render
-        self._cuts = cut_predicates(tables)
+        self._cuts = {name: bands_of(name, tables) for name in BANDED}
         self._version = version
         self.classes: Lru[tuple[Any, ...], Finished] = Lru(size)
         # The same profile asked again: its finished answer, found without working out its class.
@@ -88,8 +120,8 @@ class AnswerCache:
         """What the answer reads from the profile: the band of each number input, every other field as given."""
         parts: list[Any] = [self._version, ivig_order, tuple(her_findings(profile))]
         for name, value in profile:
-            cuts = self._cuts.get(name)
-            parts.append(value if cuts is None else (value is None, tuple(predicate(value) for predicate in cuts)))
+            bands = self._cuts.get(name)
+            parts.append(value if bands is None else bands.of(value))
         return tuple(parts)
 
     def finished(self, profile: PatientProfile, ivig_order: bool = False) -> Finished:

@@ -3,6 +3,7 @@ context record with why it stands beside the answer. Every number is copied from
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 from plugin.core import absolute, wording
@@ -203,7 +204,10 @@ def view(
 COPIED = frozenset(ContextView.model_fields) & frozenset(ContextRecord.model_fields)
 
 
+@functools.lru_cache(maxsize=1024)
 def context_view(record: ContextRecord, why: str) -> ContextView:
+    """A record as shown, and why; remembered, since the same few records stand beside most answers (both are
+    frozen, so the view is a function of them)."""
     return ContextView(
         **record.model_dump(include=set(COPIED)),
         randomized=record.randomized,
