@@ -126,8 +126,8 @@ async def client_refused(request: Request, exc: Exception) -> Response:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Runs what must live as long as the server: the MCP server, built in a worker thread once the app runs
-    (without it /mcp cannot answer); lets go of the database connections at the end."""
+    """Runs what must live as long as the server: the MCP server, built in a worker thread on the first /mcp
+    request (without it /mcp cannot answer); lets go of the database connections at the end."""
     try:
         async with app.state.mcp.running():
             yield
@@ -200,7 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(function_calling.router)
     cds.install(app, settings, storage)
     app.add_middleware(AccessLog)  # outermost: one line for every request, whatever answered it
-    app.state.mcp = LazyMcpHttp(app.state.plugin, settings)  # the MCP SDK is imported once the app runs
+    app.state.mcp = LazyMcpHttp(app.state.plugin, settings)  # the MCP SDK is imported on the first /mcp call
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
     app.router.routes.append(Route(MCP_PATH, endpoint=app.state.mcp, name="mcp", include_in_schema=False))
     return app

@@ -1,8 +1,10 @@
 """/mcp in the HTTP app, without making `serve` wait for the MCP SDK.
 
 Importing the SDK takes about half a second, a third of what `serve` needs before its first answer, and only the
-chat door uses it. So the app starts without it: once the app runs, a worker thread imports the SDK and builds
-the server (`mcp_server.McpHttp`), and a /mcp request that comes before it is ready waits for it.
+chat door uses it. So the app starts without it, and the first /mcp request has a worker thread import the SDK
+and build the server (`mcp_server.McpHttp`); it and any request that comes meanwhile wait for it. Not at start-up
+in the background: the import holds the interpreter in long stretches, and the other doors' first answers then
+took up to a tenth of a second.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 MCP_PATH = "/mcp"
 # JSON-RPC 2.0: -32700 for a body that is not (strict) JSON, -32600 for one that is too large to read.
 JSONRPC_CODES = {"request.too_large": -32600}
-# Seconds a /mcp request waits for the server still being built (it takes about half a second).
+# Seconds a /mcp request waits for the server being built (it takes about half a second).
 BUILD_WAIT = 10.0
 log = logging.getLogger(__name__)
 
@@ -50,28 +52,30 @@ async def not_running(scope: Scope, receive: Receive, send: Send) -> None:
 
 class LazyMcpHttp:
     """The ASGI endpoint at /mcp, and `running()` for the host app's lifespan, which builds the server in a
-    worker thread and runs it until shutdown (each start of the host app runs a fresh one)."""
+    worker thread on the first request and runs it until shutdown (each start of the host app runs a fresh one)."""
 
     def __init__(self, plugin: Plugin, settings: Settings) -> None:
         self.plugin = plugin
         self.settings = settings
+        self._wanted: anyio.Event | None = None
         self._ready: anyio.Event | None = None
         self._http: McpHttp | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        self._ready = anyio.Event()
+        self._wanted, self._ready = anyio.Event(), anyio.Event()
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(self._serve, self._ready)
+                group.start_soon(self._serve, self._wanted, self._ready)
                 try:
                     yield
                 finally:
                     group.cancel_scope.cancel()
         finally:
-            self._ready = None
+            self._wanted = self._ready = None
 
-    async def _serve(self, ready: anyio.Event) -> None:
+    async def _serve(self, wanted: anyio.Event, ready: anyio.Event) -> None:
+        await wanted.wait()  # the first /mcp request
         try:
             http = await anyio.to_thread.run_sync(build, self.plugin, self.settings)
             async with http.running():
@@ -85,10 +89,11 @@ class LazyMcpHttp:
             ready.set()  # wakes any request still waiting: it gets 503
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ready = self._ready
-        if ready is None:
+        wanted, ready = self._wanted, self._ready
+        if wanted is None or ready is None:
             await not_running(scope, receive, send)
             return
+        wanted.set()
         with anyio.move_on_after(BUILD_WAIT):
             await ready.wait()
         http = self._http

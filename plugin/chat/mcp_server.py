@@ -3,7 +3,7 @@
 Built on the SDK's low-level `Server` with only the tools handlers, so the capabilities it derives are the same
 in `initialize` and in `server/discover` (tools, nothing list-changing, nothing to subscribe to). Served over
 stdio (`ivig-cds mcp`, see `stdio.py`) and streamable HTTP at /mcp (`McpHttp`, edges in `http_edges.py`), which
-the HTTP app builds once it runs (`http_door.py`).
+the HTTP app builds on the first /mcp request (`http_door.py`).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 SPARE_FILES = 64
 
 
-class Deadline:
+class Deadline(asyncio.Protocol):
     """A timer that closes the connection unless the whole request is in by then (mixed into a protocol)."""
 
     read_timeout: float = 10.0
