@@ -4,7 +4,8 @@ An answer is a pure function of the evidence version and of what the answer read
 the number inputs (losses, NK %) only through the decision tables' cut points and the immune findings, so two
 profiles on the same side of every cut get the same answer except where the answer echoes her own values: the
 `profile` field and the inputs of each trace step. The cache keeps one finished answer per *class* of profile
-(its JSON encoded field by field, and both renderings) and fills those echoes in from the profile asked about.
+(its JSON body, where the echoes sit in it, and both renderings) and fills those echoes in from the profile
+asked about.
 Every other profile field (baseline chance, timing, conditions...) is part of the class exactly as given.
 
 Proven in the tests: the body made here is byte for byte what the uncached path gives, over the whole profile
@@ -53,6 +54,7 @@ class Bands:
 
 
 def bands_of(name: str, tables: dict[str, DecisionTable]) -> Bands:
+    """The bands of input `name`: every cell the tables hold for it, and every finite bound in those cells."""
     predicates: list[Predicate] = []
     points: set[float] = set()
     for table in tables.values():
@@ -110,7 +112,7 @@ class AnswerCache:
     ) -> None:
         self._compute = compute
         self._render = render
-        self._cuts = {name: bands_of(name, tables) for name in BANDED}
+        self._bands = {name: bands_of(name, tables) for name in BANDED}
         self._version = version
         self.classes: Lru[tuple[Any, ...], Finished] = Lru(size)
         # The same profile asked again: its finished answer, found without working out its class.
@@ -120,7 +122,7 @@ class AnswerCache:
         """What the answer reads from the profile: the band of each number input, every other field as given."""
         parts: list[Any] = [self._version, ivig_order, tuple(her_findings(profile))]
         for name, value in profile:
-            bands = self._cuts.get(name)
+            bands = self._bands.get(name)
             parts.append(value if bands is None else bands.of(value))
         return tuple(parts)
 
