@@ -109,9 +109,10 @@ def ask(args: argparse.Namespace) -> int:
     try:
         profile = PatientProfile.model_validate(profile_from(args))
     except ValidationError as exc:
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"])
-            print(f"ivig-cds ask: {field}: {error['msg']} (got {error.get('input')!r})", file=sys.stderr)  # noqa: T201
+        from plugin.chat.arguments import error_lines  # the same lines a chat assistant gets: no value repeated
+
+        for line in error_lines(exc, PatientProfile):
+            print(f"ivig-cds ask: {line}", file=sys.stderr)  # noqa: T201
         return 2
     from plugin.core.plugin import load_plugin
 

@@ -87,19 +87,20 @@ def test_autoimmune_accepts_a_comma_separated_list() -> None:
 
 
 @pytest.mark.parametrize(
-    ("flags", "field"),
+    ("flags", "line"),
     [
-        (["--nk-cell-percent", "140"], "nk_cell_percent"),
-        (["--prior-pregnancy-losses", "-2"], "prior_pregnancy_losses"),
-        (["--ivig-start", "maybe"], "ivig_start"),
-        (["--autoimmune", "lupus"], "autoimmune_conditions"),
-        (["--baseline-live-birth-risk", "1.5"], "baseline_live_birth_risk"),
+        (["--nk-cell-percent", "140"], "nk_cell_percent: must be at most 100"),
+        (["--prior-pregnancy-losses", "-2"], "prior_pregnancy_losses: must be at least 0"),
+        (["--ivig-start", "maybe"], "ivig_start: must be one of"),
+        (["--autoimmune", "MRN-1234"], "autoimmune_conditions.0: must be one of"),
+        (["--baseline-live-birth-risk", "1.5"], "baseline_live_birth_risk: must be less than 1"),
     ],
 )
-def test_bad_flags_exit_2_naming_the_field(flags: list[str], field: str) -> None:
+def test_bad_flags_exit_2_naming_the_field_and_what_is_allowed_never_the_value(flags: list[str], line: str) -> None:
     result = run("ask", *flags)
     assert result.returncode == 2
-    assert field in result.stderr
+    assert result.stderr.startswith(f"ivig-cds ask: {line}")
+    assert flags[1] not in result.stderr  # a finding typed in is not repeated back
     assert result.stdout == ""
 
 
