@@ -93,9 +93,10 @@ class LazyMcpHttp:
         if wanted is None or ready is None:
             await not_running(scope, receive, send)
             return
-        wanted.set()
-        with anyio.move_on_after(BUILD_WAIT):
-            await ready.wait()
+        if not ready.is_set():  # only while the server is being built: later requests go straight through
+            wanted.set()
+            with anyio.move_on_after(BUILD_WAIT):
+                await ready.wait()
         http = self._http
         if http is None:
             await not_running(scope, receive, send)

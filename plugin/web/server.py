@@ -39,6 +39,14 @@ class Deadline(asyncio.Protocol):
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.disarm()
+        super().connection_lost(exc)
+
     def arm(self) -> None:
         self.disarm()
         self.deadline = self.loop.call_later(self.read_timeout, self.too_slow)
@@ -62,10 +70,6 @@ class Deadline(asyncio.Protocol):
 class ReadDeadline(Deadline, H11Protocol):
     """uvicorn's h11 protocol with a deadline for receiving each whole request (headers and body)."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self.arm()
-
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE and self.conn.their_state is not h11.SEND_BODY:
@@ -75,19 +79,11 @@ class ReadDeadline(Deadline, H11Protocol):
         super().on_response_complete()
         self.rearm()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.disarm()
-        super().connection_lost(exc)
-
 
 if HttpToolsProtocol is not None:
 
     class FastReadDeadline(Deadline, HttpToolsProtocol):
         """uvicorn's httptools protocol with the same deadline: disarmed when the parser has the whole message."""
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self.arm()
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
@@ -96,10 +92,6 @@ if HttpToolsProtocol is not None:
         def on_response_complete(self) -> None:
             super().on_response_complete()
             self.rearm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.disarm()
-            super().connection_lost(exc)
 
 
 def base_protocol() -> type[Deadline]:

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from plugin.storage import group_commit
-from plugin.storage.cards import CardRow
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.group_commit import GroupCommit
-from plugin.storage.store import Storage
-from tests.storage.test_store import card, opened
 
 
 class Writer:
@@ -103,32 +99,3 @@ def test_a_second_event_loop_gets_a_fresh_queue() -> None:
         writer.busy = asyncio.Event()
         asyncio.run(commits.add([n]))
     assert writer.batches == [[0], [1]]
-
-
-@pytest.fixture()
-def store(database_url: str) -> Iterator[Storage]:
-    storage = opened(database_url)
-    storage.upgrade()
-    yield storage
-    storage.close()
-
-
-def test_thirty_concurrent_calls_are_all_recorded_in_fewer_transactions(store: Storage) -> None:
-    transactions: list[int] = []
-    real = store._write_cards
-
-    async def counting(rows: list[CardRow]) -> None:
-        transactions.append(len(rows))
-        await real(rows)
-
-    store._card_records = GroupCommit(counting)
-    rows = [card() for _ in range(30)]
-
-    async def calls() -> None:
-        first = asyncio.create_task(store.record_cards(rows[:1]))
-        await asyncio.sleep(0)  # the first commit starts; the others meet it in progress
-        await asyncio.gather(first, *(store.record_cards([row]) for row in rows[1:]))
-
-    asyncio.run(calls())
-    assert {row["uuid"] for row in store.card_rows()} == {row.uuid for row in rows}
-    assert sum(transactions) == 30 and len(transactions) < 30

@@ -68,6 +68,23 @@ async def issue_cards(urls: list[str], count: int) -> list[tuple[str, dict[str, 
         return list(await asyncio.gather(*(one(client, n) for n in range(count))))
 
 
+async def feedback_twice_each(urls: list[str], cards: list[str], concurrency: int) -> list[list[int]]:
+    """Feedback on each card posted twice, the retry to the other replica (as a load balancer may send it):
+    the statuses of both posts, per card."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def twice(client: httpx.AsyncClient, n: int) -> list[int]:
+        statuses = []
+        for attempt in range(2):
+            async with limit:
+                url = f"{urls[(n + attempt) % 2]}{FEEDBACK_URL}"
+                statuses.append((await client.post(url, json=feedback_on(cards[n]), headers=bearer())).status_code)
+        return statuses
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        return list(await asyncio.gather(*(twice(client, n) for n in range(len(cards)))))
+
+
 def test_a_token_accepted_by_one_replica_is_refused_by_the_other(cluster: Cluster) -> None:
     headers = bearer()
     assert cluster.a.client.post(SERVICE_URL, json=patient_view("first"), headers=headers).status_code == 200
@@ -81,22 +98,7 @@ def test_concurrent_feedback_over_both_replicas_each_retried_once_is_stored_exac
     issued = asyncio.run(issue_cards(urls, 200))
     cards = [card["uuid"] for _, card in issued]
 
-    async def post_twice(client: httpx.AsyncClient, n: int, limit: asyncio.Semaphore) -> list[int]:
-        statuses = []
-        for attempt in range(2):  # the retry goes to the other replica, as a load balancer may send it
-            async with limit:
-                response = await client.post(
-                    f"{urls[(n + attempt) % 2]}{FEEDBACK_URL}", json=feedback_on(cards[n]), headers=bearer()
-                )
-            statuses.append(response.status_code)
-        return statuses
-
-    async def load() -> list[list[int]]:
-        limit = asyncio.Semaphore(32)
-        async with httpx.AsyncClient(timeout=30) as client:
-            return list(await asyncio.gather(*(post_twice(client, n, limit) for n in range(200))))
-
-    assert asyncio.run(load()) == [[200, 200]] * 200
+    assert asyncio.run(feedback_twice_each(urls, cards, 32)) == [[200, 200]] * 200
     stored = [row for row in cluster.storage.feedback_entries() if str(row["card"]) in set(cards)]
     assert len(stored) == 200
     assert sorted(str(row["card"]) for row in stored) == sorted(cards)

@@ -19,7 +19,7 @@ import pytest
 from plugin.storage.store import Storage
 from tests.cds_hooks.support import SERVICE_URL
 from tests.storage.replicas import Replica, bearer, command, feedback_on, patient_view, replica_env, start
-from tests.storage.test_replicas import FEEDBACK_URL, issue_cards
+from tests.storage.test_replicas import FEEDBACK_URL, feedback_twice_each, issue_cards
 
 
 @pytest.fixture(scope="module")
@@ -51,20 +51,7 @@ def test_concurrent_feedback_over_two_processes_gets_no_5xx_and_is_stored_exactl
     urls = [a.url, b.url]
     cards = [card["uuid"] for _, card in asyncio.run(issue_cards(urls, 200))]
 
-    async def post_twice(client: httpx.AsyncClient, n: int, limit: asyncio.Semaphore) -> list[int]:
-        statuses = []
-        for attempt in range(2):
-            async with limit:
-                url = f"{urls[(n + attempt) % 2]}{FEEDBACK_URL}"
-                statuses.append((await client.post(url, json=feedback_on(cards[n]), headers=bearer())).status_code)
-        return statuses
-
-    async def load() -> list[list[int]]:
-        limit = asyncio.Semaphore(48)
-        async with httpx.AsyncClient(timeout=30) as client:
-            return list(await asyncio.gather(*(post_twice(client, n, limit) for n in range(200))))
-
-    assert asyncio.run(load()) == [[200, 200]] * 200
+    assert asyncio.run(feedback_twice_each(urls, cards, 48)) == [[200, 200]] * 200
     stored = [str(row["card"]) for row in storage.feedback_entries() if str(row["card"]) in set(cards)]
     assert sorted(stored) == sorted(cards)
 

@@ -16,6 +16,7 @@ from plugin.storage import migrations
 from plugin.storage.cards import CardRow
 from plugin.storage.errors import SchemaOutOfDateError
 from plugin.storage.feedback import FeedbackRow
+from plugin.storage.group_commit import GroupCommit
 from plugin.storage.store import PURGE_EVERY, Storage
 
 NOW = 1_800_000_000.0  # a fixed clock: 2027-01-15T08:00:00Z
@@ -184,3 +185,24 @@ def test_the_replay_guard_starts_a_purge_on_its_own_every_few_minutes(store: Sto
     while store.card_rows() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert store.card_rows() == []
+
+
+def test_thirty_concurrent_calls_are_all_recorded_in_fewer_transactions(store: Storage) -> None:
+    transactions: list[int] = []
+    real = store._write_cards
+
+    async def counting(rows: list[CardRow]) -> None:
+        transactions.append(len(rows))
+        await real(rows)
+
+    store._card_records = GroupCommit(counting)
+    rows = [card() for _ in range(30)]
+
+    async def calls() -> None:
+        first = asyncio.create_task(store.record_cards(rows[:1]))
+        await asyncio.sleep(0)  # the first commit starts; the others meet it in progress
+        await asyncio.gather(first, *(store.record_cards([row]) for row in rows[1:]))
+
+    asyncio.run(calls())
+    assert {row["uuid"] for row in store.card_rows()} == {row.uuid for row in rows}
+    assert sum(transactions) == 30 and len(transactions) < 30
