@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from fastapi.responses import JSONResponse
 
 from plugin.config import get_settings
-from plugin.core.plugin import Plugin, load_plugin
-from plugin.core.profile import PatientProfile
-from tests.core.test_answer import profiles
+from plugin.core.answer.plugin import Plugin, load_plugin
+from plugin.core.rules.profile import PatientProfile
+from tests.core.answer.test_answer import profiles
 
 COLD_TARGET_US, WARM_TARGET_US = 50.0, 5.0
 SEED = 16

@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI, Response
 
 from plugin.cds_hooks.models import PatientViewRequest
-from plugin.core.profile import PatientProfile
+from plugin.core.rules.profile import PatientProfile
 
 ANSWER_PATH = "/v1/answer"
 CDS_PATH = "/cds-services/ivig-rpl-evidence"

@@ -16,7 +16,7 @@ from mcp_types import CallToolRequestParams, CallToolResult, ListToolsResult, Pa
 from starlette.applications import Starlette
 
 from bench.bare_apps import recorded
-from plugin.core.profile import PatientProfile
+from plugin.core.rules.profile import PatientProfile
 
 MCP_PATH = "/mcp"
 ANSWER_TOOL = "ivig_rpl_answer"

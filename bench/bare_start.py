@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from plugin.core.profile import PatientProfile
+from plugin.core.rules.profile import PatientProfile
 
 ANSWER_PATH = "/v1/answer"
 

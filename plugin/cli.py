@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from plugin.config import get_settings
-from plugin.core.errors import PluginError, PoolingError, StudyDataError
-from plugin.core.pooling_inputs import COLUMNS, METHODS
-from plugin.core.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, PatientProfile
+from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, PatientProfile
+from plugin.core.stats.pooling_inputs import COLUMNS, METHODS
+from plugin.errors import PluginError, PoolingError, StudyDataError
 from plugin.storage.errors import StorageUnavailableError
 
 if TYPE_CHECKING:  # each command imports what it needs (stdio `mcp` answers `initialize` sooner for it)
-    from plugin.core.meta_analysis import MetaAnalysis
-    from plugin.core.study_csv import StudyCounts
+    from plugin.core.stats.meta_analysis import MetaAnalysis
+    from plugin.core.stats.study_csv import StudyCounts
     from plugin.storage.store import Storage
 
 YES = {"yes", "true", "y", "1"}
@@ -114,7 +114,7 @@ def ask(args: argparse.Namespace) -> int:
         for line in error_lines(exc, PatientProfile):
             print(f"ivig-cds ask: {line}", file=sys.stderr)  # noqa: T201
         return 2
-    from plugin.core.plugin import load_plugin
+    from plugin.core.answer.plugin import load_plugin
 
     result = load_plugin(get_settings()).respond(profile)
     if args.format == "json":
@@ -127,7 +127,7 @@ def ask(args: argparse.Namespace) -> int:
 
 def evidence_check() -> int:
     from plugin.app import preflight
-    from plugin.core.plugin import load_plugin
+    from plugin.core.answer.plugin import load_plugin
 
     settings = get_settings().model_copy(update={"proof_dir": None})  # a check proves every table, always
     plugin = load_plugin(settings)
@@ -175,8 +175,8 @@ def pool_report(result: MetaAnalysis, studies: Sequence[StudyCounts]) -> dict[st
 
 
 def evidence_pool(args: argparse.Namespace) -> int:
-    from plugin.core.meta_analysis import meta_analyse
-    from plugin.core.study_csv import read_study_csv
+    from plugin.core.stats.meta_analysis import meta_analyse
+    from plugin.core.stats.study_csv import read_study_csv
 
     try:
         text = args.file.read_text(encoding="utf-8-sig")
@@ -255,7 +255,7 @@ def mcp() -> int:
     import anyio
 
     from plugin.chat.stdio import serve
-    from plugin.core.plugin import load_plugin
+    from plugin.core.answer.plugin import load_plugin
     from plugin.web.logs import log_config
 
     settings = get_settings()

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from plugin.app import create_app
 from plugin.config import Settings
-from plugin.core.plugin import Plugin, load_plugin
+from plugin.core.answer.plugin import Plugin, load_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 

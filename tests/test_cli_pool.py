@@ -67,7 +67,7 @@ def test_pool_prints_the_section_3_5_values_for_bcg(row: str, flags: list[str]) 
     }
 
     assert printed["k"] == 13
-    # Rounded to the standard's printed digits (4 dp; I2 in % to 2 dp), as in tests/core/test_meta_analysis.py.
+    # Rounded to the standard's printed digits (4 dp; I2 in % to 2 dp), as in tests/core/stats/test_meta_analysis.py.
     for name, value in BCG["expected"][row].items():
         digits = 2 if name == "i2_percent" else 4
         rounded = [round(v, digits) for v in got[name]] if isinstance(value, list) else round(got[name], digits)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from plugin.core.plugin import STATUS_EXAMPLES
-from plugin.core.rules import STATUSES
+from plugin.core.answer.plugin import STATUS_EXAMPLES
+from plugin.core.rules.table import STATUSES
 from tests.test_cli import ROOT, run
 
 

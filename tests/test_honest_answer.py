@@ -16,13 +16,13 @@ from urllib.parse import parse_qsl
 import pytest
 
 from plugin.cds_hooks.cards import cards_for, summary
-from plugin.core.answer import Answer
-from plugin.core.plugin import Plugin
-from plugin.core.profile import PatientProfile
-from plugin.core.widget_query import widget_query
+from plugin.core.answer.compose import Answer
+from plugin.core.answer.plugin import Plugin
+from plugin.core.rules.profile import PatientProfile
+from plugin.web.links import widget_query
 from plugin.widget.form import parse_query
 from plugin.widget.page import render_page
-from tests.core.test_answer import profiles
+from tests.core.answer.test_answer import profiles
 from tests.wording_lint import lint, our_words
 
 BASE = "http://127.0.0.1:8000"

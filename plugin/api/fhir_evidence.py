@@ -12,8 +12,8 @@ from typing import Any
 
 from fhir.resources.bundle import Bundle
 
-from plugin.core.context import ContextRecord
-from plugin.core.evidence import Analysis, Estimate, EvidenceStore
+from plugin.core.evidence.analysis import Analysis, Estimate, EvidenceStore
+from plugin.core.evidence.context import ContextRecord
 
 TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
 LOINC = "http://loinc.org"

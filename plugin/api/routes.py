@@ -11,11 +11,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from plugin.api.fhir_evidence import evidence_bundle
-from plugin.core.context import ContextRecord
-from plugin.core.evidence import Analysis
-from plugin.core.plugin import RenderedAnswer
-from plugin.core.profile import PROFILE_EXAMPLE, PatientProfile
-from plugin.core.study_data import missing_counts
+from plugin.core.answer.plugin import RenderedAnswer
+from plugin.core.evidence.analysis import Analysis
+from plugin.core.evidence.context import ContextRecord
+from plugin.core.evidence.study_data import missing_counts
+from plugin.core.rules.profile import PROFILE_EXAMPLE, PatientProfile
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.store import Storage
 from plugin.web.deps import PluginDep

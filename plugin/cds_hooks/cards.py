@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 from uuid import uuid4
 
 from plugin.cds_hooks.models import DETAIL_TEMPLATE, Card, Link, Source
-from plugin.core.answer import Answer
-from plugin.core.lru import Lru
-from plugin.core.profile import PatientProfile
-from plugin.core.render import Renderer, fmt_ratio
-from plugin.core.widget_query import widget_query
+from plugin.core.answer.compose import Answer
+from plugin.core.answer.lru import Lru
+from plugin.core.answer.render import Renderer, fmt_ratio
+from plugin.core.rules.profile import PatientProfile
 from plugin.fhir.chart import Finding
+from plugin.web.links import widget_query
 
 
 def summary(answer: Answer) -> str:

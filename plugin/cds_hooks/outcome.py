@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from plugin.core.errors import MissingDataError, PluginError, UpstreamError
+from plugin.errors import MissingDataError, PluginError, UpstreamError
 from plugin.storage.errors import StorageUnavailableError
 
 ISSUE_TYPES: list[tuple[type[PluginError], str]] = [

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from plugin.core.errors import MissingDataError
+from plugin.errors import MissingDataError
 from plugin.fhir.search import MAX_PAGES, PATIENT, SEARCHES, BundleError, FhirAccess, Resource, fetch_all, unpack
 
 log = logging.getLogger(__name__)

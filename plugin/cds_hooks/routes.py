@@ -41,7 +41,7 @@ from plugin.cds_hooks.models import (
 from plugin.cds_hooks.orders import ivig_orders
 from plugin.cds_hooks.outcome import invalid_request
 from plugin.config import Settings
-from plugin.core.plugin import Plugin
+from plugin.core.answer.plugin import Plugin
 from plugin.fhir import chart as fhir
 from plugin.fhir.search import FhirAccess
 from plugin.storage.store import Storage

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from plugin.config import Settings
-from plugin.core.plugin import Plugin
+from plugin.core.answer.plugin import Plugin
 
 if TYPE_CHECKING:
     from plugin.chat.mcp_server import McpHttp

@@ -24,7 +24,7 @@ from plugin.chat.http_edges import McpEdges
 from plugin.chat.tool_catalog import INSTRUCTIONS, SERVER_NAME
 from plugin.chat.tools import ChatTools, PluginSource
 from plugin.config import Settings
-from plugin.core.plugin import Plugin
+from plugin.core.answer.plugin import Plugin
 
 
 def build_server(plugin: PluginSource) -> Server[Any]:

@@ -26,8 +26,8 @@ from mcp.shared.message import SessionMessage
 from plugin.chat import envelope
 from plugin.chat.envelope import Rejection
 from plugin.chat.mcp_server import build_server
-from plugin.core.errors import PluginError
-from plugin.core.plugin import Plugin
+from plugin.core.answer.plugin import Plugin
+from plugin.errors import PluginError
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-from plugin.core.profile import PatientProfile
+from plugin.core.rules.profile import PatientProfile
 
 SERVER_NAME = "ivig-cds"
 

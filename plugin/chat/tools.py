@@ -19,10 +19,10 @@ from pydantic import BaseModel, ValidationError
 
 from plugin.chat.arguments import error_lines, fields, invalid_text
 from plugin.chat.tool_catalog import ANSWER, EVIDENCE, TOOLS, ToolSpec
-from plugin.core.answer import Answer
-from plugin.core.evidence_summary import EvidenceSummary, evidence_summary
-from plugin.core.plugin import Plugin
-from plugin.core.profile import PatientProfile
+from plugin.core.answer.compose import Answer
+from plugin.core.answer.evidence_summary import EvidenceSummary, evidence_summary
+from plugin.core.answer.plugin import Plugin
+from plugin.core.rules.profile import PatientProfile
 
 logger = logging.getLogger(__name__)
 

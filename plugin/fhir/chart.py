@@ -22,7 +22,7 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
-from plugin.core.profile import AUTOIMMUNE_CONDITIONS, MAX_LOSSES, PatientProfile
+from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, MAX_LOSSES, PatientProfile
 from plugin.fhir.codes import (
     ACTIVE,
     FEATURE_NAMES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from plugin.core.profile import AutoimmuneCondition
+from plugin.core.rules.profile import AutoimmuneCondition
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"

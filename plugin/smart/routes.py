@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from plugin.config import Settings
-from plugin.core.profile import PatientProfile
+from plugin.core.rules.profile import PatientProfile
 from plugin.fhir.chart import Finding, read_chart
 from plugin.fhir.search import FhirAccess, read_searches
 from plugin.fhir.urls import for_log

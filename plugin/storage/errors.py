@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plugin.core.errors import PluginError
+from plugin.errors import PluginError
 
 
 class StorageUnavailableError(PluginError):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from plugin.config import Settings
-from plugin.core.plugin import Plugin
+from plugin.core.answer.plugin import Plugin
 from plugin.web.sessions import SessionStore
 
 

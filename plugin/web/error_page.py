@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.responses import HTMLResponse
 
-from plugin.core.plugin import Plugin
+from plugin.core.answer.plugin import Plugin
 from plugin.web.embedding import security_headers
 
 ERROR_TEMPLATE = "web/error.html.j2"

@@ -77,7 +77,7 @@ def reason(error: Mapping[str, Any]) -> str:
     """What is wrong with the field, from its type and constraint; messages of our own validators say it alone."""
     kind = str(error.get("type", ""))
     context = error.get("ctx") or {}
-    if kind == "value_error":  # our validators' messages never carry the value (see plugin.core.profile)
+    if kind == "value_error":  # our validators' messages never carry the value (see plugin.core.rules.profile)
         return str(error.get("msg", "")).removeprefix("Value error, ")
     template = REASONS.get(kind)
     if template is None:

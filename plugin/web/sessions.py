@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, Signer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from plugin.core.profile import PatientProfile
+from plugin.core.rules.profile import PatientProfile
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from plugin.core.evidence import Analysis, Estimate
+from plugin.core.evidence.analysis import Analysis, Estimate
 from plugin.widget.forest_model import (
     AXIS_TICKS,
     FAVOURS_CONTROL,

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from plugin.core.profile import PatientProfile
+from plugin.core.rules.profile import PatientProfile
 
 FIELDS: tuple[str, ...] = tuple(PatientProfile.model_fields)
 CONDITIONS = "autoimmune_conditions"

@@ -8,11 +8,11 @@ from typing import Any
 
 from markupsafe import escape
 
-from plugin.core.answer import ANALYSIS_ID, Answer, citation_of
-from plugin.core.evidence import Analysis
-from plugin.core.plugin import Plugin
-from plugin.core.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS
-from plugin.core.render import FIELD_LABELS, STATUS_HEADINGS, MissingWarningError
+from plugin.core.answer.compose import ANALYSIS_ID, Answer, citation_of
+from plugin.core.answer.plugin import Plugin
+from plugin.core.answer.render import FIELD_LABELS, STATUS_HEADINGS, MissingWarningError
+from plugin.core.evidence.analysis import Analysis
+from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS
 from plugin.web.sessions import ChartEntry
 from plugin.widget.forest import forest_plot
 from plugin.widget.form import ProfileForm

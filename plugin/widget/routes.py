@@ -11,13 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from plugin.config import Settings
-from plugin.core.lru import Lru
-from plugin.core.plugin import Plugin
-from plugin.core.profile import PatientProfile
-from plugin.core.widget_query import widget_query
+from plugin.core.answer.lru import Lru
+from plugin.core.answer.plugin import Plugin
+from plugin.core.rules.profile import PatientProfile
 from plugin.web.deps import PluginDep, SessionsDep
 from plugin.web.embedding import Document, security_headers
 from plugin.web.error_page import error_page
+from plugin.web.links import widget_query
 from plugin.web.sessions import ChartEntry
 from plugin.widget.form import NONE, ProfileForm, parse_query
 from plugin.widget.page import render_forest, render_page

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from plugin.app import create_app
 from plugin.config import Settings
-from plugin.core.errors import EvidenceError, MissingDataError, PluginError, RuleTableError, UpstreamError
+from plugin.errors import EvidenceError, MissingDataError, PluginError, RuleTableError, UpstreamError
 
 ISSUE_PROFILE = {
     "prior_pregnancy_losses": 3,

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from fhir.resources.bundle import Bundle
 from fhir.resources.evidence import Evidence
 
-from plugin.core.plugin import Plugin
+from plugin.core.answer.plugin import Plugin
 
 URL = "/v1/evidence/habets-2022-ivig-rpl/fhir"
 TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"

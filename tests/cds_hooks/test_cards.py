@@ -10,12 +10,12 @@ import pytest
 
 from plugin.cds_hooks.cards import CardDetails, cards_for, summary, widget_link
 from plugin.cds_hooks.models import SUMMARY_LIMIT
-from plugin.core.answer import Answer
-from plugin.core.plugin import Plugin
-from plugin.core.profile import PatientProfile
+from plugin.core.answer.compose import Answer
+from plugin.core.answer.plugin import Plugin
+from plugin.core.rules.profile import PatientProfile
 from plugin.fhir.chart import Finding
 from plugin.widget.form import parse_query
-from tests.core.test_answer import profiles
+from tests.core.answer.test_answer import profiles
 
 GRID: dict[str, list[Any]] = {
     "prior_pregnancy_losses": [None, 1, 2, 3],

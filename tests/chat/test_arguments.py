@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from plugin.chat.arguments import error_lines, fields
-from plugin.core.profile import PatientProfile
+from plugin.core.rules.profile import PatientProfile
 
 
 class Named(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, TypeAdapter
 from plugin.api.routes import PROFILE_EXAMPLES
 from plugin.chat.function_calling import strict_schema
 from plugin.chat.tool_catalog import ANSWER, EVIDENCE, TOOLS
-from plugin.core.profile import PatientProfile
+from plugin.core.rules.profile import PatientProfile
 
 FORMATS = ("openai", "openai-responses", "anthropic")
 PROFILE_FIELDS = list(PatientProfile.model_fields)

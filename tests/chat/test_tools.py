@@ -8,9 +8,9 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
 from plugin.chat.tools import shallow_schema
-from plugin.core.answer import Answer
-from plugin.core.plugin import Plugin
-from plugin.core.profile import PatientProfile
+from plugin.core.answer.compose import Answer
+from plugin.core.answer.plugin import Plugin
+from plugin.core.rules.profile import PatientProfile
 
 
 class Inner(BaseModel):

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from plugin.config import SmartIssuer
-from plugin.core.profile import PatientProfile
+from plugin.core.rules.profile import PatientProfile
 from plugin.smart.issuers import Discovery, SmartConfiguration, issuers_from
 from plugin.smart.launch import CodeRefusedError, Launches, exchange
 from plugin.web.sessions import SESSION_COOKIE, ChartSession, SessionStore

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import pytest
 from playwright.sync_api import BrowserContext, Frame, Page
 
-from plugin.core.plugin import Plugin
-from plugin.core.profile import PatientProfile
+from plugin.core.answer.plugin import Plugin
+from plugin.core.rules.profile import PatientProfile
 from plugin.smart.launch import EHR_SCOPE, STANDALONE_SCOPE, Launches
 from plugin.web.sessions import SESSION_COOKIE, SessionStore
 from tests.smart.conftest import Smart, serious_axe_violations

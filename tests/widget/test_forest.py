@@ -8,9 +8,9 @@ import xml.etree.ElementTree as ET
 import pytest
 from fastapi.testclient import TestClient
 
-from plugin.core.answer import ANALYSIS_ID
-from plugin.core.evidence import Analysis, Estimate
-from plugin.core.plugin import Plugin
+from plugin.core.answer.compose import ANALYSIS_ID
+from plugin.core.answer.plugin import Plugin
+from plugin.core.evidence.analysis import Analysis, Estimate
 from plugin.widget.forest import forest_plot
 from plugin.widget.forest_model import AXIS_TICKS, LogAxis, PointOutsideAxisError
 

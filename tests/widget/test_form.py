@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from plugin.core.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, PatientProfile
+from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, PatientProfile
 from plugin.widget.form import FIELDS, parse_query
 
 

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from plugin.app import create_app
 from plugin.config import Settings
-from plugin.core.plugin import Plugin
-from plugin.core.render import MissingWarningError, Renderer
+from plugin.core.answer.plugin import Plugin
+from plugin.core.answer.render import MissingWarningError, Renderer
 from plugin.widget.form import parse_query
 from plugin.widget.page import render_forest, render_page
 

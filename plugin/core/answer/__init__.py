@@ -1,0 +1,1 @@
+"""The answer for one profile: its views and wording, summary of findings, rendering, caches, the loaded Plugin."""

@@ -1,0 +1,152 @@
+"""The loaded plugin: evidence, decision tables and templates, and `respond(profile)` that every door calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Protocol
+
+import jinja2
+from pydantic import Field
+
+from plugin.core.answer.answer_cache import AnswerCache
+from plugin.core.answer.compose import TABLE_IDS, Answer, answer
+from plugin.core.answer.render import TEMPLATES, MissingWarningError, Renderer
+from plugin.core.evidence.analysis import EvidenceStore
+from plugin.core.evidence.model import Frozen
+from plugin.core.evidence.store import load_evidence
+from plugin.core.rules.loading import load_tables
+from plugin.core.rules.profile import PatientProfile
+from plugin.core.rules.proofs import ProofDirectory
+from plugin.core.rules.table import DecisionTable
+from plugin.errors import RuleTableError, TemplateError
+
+
+class Rendered(Frozen):
+    markdown: str = Field(description="The answer as markdown, with the non-randomized warning.")
+    text: str = Field(description="The answer as plain text, with the non-randomized warning.")
+
+
+class RenderedAnswer(Answer):
+    """The `Answer` plus its renderings: what the JSON door, the CLI and MCP return."""
+
+    rendered: Rendered
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """Everything loaded once at start-up; building one fails closed on any evidence or table error."""
+
+    store: EvidenceStore
+    tables: dict[str, DecisionTable]
+    renderer: Renderer
+    cache_size: int = 256
+    answers: AnswerCache = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        cache = AnswerCache(self.compute, self.render_both, self.tables, self.store.version, self.cache_size)
+        object.__setattr__(self, "answers", cache)
+
+    def answer(self, profile: PatientProfile, *, ivig_order: bool = False) -> Answer:
+        """The answer for this profile, from the cache of finished answers."""
+        return self.answers.answer(profile, ivig_order)
+
+    def compute(self, profile: PatientProfile, ivig_order: bool = False) -> Answer:
+        """The answer worked out afresh: the decision tables, the views, the summary of findings."""
+        return answer(profile, self.tables, self.store, ivig_order=ivig_order)
+
+    def render_both(self, result: Answer) -> tuple[str, str]:
+        return self.renderer.render(result, "markdown"), self.renderer.render(result, "text")
+
+    def respond(self, profile: PatientProfile) -> RenderedAnswer:
+        """The answer with its renderings, worked out afresh (the cached door bodies are proven equal to it)."""
+        result = self.compute(profile)
+        markdown, text = self.render_both(result)
+        return RenderedAnswer(**dict(result), rendered=Rendered(markdown=markdown, text=text))
+
+    def respond_json(self, profile: PatientProfile) -> bytes:
+        """`respond(profile)` as the JSON door sends it, from the cache."""
+        return self.answers.body(profile)
+
+
+class Locations(Protocol):
+    """Where the evidence store and templates are (the settings satisfy it; the core reads no environment)."""
+
+    @property
+    def evidence_dir(self) -> Path: ...
+
+    @property
+    def templates_dir(self) -> Path: ...
+
+    @property
+    def answer_cache_size(self) -> int: ...
+
+    @property
+    def proof_dir(self) -> Path | None: ...
+
+
+# One profile for each status an answer can have: rendered once through every channel before serving.
+STATUS_EXAMPLES: dict[str, PatientProfile] = {
+    "matched": PatientProfile(prior_pregnancy_losses=3, nk_cell_percent=14, ivig_start="conception_cycle"),
+    "insufficient_information": PatientProfile(prior_pregnancy_losses=3),
+    "outside_population": PatientProfile(
+        prior_pregnancy_losses=3, nk_cell_percent=5, autoimmune_conditions=(), th1_th2_ratio_elevated=False
+    ),
+    "not_rpl": PatientProfile(prior_pregnancy_losses=1),
+}
+
+
+def compile_templates(renderer: Renderer) -> None:
+    """Parse every template, so a syntax error stops the start instead of the first request that needs it."""
+    for name in renderer.env.list_templates(filter_func=lambda name: name.endswith(".j2")):
+        try:
+            renderer.env.get_template(name)
+        except jinja2.TemplateError as exc:
+            raise TemplateError("a template does not compile", file=name, line=getattr(exc, "lineno", None)) from None
+
+
+def smoke_test(plugin: Plugin, channel: str, render: Callable[[Answer], object]) -> None:
+    """Answer every status once and render it in `channel`; any failure stops the start, naming both.
+
+    Raises:
+        TemplateError: a status is unreachable from its example, or the channel failed to render it.
+    """
+    for status, profile in STATUS_EXAMPLES.items():
+        result = plugin.answer(profile)
+        if result.status != status:
+            raise TemplateError("the decision tables no longer give this status", channel=channel, status=status)
+        try:
+            render(result)
+        except (jinja2.TemplateError, MissingWarningError, KeyError, ValueError) as exc:
+            raise TemplateError(
+                "a channel cannot render this status", channel=channel, status=status, error=type(exc).__name__
+            ) from None
+
+
+def load_plugin(settings: Locations) -> Plugin:
+    """Load evidence, tables and templates, and render every status as markdown and text (fail closed).
+
+    Raises:
+        EvidenceError: an evidence file is broken or inconsistent.
+        RuleTableError: a decision table is broken, unsound or missing.
+        TemplateError: a template does not compile or cannot render some status.
+    """
+    store = load_evidence(settings.evidence_dir)
+    proofs = ProofDirectory(settings.proof_dir) if settings.proof_dir is not None else None
+    tables = load_tables(settings.evidence_dir, set(store.refs()), set(store.context), proofs)
+    missing = sorted(set(TABLE_IDS.values()) - set(tables))
+    if missing:
+        raise RuleTableError(
+            "decision tables are missing",
+            code="rules.missing_table",
+            file=str(settings.evidence_dir / "rules"),
+            tables=missing,
+        )
+    renderer = Renderer(settings.templates_dir)
+    compile_templates(renderer)
+    plugin = Plugin(store=store, tables=tables, renderer=renderer, cache_size=settings.answer_cache_size)
+    for fmt in TEMPLATES:
+        smoke_test(plugin, f"chat {fmt}", partial(renderer.render, fmt=fmt))
+    return plugin

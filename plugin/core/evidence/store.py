@@ -1,0 +1,123 @@
+"""Reading the evidence store from disk: every file validated and checked, or nothing served (fail closed).
+
+`load_evidence(dir)` returns an `EvidenceStore` whose `version` is the content hash of every file in the
+store. Any schema, provenance or consistency failure raises `EvidenceError` naming file, field and value,
+so the service refuses to start on half-loaded evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from plugin.core.evidence.analysis import Analysis, EvidenceStore
+from plugin.core.evidence.consistency import check_analysis
+from plugin.core.evidence.context import ContextRecord
+from plugin.core.evidence.files import read_toml
+from plugin.core.evidence.study_data import check_repooling
+from plugin.errors import EvidenceError
+
+STORE_SUFFIXES = (".toml", ".csv", ".json")
+
+
+def content_hash(directory: Path) -> str:
+    """SHA-256 over every store file's relative path and bytes, in path order: the evidence version."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in STORE_SUFFIXES):
+        digest.update(path.relative_to(directory).as_posix().encode("utf-8") + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def validation_error(path: Path, exc: ValidationError, prefix: str) -> EvidenceError:
+    """The first pydantic error as an `EvidenceError` naming file, field and value.
+
+    An unknown key comes first: a typo such as `wher` also leaves `where` missing, and the typo is the mistake.
+    """
+    errors = exc.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    field = ".".join(str(part) for part in first["loc"])
+    code = f"{prefix}.schema"
+    if first["type"] == "missing" and first["loc"][-1] == "where":
+        code = f"{prefix}.missing_provenance"
+    return EvidenceError(first["msg"], code=code, file=str(path), field=field, value=first.get("input"))
+
+
+def load_analysis(path: Path) -> Analysis:
+    """Load and check one analysis file.
+
+    Raises:
+        EvidenceError: the file is malformed, a number lacks provenance, or the numbers disagree.
+    """
+
+    try:
+        analysis = Analysis.model_validate(read_toml(path))
+    except ValidationError as exc:
+        raise validation_error(path, exc, "evidence") from None
+    if analysis.id != path.stem:
+        raise EvidenceError(
+            "file name must be the analysis id", code="evidence.schema", file=str(path), field="id", value=analysis.id
+        )
+    check_analysis(analysis, path)
+    check_repooling(analysis, path)
+    return analysis
+
+
+def load_context_record(path: Path) -> ContextRecord:
+    """Load one context record, refusing any that would show what its source did not confirm.
+
+    Raises:
+        EvidenceError: the file is malformed, is a not_found record, or gives a part it lists as unconfirmed.
+    """
+    raw = read_toml(path)
+    if raw.get("status") == "not_found":
+        raise EvidenceError(
+            "a not_found record is never shown, so it cannot be in the store",
+            code="context.not_found_shown",
+            file=str(path),
+            field="status",
+            value="not_found",
+        )
+    try:
+        record = ContextRecord.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error(path, exc, "context") from None
+    if path.stem != record.id.replace("_", "-"):
+        raise EvidenceError(
+            "file name must be the record id, kebab-cased", code="context.schema", file=str(path), field="id"
+        )
+    if record.status == "partly" and not record.unconfirmed:
+        raise EvidenceError(
+            "a partly record must list what is unconfirmed",
+            code="context.unconfirmed_missing",
+            file=str(path),
+            field="unconfirmed",
+        )
+    shown = record.shown_unconfirmed()
+    if shown:
+        raise EvidenceError(
+            "the record gives parts it lists as unconfirmed",
+            code="context.unconfirmed_shown",
+            file=str(path),
+            field=shown[0],
+        )
+    return record
+
+
+def load_evidence(directory: Path) -> EvidenceStore:
+    """Load every `analyses/*.toml` and `context/*.toml` under `directory`.
+
+    Raises:
+        EvidenceError: the directory holds no analysis or no context record, or any file fails to load.
+    """
+    files = sorted((directory / "analyses").glob("*.toml"))
+    if not files:
+        raise EvidenceError("no analysis files found", code="evidence.empty", file=str(directory / "analyses"))
+    analyses = {a.id: a for a in map(load_analysis, files)}
+    context_files = sorted((directory / "context").glob("*.toml"))
+    if not context_files:
+        raise EvidenceError("no context records found", code="context.empty", file=str(directory / "context"))
+    context = {r.id: r for r in map(load_context_record, context_files)}
+    return EvidenceStore(analyses=analyses, context=context, version=content_hash(directory))
