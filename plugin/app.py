@@ -26,8 +26,8 @@ from plugin.cds_hooks.outcome import http_outcome, invalid_request, operation_ou
 from plugin.chat import function_calling
 from plugin.chat.http_door import MCP_PATH, LazyMcpHttp, jsonrpc_refusal
 from plugin.config import Settings, get_settings
-from plugin.core.answer.compose import Answer
 from plugin.core.answer.lru import Lru
+from plugin.core.answer.model import Answer
 from plugin.core.answer.plugin import Plugin, load_plugin, smoke_test
 from plugin.core.evidence.analysis import Analysis
 from plugin.errors import MissingDataError, PluginError, TemplateError, UpstreamError

@@ -68,3 +68,10 @@ def test_a_missing_warning_partial_stops_the_start(parts: Path) -> None:
 def test_a_missing_widget_asset_stops_the_start(parts: Path) -> None:
     (parts / "templates" / "widget" / "static" / "widget.js").unlink()
     refused(parts, "templates.invalid")
+
+
+def test_a_question_naming_a_table_the_store_lacks_stops_the_start(parts: Path) -> None:
+    question = parts / "evidence" / "question.toml"
+    text = question.read_text(encoding="utf-8")
+    question.write_text(text.replace('notes = "habets-2022-ivig-rpl-notes"', 'notes = "habets-2022-notes"'), "utf-8")
+    refused(parts, "rules.missing_table")

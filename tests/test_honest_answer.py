@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from plugin.cds_hooks.cards import cards_for, summary
-from plugin.core.answer.compose import Answer
+from plugin.core.answer.model import Answer
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
 from plugin.web.links import widget_query

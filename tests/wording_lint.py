@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 
-from plugin.core.answer.compose import Answer
+from plugin.core.answer.model import Answer
 
 FORBIDDEN = re.compile(r"\b(improves|effective|proven|recommended|recommend|should)\b", re.IGNORECASE)
 MISLEADING = re.compile(r"1000 to 1000|needs NK|needs Th1|\bmay increase\b|not reported", re.IGNORECASE)

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from uuid import uuid4
 
 from plugin.cds_hooks.models import DETAIL_TEMPLATE, Card, Link, Source
-from plugin.core.answer.compose import Answer
 from plugin.core.answer.lru import Lru
+from plugin.core.answer.model import Answer
 from plugin.core.answer.render import Renderer, fmt_ratio
 from plugin.core.rules.profile import PatientProfile
 from plugin.fhir.chart import Finding

@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from plugin.cds_hooks.models import Card, CdsRequest, FeedbackEntry
-from plugin.core.answer.compose import Answer
+from plugin.core.answer.model import Answer
 from plugin.storage.cards import CardRow
 
 

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from plugin.chat.arguments import error_lines, fields, invalid_text
 from plugin.chat.tool_catalog import ANSWER, EVIDENCE, TOOLS, ToolSpec
-from plugin.core.answer.compose import Answer
 from plugin.core.answer.evidence_summary import EvidenceSummary, evidence_summary
+from plugin.core.answer.model import Answer
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
 

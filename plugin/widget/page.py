@@ -8,7 +8,7 @@ from typing import Any
 
 from markupsafe import escape
 
-from plugin.core.answer.compose import ANALYSIS_ID, Answer, citation_of
+from plugin.core.answer.model import Answer, citation_of
 from plugin.core.answer.plugin import Plugin
 from plugin.core.answer.render import FIELD_LABELS, STATUS_HEADINGS, MissingWarningError
 from plugin.core.evidence.analysis import Analysis
@@ -57,7 +57,7 @@ def render_forest(plugin: Plugin, analysis: Analysis, highlighted: Collection[st
 
 
 def page_context(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None = None) -> dict[str, Any]:
-    analysis = plugin.store.analyses[ANALYSIS_ID]
+    analysis = plugin.store.analysis
     answer = plugin.answer(form.profile) if form.profile is not None else None
     return {
         "answer": answer,

@@ -10,7 +10,7 @@ import pytest
 
 from plugin.cds_hooks.cards import CardDetails, cards_for, summary, widget_link
 from plugin.cds_hooks.models import SUMMARY_LIMIT
-from plugin.core.answer.compose import Answer
+from plugin.core.answer.model import Answer
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
 from plugin.fhir.chart import Finding

@@ -34,7 +34,7 @@ from mcp.types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 from plugin.app import create_app
 from plugin.chat.tool_catalog import ANSWER, EVIDENCE
 from plugin.config import Settings
-from plugin.core.answer.compose import WARNING_CODE
+from plugin.core.answer.model import WARNING_CODE
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
 from tests.chat.test_mcp_edges import run_stdio

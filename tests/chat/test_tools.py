@@ -8,7 +8,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
 from plugin.chat.tools import shallow_schema
-from plugin.core.answer.compose import Answer
+from plugin.core.answer.model import Answer
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
 

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from plugin.core.answer.compose import Answer, TraceStep
 from plugin.core.answer.lru import Lru
+from plugin.core.answer.model import Answer, TraceStep
 from plugin.core.answer.views import her_findings
 from plugin.core.rules.profile import PatientProfile
 from plugin.core.rules.table import INTERVAL, DecisionTable, Predicate, compile_cell

@@ -9,89 +9,14 @@ added here for every status, and `Answer` refuses to exist without it.
 from __future__ import annotations
 
 import math
-from typing import Literal, Self
-
-from pydantic import Field, model_validator
 
 from plugin.core.answer import wording
-from plugin.core.answer.summary_of_findings import SummaryOfFindings, summary_of_findings
+from plugin.core.answer.model import WARNING_CODE, Answer, AnswerWarning, Note, Status, TraceStep, citation_of
+from plugin.core.answer.summary_of_findings import summary_of_findings
 from plugin.core.answer.views import ContextView, EstimateView, baseline_of, context_view, view
 from plugin.core.evidence.analysis import Analysis, Estimate, EvidenceStore
-from plugin.core.evidence.model import Frozen
 from plugin.core.rules.profile import PatientProfile
-from plugin.core.rules.table import DecisionTable, Match, Value
-
-__all__ = ["Answer", "AnswerWarning", "Citation", "ContextView", "EstimateView", "answer", "citation_of", "view"]
-
-Status = Literal["matched", "insufficient_information", "outside_population", "not_rpl"]
-WARNING_CODE = "nonrandomized_evidence"
-ANALYSIS_ID = "habets-2022-ivig-rpl"
-TABLE_IDS = {kind: f"{ANALYSIS_ID}-{kind}" for kind in ("status", "estimates", "notes", "context")}
-# The randomized estimate every RPL bottom line sets beside the non-randomized one.
-RANDOMIZED_LEAD = "egerup2015_overall"
-
-
-class AnswerWarning(Frozen):
-    code: str
-    text: str
-
-
-class Note(Frozen):
-    code: str
-    text: str
-
-
-class TraceStep(Frozen):
-    """Which rows of which decision table fired, why, and on which input values."""
-
-    table: str
-    rows: tuple[str, ...]
-    why: tuple[str, ...]
-    inputs: dict[str, Value]
-
-
-class Citation(Frozen):
-    text: str
-    short: str
-    doi: str
-    url: str
-
-
-class Answer(Frozen):
-    """What the evidence says for one profile. Every channel renders this and nothing else."""
-
-    status: Status
-    analysis_id: str
-    question: str
-    bottom_line: str
-    profile: PatientProfile
-    estimates: tuple[EstimateView, ...]
-    warnings: tuple[AnswerWarning, ...] = Field(min_length=1)
-    missing_information: tuple[str, ...]
-    applicability_notes: tuple[Note, ...]
-    context: tuple[ContextView, ...] = Field(min_length=1)
-    summary_of_findings: SummaryOfFindings | None
-    not_summarised: str
-    at_ivig_order: bool = False
-    trace: tuple[TraceStep, ...]
-    citation: Citation
-    evidence_version: str
-
-    @model_validator(mode="after")
-    def _carries_the_nonrandomized_warning(self) -> Self:
-        if not any(w.code == WARNING_CODE for w in self.warnings):
-            raise ValueError(f"an answer must carry the {WARNING_CODE} warning")
-        return self
-
-    @property
-    def nonrandomized_warning(self) -> AnswerWarning:
-        return next(w for w in self.warnings if w.code == WARNING_CODE)
-
-
-def citation_of(analysis: Analysis) -> Citation:
-    """The analysis's source as every channel cites it."""
-    source = analysis.source
-    return Citation(text=source.citation, short=source.short, doi=source.doi, url=source.url)
+from plugin.core.rules.table import DecisionTable, Match
 
 
 def log_ci_width(estimate: Estimate) -> float:
@@ -124,9 +49,9 @@ def pico_of(analysis: Analysis) -> tuple[str, str, str]:
 
 
 def randomized_lead(store: EvidenceStore) -> str:
-    record = store.context[RANDOMIZED_LEAD]
-    if record.estimate is None or record.ci is None or record.measure is None:  # pragma: no cover - data
-        raise KeyError(f"{RANDOMIZED_LEAD} has no estimate")
+    record = store.context[store.question.randomized_lead]
+    if record.estimate is None or record.ci is None:  # pragma: no cover - the store's loader refuses it
+        raise KeyError(f"{record.id} has no estimate")
     return wording.randomized_sentence(
         record.short, record.n_studies, "RR of no live birth", record.estimate, *record.ci
     )
@@ -150,8 +75,9 @@ def answer(
 
     `ivig_order` is true when the question comes with an order for IVIG (the safety points then come first).
     """
-    analysis = store.analyses[ANALYSIS_ID]
-    status_match = tables[TABLE_IDS["status"]].match(profile)
+    analysis = store.analysis
+    chosen_tables = store.question.tables
+    status_match = tables[chosen_tables.status].match(profile)
     status: Status = status_match.then[0]  # type: ignore[assignment]  # the loader checked it is a status
     trace = [step(status_match)]
     consulted = dict(status_match.inputs)
@@ -159,7 +85,7 @@ def answer(
     notes: list[Note] = []
     warnings = [AnswerWarning(code=WARNING_CODE, text=analysis.warning.text)]
     if status == "matched":
-        estimates_match = tables[TABLE_IDS["estimates"]].match(profile)
+        estimates_match = tables[chosen_tables.estimates].match(profile)
         trace.append(step(estimates_match))
         consulted.update(estimates_match.inputs)
         chosen = order([store.estimate(ref)[1] for ref in estimates_match.then])
@@ -167,11 +93,11 @@ def answer(
         views = [view(e, analysis, profile, baseline) for e in chosen]
         if any(v.absolute is not None and v.absolute.capped for v in views):
             warnings.append(AnswerWarning(code="absolute_effect_withheld", text=wording.WITHHELD_WARNING))
-        notes_table = tables[TABLE_IDS["notes"]]
+        notes_table = tables[chosen_tables.notes]
         notes_match = notes_table.match(profile)
         trace.append(step(notes_match))
         notes = [Note(code=code, text=notes_table.spec.notes[code]) for code in notes_match.then]
-    context_table = tables[TABLE_IDS["context"]]
+    context_table = tables[chosen_tables.context]
     context_match = context_table.match(profile, {"status": status, "ivig_order": True if ivig_order else None})
     trace.append(step(context_match))
     missing = tuple(name for name, value in consulted.items() if value is None) if status != "not_rpl" else ()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from plugin.core.answer.compose import ANALYSIS_ID, WARNING_CODE, AnswerWarning, Citation, citation_of
+from plugin.core.answer.model import WARNING_CODE, AnswerWarning, Citation, citation_of
 from plugin.core.answer.views import ContextView, EstimateView, context_view, view
 from plugin.core.evidence.analysis import EvidenceStore, Participants, Pico
 from plugin.core.evidence.model import Frozen
@@ -36,7 +36,7 @@ class EvidenceSummary(Frozen):
 
 
 def evidence_summary(store: EvidenceStore) -> EvidenceSummary:
-    analysis = store.analyses[ANALYSIS_ID]
+    analysis = store.analysis
     return EvidenceSummary(
         analysis_id=analysis.id,
         title=analysis.title,

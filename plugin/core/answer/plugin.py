@@ -12,7 +12,8 @@ import jinja2
 from pydantic import Field
 
 from plugin.core.answer.answer_cache import AnswerCache
-from plugin.core.answer.compose import TABLE_IDS, Answer, answer
+from plugin.core.answer.compose import answer
+from plugin.core.answer.model import Answer
 from plugin.core.answer.render import TEMPLATES, MissingWarningError, Renderer
 from plugin.core.evidence.analysis import EvidenceStore
 from plugin.core.evidence.model import Frozen
@@ -136,7 +137,7 @@ def load_plugin(settings: Locations) -> Plugin:
     store = load_evidence(settings.evidence_dir)
     proofs = ProofDirectory(settings.proof_dir) if settings.proof_dir is not None else None
     tables = load_tables(settings.evidence_dir, set(store.refs()), set(store.context), proofs)
-    missing = sorted(set(TABLE_IDS.values()) - set(tables))
+    missing = sorted(set(store.question.tables.model_dump().values()) - set(tables))
     if missing:
         raise RuleTableError(
             "decision tables are missing",

@@ -13,9 +13,9 @@ from typing import Literal
 import jinja2
 
 from plugin.core.answer import wording
-from plugin.core.answer.compose import Answer, ContextView, EstimateView
 from plugin.core.answer.evidence_summary import EvidenceSummary
-from plugin.core.answer.views import Absolute
+from plugin.core.answer.model import Answer
+from plugin.core.answer.views import Absolute, ContextView, EstimateView
 
 Format = Literal["markdown", "text"]
 TEMPLATES: dict[Format, str] = {"markdown": "chat/answer.md.j2", "text": "chat/answer.txt.j2"}

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from plugin.core.evidence.context import ContextRecord
 from plugin.core.evidence.model import Frozen, Slug, Text
+from plugin.core.evidence.question import Question
 
 Provenance = Literal["stated", "derived", "inferred"]
 CertaintyLevel = Literal["low", "very_low"]
@@ -208,9 +209,15 @@ class Analysis(Frozen):
 class EvidenceStore(Frozen):
     """Every analysis, addressable by estimate reference, with the store's content hash as its version."""
 
+    question: Question
     analyses: dict[str, Analysis]
     context: dict[str, ContextRecord] = {}
     version: str
+
+    @property
+    def analysis(self) -> Analysis:
+        """The analysis the question is answered from (the store's loader proved it exists)."""
+        return self.analyses[self.question.analysis]
 
     def estimate(self, ref: str) -> tuple[Analysis, Estimate]:
         """Resolve "analysis-id#estimate-id". Raises KeyError for a reference the store does not hold."""

@@ -16,6 +16,7 @@ from plugin.core.evidence.analysis import Analysis, EvidenceStore
 from plugin.core.evidence.consistency import check_analysis
 from plugin.core.evidence.context import ContextRecord
 from plugin.core.evidence.files import read_toml
+from plugin.core.evidence.question import Question
 from plugin.core.evidence.study_data import check_repooling
 from plugin.errors import EvidenceError
 
@@ -106,8 +107,36 @@ def load_context_record(path: Path) -> ContextRecord:
     return record
 
 
+def load_question(path: Path, analyses: dict[str, Analysis], context: dict[str, ContextRecord]) -> Question:
+    """Load `question.toml` and resolve what it names in the store (the decision tables are resolved by the
+    plugin that loads them).
+
+    Raises:
+        EvidenceError: the file is missing or malformed, or names an analysis or record the store does not hold.
+    """
+    if not path.is_file():
+        raise EvidenceError("the store must say which question it answers", code="question.missing", file=str(path))
+    try:
+        question = Question.model_validate(read_toml(path))
+    except ValidationError as exc:
+        raise validation_error(path, exc, "question") from None
+    if question.analysis not in analyses:
+        raise EvidenceError(
+            "no analysis file has this id", code="question.unknown_analysis", file=str(path), field="analysis"
+        )
+    lead = context.get(question.randomized_lead)
+    if lead is None or lead.estimate is None or lead.ci is None or lead.measure is None:
+        raise EvidenceError(
+            "must name a context record with an estimate, its CI and measure",
+            code="question.unknown_randomized_lead",
+            file=str(path),
+            field="randomized_lead",
+        )
+    return question
+
+
 def load_evidence(directory: Path) -> EvidenceStore:
-    """Load every `analyses/*.toml` and `context/*.toml` under `directory`.
+    """Load `question.toml` and every `analyses/*.toml` and `context/*.toml` under `directory`.
 
     Raises:
         EvidenceError: the directory holds no analysis or no context record, or any file fails to load.
@@ -120,4 +149,5 @@ def load_evidence(directory: Path) -> EvidenceStore:
     if not context_files:
         raise EvidenceError("no context records found", code="context.empty", file=str(directory / "context"))
     context = {r.id: r for r in map(load_context_record, context_files)}
-    return EvidenceStore(analyses=analyses, context=context, version=content_hash(directory))
+    question = load_question(directory / "question.toml", analyses, context)
+    return EvidenceStore(question=question, analyses=analyses, context=context, version=content_hash(directory))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from plugin.core.answer.compose import Answer, AnswerWarning
+from plugin.core.answer.model import Answer, AnswerWarning
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, PatientProfile
 

@@ -371,3 +371,46 @@ def test_complete_study_data_without_a_pooling_method_is_refused(store_copy: Pat
     (store_copy / ANALYSIS_FILE).write_text(text[:start] + text[end + 1 :], encoding="utf-8")
 
     assert load_error(store_copy).code == "evidence.pooling_method_missing"
+
+
+# --- The question the store answers -------------------------------------------------------------------------------
+
+QUESTION_FILE = Path("question.toml")
+
+
+def test_the_store_says_which_analysis_randomized_lead_and_tables_answer_the_question() -> None:
+    store = load_evidence(EVIDENCE)
+
+    assert (store.question.analysis, store.analysis.id) == ("habets-2022-ivig-rpl", "habets-2022-ivig-rpl")
+    assert store.question.randomized_lead == "egerup2015_overall"
+    assert store.question.tables.model_dump() == {
+        step: f"habets-2022-ivig-rpl-{step}" for step in ("status", "estimates", "notes", "context")
+    }
+
+
+def test_a_store_that_does_not_say_which_question_it_answers_is_refused(store_copy: Path) -> None:
+    (store_copy / QUESTION_FILE).unlink()
+
+    assert load_error(store_copy).code == "question.missing"
+
+
+def test_a_question_naming_an_analysis_the_store_lacks_is_refused(store_copy: Path) -> None:
+    edit(store_copy, 'analysis = "habets-2022-ivig-rpl"', 'analysis = "habets-2023-ivig-rpl"', QUESTION_FILE)
+
+    error = load_error(store_copy)
+    assert (error.code, error.details["field"]) == ("question.unknown_analysis", "analysis")
+
+
+@pytest.mark.parametrize("lead", ["egerup2016_overall", "egerup2015_conclusion"])  # absent; a record with no estimate
+def test_a_randomized_lead_that_is_not_a_record_with_an_estimate_is_refused(store_copy: Path, lead: str) -> None:
+    edit(store_copy, '"egerup2015_overall"', f'"{lead}"', QUESTION_FILE)
+
+    error = load_error(store_copy)
+    assert (error.code, error.details["field"]) == ("question.unknown_randomized_lead", "randomized_lead")
+
+
+def test_a_question_with_an_unknown_key_is_refused_naming_it(store_copy: Path) -> None:
+    edit(store_copy, "schema_version = 1", "schema_version = 1\nanalyses = 2", QUESTION_FILE)
+
+    error = load_error(store_copy)
+    assert (error.code, error.details["field"]) == ("question.schema", "analyses")

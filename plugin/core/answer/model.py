@@ -1,0 +1,83 @@
+"""The `Answer`: what the evidence says for one profile, as pure data that every channel renders.
+
+It refuses to exist without the non-randomized warning, so no channel can show an answer that lacks it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from plugin.core.answer.summary_of_findings import SummaryOfFindings
+from plugin.core.answer.views import ContextView, EstimateView
+from plugin.core.evidence.analysis import Analysis
+from plugin.core.evidence.model import Frozen
+from plugin.core.rules.profile import PatientProfile
+from plugin.core.rules.table import Value
+
+Status = Literal["matched", "insufficient_information", "outside_population", "not_rpl"]
+WARNING_CODE = "nonrandomized_evidence"
+
+
+class AnswerWarning(Frozen):
+    code: str
+    text: str
+
+
+class Note(Frozen):
+    code: str
+    text: str
+
+
+class TraceStep(Frozen):
+    """Which rows of which decision table fired, why, and on which input values."""
+
+    table: str
+    rows: tuple[str, ...]
+    why: tuple[str, ...]
+    inputs: dict[str, Value]
+
+
+class Citation(Frozen):
+    text: str
+    short: str
+    doi: str
+    url: str
+
+
+class Answer(Frozen):
+    """What the evidence says for one profile. Every channel renders this and nothing else."""
+
+    status: Status
+    analysis_id: str
+    question: str
+    bottom_line: str
+    profile: PatientProfile
+    estimates: tuple[EstimateView, ...]
+    warnings: tuple[AnswerWarning, ...] = Field(min_length=1)
+    missing_information: tuple[str, ...]
+    applicability_notes: tuple[Note, ...]
+    context: tuple[ContextView, ...] = Field(min_length=1)
+    summary_of_findings: SummaryOfFindings | None
+    not_summarised: str
+    at_ivig_order: bool = False
+    trace: tuple[TraceStep, ...]
+    citation: Citation
+    evidence_version: str
+
+    @model_validator(mode="after")
+    def _carries_the_nonrandomized_warning(self) -> Self:
+        if not any(w.code == WARNING_CODE for w in self.warnings):
+            raise ValueError(f"an answer must carry the {WARNING_CODE} warning")
+        return self
+
+    @property
+    def nonrandomized_warning(self) -> AnswerWarning:
+        return next(w for w in self.warnings if w.code == WARNING_CODE)
+
+
+def citation_of(analysis: Analysis) -> Citation:
+    """The analysis's source as every channel cites it."""
+    source = analysis.source
+    return Citation(text=source.citation, short=source.short, doi=source.doi, url=source.url)
