@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from plugin.core.evidence.context import ContextRecord
+from plugin.core.evidence.context import SEARCH_DATE, ContextRecord
 from plugin.core.evidence.model import Frozen, Slug, Text
 from plugin.core.evidence.question import Question
 
@@ -108,6 +108,9 @@ class Estimate(Provenanced):
     # How the published figure was pooled, where the sources let it be told; needed to re-pool complete data.
     pooling_method: Literal["mh", "iv", "dl", "reml"] | None = None
     caveats: tuple[Text, ...] = ()
+    # Context records (evidence/context/) of randomized subgroups that ask this subgroup's question; a bottom
+    # line led by this estimate gives whichever of them stands beside the answer.
+    randomized_subgroups: tuple[Text, ...] = ()
     certainty: Certainty
 
     @model_validator(mode="after")
@@ -126,6 +129,7 @@ class Source(Frozen):
     doi: Annotated[str, Field(pattern=r"^10\.\d{4,9}/\S+$")]
     url: Text
     year: int
+    last_searched: str = Field(pattern=SEARCH_DATE)
     available_parts: Text
     secondary: dict[str, Text] = {}
 
@@ -213,6 +217,18 @@ class EvidenceStore(Frozen):
     analyses: dict[str, Analysis]
     context: dict[str, ContextRecord] = {}
     version: str
+    label: str
+
+    @property
+    def sources_last_searched(self) -> str:
+        """The oldest of the dates its sources were last searched (ISO 8601, to the month where the day was not
+        recorded): how current the least recently searched part of the answer is."""
+        dates = [a.source.last_searched for a in self.analyses.values()]
+        return min(dates + [r.last_searched for r in self.context.values()])
+
+    def baselines(self) -> dict[str, ContextRecord]:
+        """The records a caller may name as the baseline chance of live birth without IVIG."""
+        return {i: r for i, r in self.context.items() if r.baseline is not None}
 
     @property
     def analysis(self) -> Analysis:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from plugin.core.evidence.model import Frozen, Slug, Text
 
 
@@ -24,3 +26,10 @@ class Question(Frozen):
     analysis: Slug
     randomized_lead: Text
     tables: Tables
+
+
+class Release(Frozen):
+    """`evidence/release.toml`: the human label of this release of the store, beside its content hash."""
+
+    schema_version: Literal[1]
+    label: str = Field(pattern=r"^\d{4}\.\d{2}(\.\d+)?$")

@@ -16,7 +16,7 @@ from plugin.core.evidence.analysis import Analysis, EvidenceStore
 from plugin.core.evidence.consistency import check_analysis
 from plugin.core.evidence.context import ContextRecord
 from plugin.core.evidence.files import read_toml
-from plugin.core.evidence.question import Question
+from plugin.core.evidence.question import Question, Release
 from plugin.core.evidence.study_data import check_repooling
 from plugin.errors import EvidenceError
 
@@ -135,6 +135,40 @@ def load_question(path: Path, analyses: dict[str, Analysis], context: dict[str, 
     return question
 
 
+def check_references(analyses: dict[str, Analysis], context: dict[str, ContextRecord], folder: Path) -> None:
+    """Every randomized subgroup an estimate names is a context record with an estimate.
+
+    Raises:
+        EvidenceError: a name resolves to nothing, or to a record without a figure to set beside the estimate.
+    """
+    for analysis in analyses.values():
+        for estimate in analysis.estimates:
+            for name in estimate.randomized_subgroups:
+                record = context.get(name)
+                if record is None or record.estimate is None or not record.randomized:
+                    raise EvidenceError(
+                        "must name randomized context records with an estimate",
+                        code="evidence.unknown_randomized_subgroup",
+                        file=str(folder / f"{analysis.id}.toml"),
+                        field=f"estimates.{estimate.id}.randomized_subgroups",
+                        value=name,
+                    )
+
+
+def load_release(path: Path) -> Release:
+    """Load `release.toml`, the release's label.
+
+    Raises:
+        EvidenceError: the file is missing or malformed.
+    """
+    if not path.is_file():
+        raise EvidenceError("the store must say which release it is", code="release.missing", file=str(path))
+    try:
+        return Release.model_validate(read_toml(path))
+    except ValidationError as exc:
+        raise validation_error(path, exc, "release") from None
+
+
 def load_evidence(directory: Path) -> EvidenceStore:
     """Load `question.toml` and every `analyses/*.toml` and `context/*.toml` under `directory`.
 
@@ -149,5 +183,9 @@ def load_evidence(directory: Path) -> EvidenceStore:
     if not context_files:
         raise EvidenceError("no context records found", code="context.empty", file=str(directory / "context"))
     context = {r.id: r for r in map(load_context_record, context_files)}
+    check_references(analyses, context, directory / "analyses")
     question = load_question(directory / "question.toml", analyses, context)
-    return EvidenceStore(question=question, analyses=analyses, context=context, version=content_hash(directory))
+    release = load_release(directory / "release.toml")
+    return EvidenceStore(
+        question=question, analyses=analyses, context=context, version=content_hash(directory), label=release.label
+    )

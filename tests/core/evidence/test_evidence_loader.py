@@ -297,7 +297,7 @@ CONTEXT = Path("context")
 def test_the_real_store_holds_the_context_records_with_their_status_and_no_not_found_record() -> None:
     store = load_evidence(EVIDENCE)
 
-    assert len(store.context) == 19
+    assert len(store.context) == 38  # 29 records shown beside answers, 8 baselines a caller may name, 1 subgroup
     assert {r.status for r in store.context.values()} == {"verified", "partly"}
     egerup = store.context["egerup2015_overall"]
     assert (egerup.estimate, egerup.ci, egerup.p, egerup.n_studies) == (0.92, (0.75, 1.12), "0.42", 11)
