@@ -5,6 +5,8 @@ PluginError                      (base; each subclass has a class-level `code`)
 ├── EvidenceError                load time: bad evidence file, missing provenance, inconsistent numbers → won't start
 ├── RuleTableError               load time: bad cell, unknown input, gap or overlap, missing table → won't start
 ├── TemplateError                load time: a template that does not compile, or a channel that cannot render
+├── ProfileError                 request: a valid profile asks for something that does not fit her (a sourced baseline
+│                                measured in women she is not among)
 ├── MissingDataError             request: a datum the service cannot work without is absent and could not be fetched
 ├── UpstreamError                request: FHIR server error or timeout
 ├── StudyDataError               curator input: a study-counts CSV with a missing column or an impossible count
@@ -53,6 +55,13 @@ class TemplateError(PluginError):
     """A template is missing or does not compile, or a channel renders some status wrongly: found at start."""
 
     code = "templates.invalid"
+
+
+class ProfileError(PluginError):
+    """The profile is valid field by field, but asks for something that does not fit her (`details["field"]` names
+    the field); the message says why without repeating her values."""
+
+    code = "profile.invalid"
 
 
 class MissingDataError(PluginError):

@@ -38,3 +38,19 @@ def app(settings: Settings) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+# Figures a test measures and reports (reading grades, counts): printed at the end of the run.
+FIGURES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def report() -> list[str]:
+    return FIGURES
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -1,7 +1,8 @@
 """Finished answers, made once per kind of patient and then reused.
 
 An answer is a pure function of the evidence version and of what the answer reads from the profile. It reads
-the number inputs (losses, NK %) only through the decision tables' cut points and the immune findings, so two
+the number inputs (losses, NK %) only through the decision tables' cut points, the immune findings and the fewest
+losses a sourced baseline was measured in, so two
 profiles on the same side of every cut get the same answer except where the answer echoes her own values: the
 `profile` field and the inputs of each trace step. The cache keeps one finished answer per *class* of profile
 (its JSON body, where the echoes sit in it, and both renderings) and fills those echoes in from the profile
@@ -18,15 +19,16 @@ import bisect
 import itertools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from plugin.core.answer.lru import Lru
 from plugin.core.answer.model import Answer, TraceStep
 from plugin.core.answer.views import her_findings
 from plugin.core.rules.profile import PatientProfile
-from plugin.core.rules.table import INTERVAL, DecisionTable, Predicate, compile_cell
+from plugin.core.rules.table import INTERVAL, DecisionTable, Predicate, Value, compile_cell
 
 # Number inputs the answer reads only through decision-table cells and `her_findings`: everything else is keyed
 # exactly as given.
@@ -53,10 +55,11 @@ class Bands:
         return self.signatures[(bisect.bisect_left(self.points, value), bisect.bisect_right(self.points, value))]
 
 
-def bands_of(name: str, tables: dict[str, DecisionTable]) -> Bands:
-    """The bands of input `name`: every cell the tables hold for it, and every finite bound in those cells."""
-    predicates: list[Predicate] = []
-    points: set[float] = set()
+def bands_of(name: str, tables: dict[str, DecisionTable], floors: Collection[float] = ()) -> Bands:
+    """The bands of input `name`: every cell the tables hold for it, every finite bound in those cells, and each
+    of `floors` (a value the answer compares the input against outside the tables: "at least this")."""
+    predicates: list[Predicate] = [partial(at_least, floor) for floor in sorted(floors)]
+    points: set[float] = set(floors)
     for table in tables.values():
         spec = table.spec.inputs.get(name)
         if spec is None:
@@ -80,6 +83,10 @@ def bands_of(name: str, tables: dict[str, DecisionTable]) -> Bands:
     return Bands(tuple(ordered), signatures, tuple(p(None) for p in predicates))
 
 
+def at_least(floor: float, value: Value) -> bool:
+    return isinstance(value, int | float) and value >= floor
+
+
 @dataclass(frozen=True)
 class Finished:
     """One answer as every door sends it: the object, its JSON body, where the echoes sit in it, its renderings."""
@@ -89,9 +96,10 @@ class Finished:
     echoes: tuple[tuple[int, int], ...]  # (start, end) of each `"key":value` of ECHOES in `body`, in body order
     markdown: str
     text: str
+    evidence_markdown: str  # layers 1 and 2: what a chat assistant reads first
 
 
-Render = Callable[[Answer], tuple[str, str]]
+Render = Callable[[Answer], tuple[str, str, str]]
 
 
 def encoded_fields(fields: dict[str, Any]) -> list[tuple[str, bytes]]:
@@ -109,10 +117,11 @@ class AnswerCache:
         tables: dict[str, DecisionTable],
         version: str,
         size: int,
+        floors: Mapping[str, Collection[float]] | None = None,
     ) -> None:
         self._compute = compute
         self._render = render
-        self._bands = {name: bands_of(name, tables) for name in BANDED}
+        self._bands = {name: bands_of(name, tables, (floors or {}).get(name, ())) for name in BANDED}
         self._version = version
         self.classes: Lru[tuple[Any, ...], Finished] = Lru(size)
         # The same profile asked again: its finished answer, found without working out its class.
@@ -149,11 +158,11 @@ class AnswerCache:
         return self.finished(profile).body
 
     def _finish(self, answer: Answer) -> Finished:
-        markdown, text = self._render(answer)
+        markdown, text, evidence_markdown = self._render(answer)
         fields = answer.model_dump(mode="json")
         fields["rendered"] = {"markdown": markdown, "text": text}
         body, echoes = joined(encoded_fields(fields))
-        return Finished(answer=answer, body=body, echoes=echoes, markdown=markdown, text=text)
+        return Finished(answer, body, echoes, markdown, text, evidence_markdown)
 
     def _refill(self, entry: Finished, profile: PatientProfile) -> Finished:
         """The class's answer with her own values in the echoing fields (the tables read nothing else of them)."""
@@ -165,7 +174,7 @@ class AnswerCache:
             pieces += [entry.body[at:start], part]
             at = end
         body = b"".join([*pieces, entry.body[at:]])
-        return Finished(answer=answer, body=body, echoes=(), markdown=entry.markdown, text=entry.text)
+        return Finished(answer, body, (), entry.markdown, entry.text, entry.evidence_markdown)
 
 
 def joined(parts: list[tuple[str, bytes]]) -> tuple[bytes, tuple[tuple[int, int], ...]]:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import math
 
 from plugin.core.answer import wording
+from plugin.core.answer.baselines import baseline_of
+from plugin.core.answer.glance import at_a_glance
 from plugin.core.answer.model import WARNING_CODE, Answer, AnswerWarning, Note, Status, TraceStep, citation_of
 from plugin.core.answer.summary_of_findings import summary_of_findings
-from plugin.core.answer.views import ContextView, EstimateView, baseline_of, context_view, view
+from plugin.core.answer.views import ContextView, EstimateView, context_view, her_basis, view
 from plugin.core.evidence.analysis import Analysis, Estimate, EvidenceStore
-from plugin.core.rules.profile import PatientProfile
+from plugin.core.evidence.context import ContextRecord
+from plugin.core.rules.profile import FINDINGS, PatientProfile
 from plugin.core.rules.table import DecisionTable, Match
 
 
@@ -33,39 +36,53 @@ def step(match: Match) -> TraceStep:
     return TraceStep(table=match.table, rows=match.rows, why=match.why, inputs=match.inputs)
 
 
-def chosen_context(match: Match, table: DecisionTable, store: EvidenceStore) -> list[ContextView]:
+def chosen_context(
+    match: Match, table: DecisionTable, store: EvidenceStore, profile: PatientProfile
+) -> tuple[ContextView, ...]:
     """The records the context rows named, in row order, each once, with the first row that chose it."""
     why_by_row = {row.id: row.why for row in table.rows}
     seen: dict[str, ContextView] = {}
     for row in (r for r in table.rows if r.id in match.rows):
         for record_id in row.then:
             if record_id not in seen:
-                seen[record_id] = context_view(store.context[record_id], f"{row.id}: {why_by_row[row.id]}")
-    return list(seen.values())
+                why = f"{row.id}: {why_by_row[row.id]}"
+                seen[record_id] = context_view(store.context[record_id], why, profile.rpl_type)
+    return tuple(seen.values())
 
 
 def pico_of(analysis: Analysis) -> tuple[str, str, str]:
     return analysis.pico.population, analysis.pico.intervention, analysis.pico.comparator
 
 
-def randomized_lead(store: EvidenceStore) -> str:
-    record = store.context[store.question.randomized_lead]
-    if record.estimate is None or record.ci is None:  # pragma: no cover - the store's loader refuses it
-        raise KeyError(f"{record.id} has no estimate")
+def randomized_sentence(record: ContextRecord | ContextView, who: str | None = None) -> str:
+    """A randomized record as it states its result, in one sentence, no conclusion drawn."""
+    if record.estimate is None or record.ci_low is None or record.ci_high is None or record.outcome is None:
+        raise KeyError(f"{record.id} has no estimate")  # pragma: no cover - the store's loader refuses it
+    measure = wording.measure_name((record.measure or "").split(" ")[0], record.outcome)
     return wording.randomized_sentence(
-        record.short, record.n_studies, "RR of no live birth", record.estimate, *record.ci
+        record.short, record.n_studies, measure, record.estimate, record.ci_low, record.ci_high, who
     )
 
 
-def bottom_line_of(status: Status, views: list[EstimateView], store: EvidenceStore) -> str:
-    """The first line: for a match, the leading estimate beside the randomized evidence, no conclusion drawn."""
+def bottom_line_of(
+    status: Status,
+    views: list[EstimateView],
+    store: EvidenceStore,
+    context: tuple[ContextView, ...],
+    lead: Estimate | None,
+) -> str:
+    """The leading estimate beside the randomized evidence, no conclusion drawn; when the leading estimate asks a
+    question randomized trials also asked (timing), their answer too."""
+    randomized = randomized_sentence(store.context[store.question.randomized_lead])
     if status == "not_rpl":
         return wording.BOTTOM_LINE[status]
-    if status != "matched":
-        return f"{wording.BOTTOM_LINE[status]} {randomized_lead(store)}"
-    lead = views[0]
-    indirect = f" It applies to her only indirectly: {lead.directness_note}" if lead.directness == "indirect" else ""
-    return f"{lead.statement}{indirect} {randomized_lead(store)}"
+    if status != "matched" or lead is None:
+        return f"{wording.BOTTOM_LINE[status]} {randomized}"
+    first = views[0]
+    indirect = f" It applies to her only indirectly: {first.directness_note}" if first.directness == "indirect" else ""
+    shown = {c.id: c for c in context}
+    subgroups = [randomized_sentence(shown[i], wording.SUBGROUP_WHO) for i in lead.randomized_subgroups if i in shown]
+    return " ".join([f"{first.statement}{indirect}", randomized, *subgroups])
 
 
 def answer(
@@ -74,6 +91,9 @@ def answer(
     """Match a profile to the evidence and say what applies, with the trace of every row that fired.
 
     `ivig_order` is true when the question comes with an order for IVIG (the safety points then come first).
+
+    Raises:
+        ProfileError: a sourced baseline that does not describe her.
     """
     analysis = store.analysis
     chosen_tables = store.question.tables
@@ -82,40 +102,54 @@ def answer(
     trace = [step(status_match)]
     consulted = dict(status_match.inputs)
     views: list[EstimateView] = []
-    notes: list[Note] = []
+    chosen: list[Estimate] = []
     warnings = [AnswerWarning(code=WARNING_CODE, text=analysis.warning.text)]
+    baseline = baseline_of(profile, store)
     if status == "matched":
         estimates_match = tables[chosen_tables.estimates].match(profile)
         trace.append(step(estimates_match))
         consulted.update(estimates_match.inputs)
         chosen = order([store.estimate(ref)[1] for ref in estimates_match.then])
-        baseline = baseline_of(profile, store)
         views = [view(e, analysis, profile, baseline) for e in chosen]
         if any(v.absolute is not None and v.absolute.capped for v in views):
             warnings.append(AnswerWarning(code="absolute_effect_withheld", text=wording.WITHHELD_WARNING))
-        notes_table = tables[chosen_tables.notes]
-        notes_match = notes_table.match(profile)
-        trace.append(step(notes_match))
-        notes = [Note(code=code, text=notes_table.spec.notes[code]) for code in notes_match.then]
+    notes_table = tables[chosen_tables.notes]
+    notes_match = notes_table.match(profile, {"status": status})
+    trace.append(step(notes_match))
+    notes = [Note(code=code, text=notes_table.spec.notes[code]) for code in notes_match.then]
     context_table = tables[chosen_tables.context]
     context_match = context_table.match(profile, {"status": status, "ivig_order": True if ivig_order else None})
     trace.append(step(context_match))
-    missing = tuple(name for name, value in consulted.items() if value is None) if status != "not_rpl" else ()
+    context = chosen_context(context_match, context_table, store, profile)
+    missing = () if status == "not_rpl" else tuple(n for n, v in consulted.items() if v is None and n in FINDINGS)
+    glance = at_a_glance(
+        status,
+        views,
+        context,
+        store.context[store.question.randomized_lead],
+        missing,
+        tuple(notes_table.spec.glance[n.code] for n in notes if n.code in notes_table.spec.glance),
+        set(her_basis(profile)) if status == "matched" else set(),
+        chosen[0].randomized_subgroups if chosen else (),
+    )
     return Answer(
         status=status,
         analysis_id=analysis.id,
         question=analysis.question,
-        bottom_line=bottom_line_of(status, views, store),
+        at_a_glance=glance,
+        bottom_line=bottom_line_of(status, views, store, context, chosen[0] if chosen else None),
         profile=profile,
         estimates=tuple(views),
         warnings=tuple(warnings),
         missing_information=missing,
         applicability_notes=tuple(notes),
-        context=tuple(chosen_context(context_match, context_table, store)),
-        summary_of_findings=summary_of_findings(views, profile, store, pico_of(analysis)),
+        context=context,
+        summary_of_findings=summary_of_findings(views, baseline, context, store, pico_of(analysis)),
         not_summarised=wording.NOT_SUMMARISED,
         at_ivig_order=ivig_order,
         trace=tuple(trace),
         citation=citation_of(analysis),
         evidence_version=store.version,
+        evidence_label=store.label,
+        sources_last_searched=store.sources_last_searched,
     )

@@ -30,6 +30,30 @@ class Note(Frozen):
     text: str
 
 
+class AtAGlance(Frozen):
+    """Layer 1: the answer in a few plain sentences, each part also on its own for channels that lay them out.
+
+    `sentence` is what every channel shows first; the parts are null where they do not apply (no estimate, no
+    standard care, nothing to ask).
+    """
+
+    headline: str
+    certainty: str | None
+    randomized_contrast: str | None
+    randomized_lead: str | None  # the context record the randomized contrast names
+    guidance: str | None
+    standard_care: str | None
+    ask_next: str | None
+    value_check: str | None
+    # The tests guidelines advise against, when NK cells or Th1/Th2 are missing or what matched her.
+    tests: str | None
+    safety: str
+    sentence: str
+    # One line of at most 140 characters with the estimate and the randomized contrast, never the estimate alone
+    # (a CDS card's summary).
+    summary: str = Field(max_length=140)
+
+
 class TraceStep(Frozen):
     """Which rows of which decision table fired, why, and on which input values."""
 
@@ -52,6 +76,7 @@ class Answer(Frozen):
     status: Status
     analysis_id: str
     question: str
+    at_a_glance: AtAGlance
     bottom_line: str
     profile: PatientProfile
     estimates: tuple[EstimateView, ...]
@@ -65,6 +90,8 @@ class Answer(Frozen):
     trace: tuple[TraceStep, ...]
     citation: Citation
     evidence_version: str
+    evidence_label: str
+    sources_last_searched: str
 
     @model_validator(mode="after")
     def _carries_the_nonrandomized_warning(self) -> Self:

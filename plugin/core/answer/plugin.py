@@ -16,13 +16,14 @@ from plugin.core.answer.compose import answer
 from plugin.core.answer.model import Answer
 from plugin.core.answer.render import TEMPLATES, MissingWarningError, Renderer
 from plugin.core.evidence.analysis import EvidenceStore
+from plugin.core.evidence.context import Baseline
 from plugin.core.evidence.model import Frozen
 from plugin.core.evidence.store import load_evidence
 from plugin.core.rules.loading import load_tables
-from plugin.core.rules.profile import PatientProfile
+from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, PatientProfile
 from plugin.core.rules.proofs import ProofDirectory
 from plugin.core.rules.table import DecisionTable
-from plugin.errors import RuleTableError, TemplateError
+from plugin.errors import EvidenceError, RuleTableError, TemplateError
 
 
 class Rendered(Frozen):
@@ -47,8 +48,13 @@ class Plugin:
     answers: AnswerCache = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        cache = AnswerCache(self.compute, self.render_both, self.tables, self.store.version, self.cache_size)
+        # A sourced baseline is refused below the fewest losses it was measured in: those counts are cut points too.
+        floors = {"prior_pregnancy_losses": [b.min_losses for b in self.baselines() if b.min_losses is not None]}
+        cache = AnswerCache(self.compute, self.render_both, self.tables, self.store.version, self.cache_size, floors)
         object.__setattr__(self, "answers", cache)
+
+    def baselines(self) -> list[Baseline]:
+        return [r.baseline for r in self.store.baselines().values() if r.baseline is not None]
 
     def answer(self, profile: PatientProfile, *, ivig_order: bool = False) -> Answer:
         """The answer for this profile, from the cache of finished answers."""
@@ -58,13 +64,15 @@ class Plugin:
         """The answer worked out afresh: the decision tables, the views, the summary of findings."""
         return answer(profile, self.tables, self.store, ivig_order=ivig_order)
 
-    def render_both(self, result: Answer) -> tuple[str, str]:
-        return self.renderer.render(result, "markdown"), self.renderer.render(result, "text")
+    def render_both(self, result: Answer) -> tuple[str, str, str]:
+        """The full markdown and text, and the markdown of the first two layers (a chat assistant's text)."""
+        render = self.renderer.render
+        return render(result, "markdown"), render(result, "text"), render(result, "markdown", "evidence")
 
     def respond(self, profile: PatientProfile) -> RenderedAnswer:
         """The answer with its renderings, worked out afresh (the cached door bodies are proven equal to it)."""
         result = self.compute(profile)
-        markdown, text = self.render_both(result)
+        markdown, text, _ = self.render_both(result)
         return RenderedAnswer(**dict(result), rendered=Rendered(markdown=markdown, text=text))
 
     def respond_json(self, profile: PatientProfile) -> bytes:
@@ -126,11 +134,38 @@ def smoke_test(plugin: Plugin, channel: str, render: Callable[[Answer], object])
             ) from None
 
 
+def check_baseline_names(store: EvidenceStore, evidence_dir: Path) -> None:
+    """The sourced baselines a caller may name are exactly the store's baseline records, and each population it
+    excludes is named in the profile's vocabulary.
+
+    Raises:
+        EvidenceError: a name without its record, a record without its name, or an unknown excluded condition.
+    """
+    named, held = set(BASELINE_SOURCES), set(store.baselines())
+    if named != held:
+        raise EvidenceError(
+            "the profile's baseline sources and the store's baseline records differ",
+            code="evidence.baseline_names",
+            file=str(evidence_dir / "context"),
+            value=sorted(named ^ held),
+        )
+    for record in store.baselines().values():
+        unknown = sorted(set(record.baseline.excludes if record.baseline else ()) - set(AUTOIMMUNE_CONDITIONS))
+        if unknown:
+            raise EvidenceError(
+                "excludes must name autoimmune conditions of the profile",
+                code="evidence.baseline_excludes",
+                file=str(evidence_dir / "context"),
+                field=f"{record.id}.baseline.excludes",
+                value=unknown,
+            )
+
+
 def load_plugin(settings: Locations) -> Plugin:
     """Load evidence, tables and templates, and render every status as markdown and text (fail closed).
 
     Raises:
-        EvidenceError: an evidence file is broken or inconsistent.
+        EvidenceError: an evidence file is broken or inconsistent, or its baselines and the profile's names differ.
         RuleTableError: a decision table is broken, unsound or missing.
         TemplateError: a template does not compile or cannot render some status.
     """
@@ -145,6 +180,7 @@ def load_plugin(settings: Locations) -> Plugin:
             file=str(settings.evidence_dir / "rules"),
             tables=missing,
         )
+    check_baseline_names(store, settings.evidence_dir)
     renderer = Renderer(settings.templates_dir)
     compile_templates(renderer)
     plugin = Plugin(store=store, tables=tables, renderer=renderer, cache_size=settings.answer_cache_size)

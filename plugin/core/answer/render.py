@@ -1,12 +1,12 @@
-"""Jinja rendering of an `Answer`: the number-format filters and render(answer, format).
+"""Jinja rendering of an `Answer`: render(answer, format) with the number formats of `formats` as filters.
 
-Templates receive the answer and nothing else, and never compute: numbers are formatted only by the
-filters here. Rendering fails if the output lacks the non-randomized warning, so no channel can drop it.
+Templates receive the answer and nothing else, and never compute: numbers are formatted only by those
+filters. Rendering fails if the output lacks the non-randomized warning, so no channel can drop it.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+import textwrap
 from pathlib import Path
 from typing import Literal
 
@@ -14,24 +14,44 @@ import jinja2
 
 from plugin.core.answer import wording
 from plugin.core.answer.evidence_summary import EvidenceSummary
+from plugin.core.answer.formats import (
+    fmt_ci,
+    fmt_difference_cell,
+    fmt_effect,
+    fmt_month,
+    fmt_p,
+    fmt_per_1000,
+    fmt_percent,
+    fmt_period,
+    fmt_ratio,
+    fmt_risk_cell,
+    fmt_risk_short,
+    fmt_signed_per_1000,
+    fmt_size,
+    randomized_rows,
+)
 from plugin.core.answer.model import Answer
-from plugin.core.answer.views import Absolute, ContextView, EstimateView
 
 Format = Literal["markdown", "text"]
+# How much of an answer to render: the first two layers (at a glance, the evidence) or all three.
+Detail = Literal["evidence", "full"]
+# Plain text for a terminal is wrapped here, not in the templates: 100 columns show every line whole.
+TEXT_WIDTH = 100
 TEMPLATES: dict[Format, str] = {"markdown": "chat/answer.md.j2", "text": "chat/answer.txt.j2"}
 EVIDENCE_TEMPLATE = "chat/evidence.md.j2"
 
 FIELD_LABELS = {
-    "prior_pregnancy_losses": "number of prior pregnancy losses",
+    "prior_pregnancy_losses": "prior pregnancy losses",
     "nk_cell_percent": "peripheral-blood NK-cell percentage",
-    "autoimmune_conditions": "autoimmune conditions (or none)",
-    "th1_th2_ratio_elevated": "whether the Th1/Th2 ratio is elevated",
+    "autoimmune_conditions": "autoimmune conditions",
+    "th1_th2_ratio_elevated": "Th1/Th2 ratio",
     "ivig_start": "when IVIG would start",
+    "rpl_type": "primary or secondary recurrent pregnancy loss",
     "baseline_live_birth_risk": "baseline chance of live birth without IVIG",
     "baseline_live_birth_source": "sourced baseline chance of live birth",
 }
 STATUS_HEADINGS = {
-    "matched": "Evidence that applies to this patient",
+    "matched": "Evidence for this patient",
     "insufficient_information": "More information needed",
     "outside_population": "Outside the population studied",
     "not_rpl": "Not recurrent pregnancy loss",
@@ -46,75 +66,25 @@ class MissingWarningError(RuntimeError):
     """A template rendered without the non-randomized warning: a defect, never shown to a user."""
 
 
-def fmt_ratio(value: float) -> str:
-    """Ratios as published: two decimals (1.98, 13.05)."""
-    return f"{value:.2f}"
-
-
-def fmt_ci(estimate: EstimateView) -> str:
-    return f"{fmt_ratio(estimate.ci_low)} to {fmt_ratio(estimate.ci_high)}"
-
-
-def fmt_p(estimate: EstimateView) -> str:
-    """'P < 0.0001' for a bound, 'P = 0.006' for an exact value, as the source printed it."""
-    text = estimate.p_value_text
-    return f"P {text}" if text[:1] in "<>=≤" else f"P = {text}"
-
-
-def fmt_size(estimate: EstimateView) -> str:
-    if estimate.n_studies is None and estimate.n_participants is None:
-        return wording.SOURCES_SILENT
-    parts = []
-    if estimate.n_studies is not None:
-        parts.append(f"{estimate.n_studies} studies")
-    if estimate.n_participants is not None:
-        parts.append(f"{estimate.n_participants} women")
-    return ", ".join(parts)
-
-
-def fmt_effect(record: ContextView) -> str:
-    """A context record's effect as the record states it, with the measure and which way favours IVIG."""
-    if record.estimate is not None and record.ci_low is not None and record.ci_high is not None:
-        p = f", p {record.p}" if record.p else ""
-        numbers = f"{fmt_ratio(record.estimate)} ({fmt_ratio(record.ci_low)} to {fmt_ratio(record.ci_high)}){p}"
-        return f"{record.measure}: {numbers}; {record.direction_text}"
-    if record.events and record.outcome:
-        return f"{record.events} ({wording.OUTCOME_TEXT[record.outcome]})"
-    return ""
-
-
-def fmt_per_1000(probability: float) -> str:
-    """A probability as a whole number per 1000, rounded half up from its exact decimal value."""
-    return str((Decimal(repr(probability)) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def fmt_signed_per_1000(value: float) -> str:
-    rounded = Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    return f"{rounded} more" if rounded > 0 else (f"{-rounded} fewer" if rounded < 0 else "no difference")
-
-
-NOT_ESTIMABLE = "not estimable at this baseline"
-
-
-def fmt_risk_cell(a: Absolute) -> str:
-    """Risk with IVIG per 1000 with its CI, or why it is not shown; never a capped or zero-width value."""
-    if a.risk_with_ivig is None or a.risk_with_ivig_ci_low is None:
-        return NOT_ESTIMABLE
-    high = fmt_per_1000(a.risk_with_ivig_ci_high) if a.risk_with_ivig_ci_high is not None else "not estimable"
-    return f"{fmt_per_1000(a.risk_with_ivig)} per 1000 ({fmt_per_1000(a.risk_with_ivig_ci_low)} to {high})"
-
-
-def fmt_difference_cell(a: Absolute) -> str:
-    if a.risk_difference_per_1000 is None or a.risk_difference_per_1000_ci_low is None:
-        return NOT_ESTIMABLE
-    high = a.risk_difference_per_1000_ci_high
-    upper = fmt_signed_per_1000(high) if high is not None else "not estimable"
-    low = fmt_signed_per_1000(a.risk_difference_per_1000_ci_low)
-    return f"{fmt_signed_per_1000(a.risk_difference_per_1000)} per 1000 ({low} to {upper})"
-
-
-def fmt_percent(probability: float) -> str:
-    return f"{(Decimal(repr(probability)) * 100).normalize():f}%"
+def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
+    """Wrap every line longer than `width` at word boundaries, continuing under its own indentation (and under a
+    list item's text, after its "- " or "* ")."""
+    lines = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        bullet = line.lstrip()[:2] if line.lstrip()[:2] in ("- ", "* ") else ""
+        lines += textwrap.wrap(
+            line.strip(),
+            width,
+            initial_indent=indent,
+            subsequent_indent=indent + " " * len(bullet),
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    return "\n".join(lines)
 
 
 def environment(templates_dir: Path) -> jinja2.Environment:
@@ -136,11 +106,17 @@ def environment(templates_dir: Path) -> jinja2.Environment:
         percent=fmt_percent,
         effect=fmt_effect,
         risk_cell=fmt_risk_cell,
+        risk_cell_short=fmt_risk_short,
         difference_cell=fmt_difference_cell,
+        randomized_rows=randomized_rows,
+        month=fmt_month,
+        period=fmt_period,
         field_label=FIELD_LABELS.__getitem__,
+        condition_short=wording.SELECTION_SHORT.__getitem__,
     )
     env.globals["status_heading"] = STATUS_HEADINGS.__getitem__
     env.globals["missing_heading"] = wording.MISSING_HEADING
+    env.globals["withheld_short"] = wording.WITHHELD_SHORT
     return env
 
 
@@ -150,15 +126,16 @@ class Renderer:
     def __init__(self, templates_dir: Path) -> None:
         self.env = environment(templates_dir)
 
-    def render_template(self, name: str, answer: Answer) -> str:
+    def render_template(self, name: str, answer: Answer, detail: Detail = "full") -> str:
         """Render any answer template. Raises MissingWarningError if the warning text is not in the output."""
-        output = self.env.get_template(name).render(answer=answer)
+        output = self.env.get_template(name).render(answer=answer, detail=detail)
         if answer.nonrandomized_warning.text not in output:
             raise MissingWarningError(f"{name} rendered without the non-randomized warning")
         return output
 
-    def render(self, answer: Answer, fmt: Format) -> str:
-        return self.render_template(TEMPLATES[fmt], answer)
+    def render(self, answer: Answer, fmt: Format, detail: Detail = "full") -> str:
+        """The answer in `fmt`, a paragraph to a line (a terminal wraps it with `wrap_text`)."""
+        return self.render_template(TEMPLATES[fmt], answer, detail)
 
     def render_evidence(self, summary: EvidenceSummary) -> str:
         """The evidence summary as markdown, warning first. Raises MissingWarningError as render_template does."""

@@ -1,21 +1,20 @@
 """The GRADE summary of findings for an answer with estimates: per estimate the relative effect, the risk with
-and without IVIG for each assumed baseline (the clinician's, and a sourced one), women and studies, certainty
-with its footnoted reasons and the comments; then a harms row that says what is and is not known.
+and without IVIG at the baseline the caller gave (none by default), women and studies, certainty with its
+reasons and the comments; then a harms row that names the harms.
 
 Every value comes from the estimate views and the context records; a risk that cannot be transported to a
-baseline is withheld as in every other channel (../shared/standards/evidence-presentation.md section 1).
+baseline is withheld as in every other channel, and without a baseline the table says why it shows none.
 """
 
 from __future__ import annotations
 
 from plugin.core.answer import wording
-from plugin.core.answer.views import Absolute, CertaintyView, EstimateView, absolute_for, baseline_of, sourced_baseline
+from plugin.core.answer.baselines import not_shown_note
+from plugin.core.answer.views import Absolute, CertaintyView, ContextView, EstimateView, absolute_for
 from plugin.core.evidence.analysis import EvidenceStore
 from plugin.core.evidence.model import Frozen
-from plugin.core.rules.profile import PatientProfile
 
 DOWNGRADED = ("serious", "very_serious")
-SAFETY_IDS = ("fda_thrombosis_boxed_warning", "fda_1998_renal_warning", "iga_contraindication")
 
 
 class AssumedRisk(Frozen):
@@ -41,6 +40,8 @@ class FindingRow(Frozen):
 
 
 class HarmsRow(Frozen):
+    """Harms are named, not labelled: what regulators, product information and randomized reviews say."""
+
     outcome: str
     statement: str
     known: tuple[str, ...]
@@ -52,6 +53,10 @@ class SummaryOfFindings(Frozen):
     comparison: str
     rows: tuple[FindingRow, ...]
     harms: HarmsRow
+    # Why no absolute effect is shown when the caller gave no baseline; None when one was given.
+    absolute_not_shown: str | None
+    # The same in fewer words, for a channel with a length budget (the CDS card detail).
+    absolute_not_shown_short: str | None
     note: str
 
 
@@ -84,25 +89,32 @@ def row_of(view: EstimateView, baselines: list[tuple[float, str]]) -> FindingRow
     )
 
 
+def harms_named(context: tuple[ContextView, ...]) -> tuple[str, ...]:
+    """The harms this answer's records name: each safety point in the curators' words, then quoted harms."""
+    named = [c.gist for c in context if c.topic == "safety" and c.gist]
+    return tuple(named + [f"{c.short}: “{c.harm}”" for c in context if c.harm])
+
+
 def summary_of_findings(
-    views: list[EstimateView], profile: PatientProfile, store: EvidenceStore, pico: tuple[str, str, str]
+    views: list[EstimateView],
+    baseline: tuple[float, str] | None,
+    context: tuple[ContextView, ...],
+    store: EvidenceStore,
+    pico: tuple[str, str, str],
 ) -> SummaryOfFindings | None:
     """The table for the shown estimates, or None when no estimate is shown."""
     if not views:
         return None
-    baselines = [b for b in (baseline_of(profile, store), sourced_baseline(store)) if b is not None]
-    unique = list(dict.fromkeys(baselines))  # the sourced row once, even when she chose it
-    safety = [store.context[i] for i in SAFETY_IDS]
     population, intervention, comparison = pico
     return SummaryOfFindings(
         population=population,
         intervention=intervention,
         comparison=comparison,
-        rows=tuple(row_of(view, unique) for view in views),
+        rows=tuple(row_of(view, [baseline] if baseline else []) for view in views),
         harms=HarmsRow(
-            outcome="Adverse events of IVIG",
-            statement=wording.HARMS_NOT_SUMMARISED,
-            known=tuple(f"{r.short}: {r.measure}" for r in safety),
+            outcome="Adverse events of IVIG", statement=wording.HARMS_NOT_SUMMARISED, known=harms_named(context)
         ),
+        absolute_not_shown=None if baseline else not_shown_note(store, min(v.rr for v in views)),
+        absolute_not_shown_short=None if baseline else not_shown_note(store, min(v.rr for v in views), short=True),
         note=wording.SOF_NOTE,
     )

@@ -7,17 +7,23 @@ import functools
 from typing import Literal
 
 from plugin.core.answer import wording
-from plugin.core.evidence.analysis import Analysis, CertaintyLevel, CertaintyReason, Estimate, EvidenceStore, Provenance
-from plugin.core.evidence.context import ContextKind, ContextRecord, ContextStatus, Direction, Outcome
+from plugin.core.evidence.analysis import Analysis, CertaintyLevel, CertaintyReason, Estimate, Provenance, Study
+from plugin.core.evidence.context import (
+    Baseline,
+    ContextKind,
+    ContextRecord,
+    ContextStatus,
+    Direction,
+    Outcome,
+    Subgroup,
+    Topic,
+)
 from plugin.core.evidence.model import Frozen
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, PatientProfile
 from plugin.core.stats import absolute
 
 Directness = Literal["direct", "indirect"]
-# Sourced baselines: the context record whose control arm gives the risk, and who was in that arm.
-BASELINE_ROWS = {
-    "christiansen2015_placebo": ("christiansen2015_rct", "secondary recurrent miscarriage, four or more losses")
-}
+NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight")
 
 
 class Absolute(absolute.AbsoluteEffect):
@@ -56,6 +62,7 @@ class EstimateView(Frozen):
     certainty: CertaintyView
     directness: Directness
     directness_note: str
+    directness_short: str
     caveats: tuple[str, ...]
     pooling_model: str
     statement: str
@@ -69,6 +76,7 @@ class ContextView(Frozen):
 
     id: str
     kind: ContextKind
+    topic: Topic
     randomized: bool
     design: str
     short: str
@@ -91,9 +99,25 @@ class ContextView(Frozen):
     n_studies: int | None
     n_participants: int | None
     certainty_or_strength: str | None
+    also: tuple[str, ...]
+    gist: str | None
+    glance: str | None
+    harm: str | None
+    subgroup_of: str | None
+    subgroup_label: str | None
+    subgroup: Subgroup | None
+    baseline: Baseline | None
     status: ContextStatus
     where: str
+    last_searched: str
     why_shown: str
+
+
+def her_basis(profile: PatientProfile) -> list[str]:
+    """The profile fields whose value makes her a match: the findings the review's studies selected women for."""
+    basis = ["nk_cell_percent"] if profile.nk_cell_percent is not None and profile.nk_cell_percent > 12 else []
+    basis += ["autoimmune_conditions"] if profile.autoimmune_conditions else []
+    return basis + (["th1_th2_ratio_elevated"] if profile.th1_th2_ratio_elevated else [])
 
 
 def her_findings(profile: PatientProfile) -> list[str]:
@@ -103,41 +127,49 @@ def her_findings(profile: PatientProfile) -> list[str]:
     return found + (["th1_th2_elevated"] if profile.th1_th2_ratio_elevated else [])
 
 
-def directness_of(estimate: Estimate, analysis: Analysis, profile: PatientProfile) -> tuple[Directness, str]:
-    """`direct` when one of her findings was a selection criterion of the studies behind the estimate."""
+def selecting(studies: list[Study], finding: str) -> tuple[str, str]:
+    """Which studies selected women with this finding, how many and how large, in full ("One study, 15 women
+    (Mahmoud 2004) selected women with antiphospholipid syndrome.") and in a few words ("APS: 1 study, 15
+    women"); a criterion the curators inferred says "probably" in both."""
+    studies_word = "study" if len(studies) == 1 else "studies"
+    about = "about " if any(s.provenance_of("n_total") != "stated" for s in studies) else ""
+    women = f"{about}{sum(s.n_total for s in studies)} women"
+    inferred = any(s.provenance_of("selects_for") != "stated" for s in studies)
+    probably = "probably " if inferred else ""
+    whose = ", the curators' inference: its Table 1 row is not available" if inferred else ""
+    names = wording.and_list([s.label for s in studies])
+    full = f"{NUMBER_WORDS[len(studies)]} {studies_word}, {women} ({probably}{names}{whose}) selected women with"
+    full += f" {wording.SELECTION_TEXT[finding]}."
+    brief = f"{wording.SELECTION_SHORT[finding]}: {probably}{len(studies)} {studies_word}, {women}"
+    return full[0].upper() + full[1:], brief
+
+
+def directness_of(estimate: Estimate, analysis: Analysis, profile: PatientProfile) -> tuple[Directness, str, str]:
+    """`direct` when one of her findings was a selection criterion of the studies behind the estimate, saying how
+    many studies and women that rests on, in full and in a few words."""
     members = estimate.derived_membership.studies if estimate.derived_membership else None
     studies = [s for s in analysis.studies if members is None or s.id in members]
     findings = her_findings(profile)
-    selecting = {f: [s.label for s in studies if f in s.selects_for] for f in findings}
-    covered = [f for f in findings if selecting[f]]
-    uncovered = [f for f in findings if not selecting[f]]
+    selecting_studies = {f: [s for s in studies if f in s.selects_for] for f in findings}
+    covered = [f for f in findings if selecting_studies[f]]
+    uncovered = [f for f in findings if not selecting_studies[f]]
     behind = "the studies behind this estimate" if members is not None else "the included studies"
-    parts = [f"{wording.and_list(selecting[f])} selected women with {wording.SELECTION_TEXT[f]}." for f in covered]
+    selected = [selecting(selecting_studies[f], f) for f in covered]
+    parts = [full for full, _ in selected]
     if uncovered:
         missing = wording.and_list([wording.SELECTION_TEXT[f] for f in uncovered])
         parts.append(f"None of {behind} selected women with {missing}.")
     if not findings:
         parts.append("No immune finding of hers is known, so no study's selection criteria can be compared.")
-    return ("direct" if covered else "indirect"), " ".join(parts)
-
-
-def sourced_baseline(store: EvidenceStore, name: str = "christiansen2015_placebo") -> tuple[float, str]:
-    """A baseline read from a randomized trial's control arm in the store, labelled with its source."""
-    record_id, population = BASELINE_ROWS[name]
-    row = store.context[record_id]
-    if row.control_events is None or row.control_total is None:  # pragma: no cover - the loader's test proves it
-        raise KeyError(f"{row.id} has no control arm counts")
-    risk = row.control_events / row.control_total
-    return risk, f"placebo arm of {row.short} ({row.control_events}/{row.control_total}; {population})"
-
-
-def baseline_of(profile: PatientProfile, store: EvidenceStore) -> tuple[float, str] | None:
-    """The baseline chance of live birth and where it came from: her clinician's value or a sourced row."""
-    if profile.baseline_live_birth_risk is not None:
-        return profile.baseline_live_birth_risk, wording.BASELINE_CLINICIAN
-    if profile.baseline_live_birth_source is None:
-        return None
-    return sourced_baseline(store, profile.baseline_live_birth_source)
+    if covered:
+        more = ", and others" if len(selected) > 1 else ""
+        short = f"direct ({selected[0][1]}{more})"
+    elif uncovered:
+        others = ", and others" if len(uncovered) > 1 else ""
+        short = f"indirect (no study selected {wording.SELECTION_SHORT[uncovered[0]]}{others})"
+    else:
+        short = "indirect (no finding of hers to compare)"
+    return ("direct" if covered else "indirect"), " ".join(parts), short
 
 
 def absolute_for(rr: float, low: float, high: float, baseline: tuple[float, str]) -> Absolute:
@@ -167,7 +199,7 @@ def view(
 ) -> EstimateView:
     low, high = estimate.ci
     level = estimate.certainty.level
-    directness, directness_note = directness_of(estimate, analysis, profile)
+    directness, directness_note, directness_short = directness_of(estimate, analysis, profile)
     return EstimateView(
         id=analysis.ref(estimate),
         label=estimate.label,
@@ -193,6 +225,7 @@ def view(
         ),
         directness=directness,
         directness_note=directness_note,
+        directness_short=directness_short,
         caveats=estimate.caveats,
         pooling_model=pooling_model_of(estimate),
         statement=wording.statement(level, low, high, estimate.population_phrase),
@@ -207,12 +240,13 @@ COPIED = frozenset(ContextView.model_fields) & frozenset(ContextRecord.model_fie
 
 
 @functools.lru_cache(maxsize=1024)
-def context_view(record: ContextRecord, why: str) -> ContextView:
-    """A record as shown, and why; remembered, since the same few records stand beside most answers (both are
-    frozen, so the view is a function of them)."""
+def context_view(record: ContextRecord, why: str, rpl_type: str | None = None) -> ContextView:
+    """A record as shown, and why, with the subgroup result for her type of RPL where the source states one;
+    remembered, since the same few records stand beside most answers (all three are immutable)."""
     return ContextView(
         **record.model_dump(include=set(COPIED)),
         randomized=record.randomized,
+        subgroup=next((s for s in record.subgroups if s.rpl_type == rpl_type), None),
         direction_text=wording.DIRECTION_TEXT[record.direction] if record.direction else None,
         ci_low=record.ci_low,
         ci_high=record.ci_high,

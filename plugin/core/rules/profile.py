@@ -13,13 +13,29 @@ AutoimmuneCondition = Literal[
     "autoimmune_thyroid_disease",
     "other_autoimmune",
 ]
-# A sourced baseline: the placebo arm of a randomized trial, read from the evidence store (evidence/context/).
-BaselineSource = Literal["christiansen2015_placebo"]
+RplType = Literal["primary", "secondary"]
+# A sourced baseline: a `baseline_risk` record of the evidence store (evidence/context/), a placebo arm of a
+# randomized trial or a cohort, each with its population and denominator. The store is checked against this list
+# when the plugin loads, so a record and its name cannot drift apart.
+BaselineSource = Literal[
+    "christiansen2015_placebo",
+    "promise2015_placebo_baseline",
+    "alife2010_placebo_baseline",
+    "lund2012_baseline",
+    "kling2018_baseline",
+    "linehan_rm_cohort_baseline",
+    "brigham1999_baseline",
+    "irish_rm_clinic_2023_baseline",
+]
 IVIG_STARTS: tuple[str, ...] = get_args(IvigStart)
+RPL_TYPES: tuple[str, ...] = get_args(RplType)
 BASELINE_SOURCES: tuple[str, ...] = get_args(BaselineSource)
 AUTOIMMUNE_CONDITIONS: tuple[str, ...] = get_args(AutoimmuneCondition)
 # The largest count of prior losses accepted; the FHIR reader reads a larger charted count as unknown.
 MAX_LOSSES = 50
+# What is known about her, as against what the clinician chooses (when IVIG would start) or assumes (a baseline):
+# only a finding can be "missing information", so a treatment choice is never asked for as if it were data.
+FINDINGS = ("prior_pregnancy_losses", "nk_cell_percent", "autoimmune_conditions", "th1_th2_ratio_elevated", "rpl_type")
 
 # What a model is shown: the findings that are known, and null for every one that is not (never a "none" value
 # such as [] or false, which a model could copy for a patient whose history it does not know).
@@ -29,6 +45,7 @@ SCHEMA_EXAMPLE: dict[str, Any] = {
     "autoimmune_conditions": None,
     "th1_th2_ratio_elevated": None,
     "ivig_start": None,
+    "rpl_type": None,
     "baseline_live_birth_risk": None,
     "baseline_live_birth_source": None,
 }
@@ -87,6 +104,11 @@ class PatientProfile(BaseModel):
         default=None,
         description=f"When IVIG would start. {UNKNOWN}",
     )
+    rpl_type: RplType | None = Field(
+        default=None,
+        description="Primary recurrent pregnancy loss (no previous live birth) or secondary (losses after a live "
+        f"birth); it chooses the randomized subgroups shown and changes no non-randomized estimate. {UNKNOWN}",
+    )
     baseline_live_birth_risk: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] | None = Field(
         default=None,
         description="Assumed chance of a live birth without IVIG, strictly between 0 and 1, for absolute effects. "
@@ -94,10 +116,11 @@ class PatientProfile(BaseModel):
     )
     baseline_live_birth_source: BaselineSource | None = Field(
         default=None,
-        description="Instead of baseline_live_birth_risk, take the baseline from a sourced row: "
-        "'christiansen2015_placebo' is the placebo arm of Christiansen 2015 (20/40 live births; secondary "
-        "recurrent miscarriage with four or more losses). "
-        f"{UNKNOWN}",
+        description="Instead of baseline_live_birth_risk, take the baseline from a sourced row, named in full "
+        "with its population and denominator in the answer: the placebo arms of Christiansen 2015, PROMISE 2015 "
+        "and ALIFE 2010, or a cohort (Lund 2012, Kling 2018, Linehan, Brigham 1999, an Irish clinic 2023). A row "
+        "whose population excludes her (for example unexplained RPL for a woman with antiphospholipid syndrome) "
+        f"is refused. {UNKNOWN}",
     )
 
     @model_validator(mode="after")

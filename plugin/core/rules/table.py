@@ -52,6 +52,8 @@ class Table(Frozen):
     rows: tuple[dict[str, Any], ...] = Field(min_length=1)
     why: dict[str, Text]
     notes: dict[str, Text] = {}
+    # Notes a clinician must see first (the answer's first layer), by code, in fewer words.
+    glance: dict[str, Text] = {}
     examples: tuple[Example, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -62,6 +64,9 @@ class Table(Frozen):
         missing = [i for i in ids if i not in self.why]
         if missing:
             raise ValueError(f"rows without a `why`: {missing}")
+        unknown = [code for code in self.glance if code not in self.notes]
+        if unknown:
+            raise ValueError(f"`glance` names notes the table does not have: {unknown}")
         return self
 
 

@@ -195,7 +195,7 @@ def test_the_sourced_baseline_is_the_christiansen_placebo_arm_and_says_so(plugin
     absolute = answer.estimates[-1].absolute  # overall: 0.5 x 1.98 = 0.99
     assert absolute is not None
     assert absolute.baseline_risk == 0.5 and absolute.risk_with_ivig == 0.99 and absolute.risk_with_ivig_ci_high is None
-    assert absolute.baseline_source.startswith("placebo arm of Christiansen 2015 (20/40")
+    assert absolute.baseline_source.startswith("Christiansen 2015, placebo arm: secondary unexplained")
 
 
 def test_a_baseline_risk_and_a_sourced_baseline_together_are_refused() -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from plugin.core.answer.formats import fmt_per_1000, fmt_ratio
 from plugin.core.answer.plugin import Plugin
-from plugin.core.answer.render import MissingWarningError, Renderer, fmt_per_1000, fmt_ratio
+from plugin.core.answer.render import MissingWarningError, Renderer
 from plugin.core.rules.profile import PatientProfile
 from tests.core.answer.test_answer import profiles
 from tests.wording_lint import lint

@@ -18,7 +18,7 @@ import pytest
 from plugin.core.evidence.analysis import EvidenceStore
 from plugin.core.evidence.store import load_evidence
 from plugin.core.rules.loading import grid, grid_values, load_tables
-from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, PatientProfile
+from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, RPL_TYPES, PatientProfile
 from plugin.core.rules.table import DERIVED_INPUTS, STATUSES, DecisionTable, Value
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -115,6 +115,8 @@ def test_grid_includes_the_boundaries_the_issue_names(table: DecisionTable) -> N
             assert {True, False} <= set(values)
         elif name == "status":
             assert set(STATUSES) <= set(values)
+        elif name == "rpl_type":
+            assert set(RPL_TYPES) <= set(values)
         else:
             pytest.fail(f"input {name} has no boundary expectations here: add them")
 
@@ -216,24 +218,36 @@ def test_notes_table_flags_exactly_two_losses_and_unknown_losses_as_design_md_as
         notes = {note for row in table.hits(values) for note in row.then}
         losses = values["prior_pregnancy_losses"]
 
-        assert ("two-prior-losses" in notes) is (losses == 2), values
-        assert ("losses-unknown" in notes) is (losses is None), values
+        matched = values["status"] == "matched"
+        assert ("two-prior-losses" in notes) is (losses == 2 and matched), values
+        assert ("losses-unknown" in notes) is (losses is None and matched), values
 
 
 # --- CLINICAL.md section 6, re-stated ------------------------------------------------------------------------------
 
 EVERY_RPL = {"egerup2015_overall", "egerup2015_conclusion", "wang2016_overall", "ata2011_sr", "bjog2007_sr"}
 EVERY_RPL |= {"p386_ipd_ma", "cochrane2014_ivig", "nba_au_recurrent_miscarriage"}
+# Section 10: the newer randomized syntheses, the positions that disagree, and the thrombophilia statement.
+EVERY_RPL |= {
+    "ling2024_ma",
+    "shi2022_ma",
+    "ontario_ig_rpl_criteria",
+    "ksri2017_ivig_guideline",
+    "cadth_ivig_rsa_review",
+}
+EVERY_RPL |= {"eshre2017_hereditary_thrombophilia_treatment"}
 TESTING = {"eshre2017_nk_testing", "rcog2023_immunological_screening", "eshre2017_cytokine_testing"}
 SAFETY = ["fda_thrombosis_boxed_warning", "fda_1998_renal_warning", "iga_contraindication"]
 FOUR_OR_MORE = {"christiansen2015_rct", "yamada2022_design", "yamada2022_ongoing_pregnancy"}
+APS = ["eshre2017_aps_treatment", "nba_au_recurrent_miscarriage", "aps_ivig_vs_lmwh_aspirin_rct"]
+RPL_SUBGROUPS = {"primary": {"wang2016_primary"}, "secondary": {"egerup2015_secondary_rm", "wang2016_secondary"}}
 
 
 def clinical_context(values: Mapping[str, Value]) -> set[str]:
-    """CLINICAL.md section 6's table, written directly from it."""
+    """CLINICAL.md sections 6, 10 and 11, written directly from them."""
     status, losses, start = values["status"], values["prior_pregnancy_losses"], values["ivig_start"]
     rpl = status in ("matched", "insufficient_information", "outside_population")
-    wanted: set[str] = set()
+    wanted: set[str] = set(SAFETY)  # section 11: in every status that mentions IVIG as an option
     if rpl:
         wanted |= EVERY_RPL | TESTING
         if start in ("before_conception", "conception_cycle"):
@@ -242,8 +256,12 @@ def clinical_context(values: Mapping[str, Value]) -> set[str]:
             wanted.add("wang2016_post_implantation")
         if isinstance(losses, int) and losses >= 4:
             wanted |= FOUR_OR_MORE
-    if status in ("matched", "not_rpl") or values["ivig_order"] is True:
-        wanted |= set(SAFETY)
+        if (
+            isinstance(values["autoimmune_conditions"], tuple)
+            and "antiphospholipid_syndrome" in values["autoimmune_conditions"]
+        ):
+            wanted |= set(APS)
+        wanted |= RPL_SUBGROUPS.get(str(values["rpl_type"]), set())
     return wanted
 
 
@@ -257,7 +275,7 @@ def test_the_context_table_agrees_with_clinical_md_on_its_whole_grid(tables: dic
     assert disagreements == []
 
 
-def test_at_an_ivig_order_the_safety_points_come_first_and_with_aps_the_blood_authority_first(
+def test_at_an_ivig_order_the_safety_points_come_first_and_with_aps_standard_care_then_the_blood_authority(
     tables: dict[str, DecisionTable],
 ) -> None:
     table = tables[CONTEXT_TABLE]
@@ -270,4 +288,4 @@ def test_at_an_ivig_order_the_safety_points_come_first_and_with_aps_the_blood_au
     assert order[:3] == SAFETY
     aps = PatientProfile(autoimmune_conditions=("antiphospholipid_syndrome",))
     first = next(row for row in table.rows if row.id in table.match(aps, {"status": "matched"}).rows)
-    assert first.then == ("nba_au_recurrent_miscarriage",)
+    assert first.then == tuple(APS)
