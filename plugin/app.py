@@ -30,7 +30,7 @@ from plugin.core.answer.lru import Lru
 from plugin.core.answer.model import Answer
 from plugin.core.answer.plugin import Plugin, load_plugin, smoke_test
 from plugin.core.evidence.analysis import Analysis
-from plugin.errors import MissingDataError, PluginError, TemplateError, UpstreamError
+from plugin.errors import MissingDataError, PluginError, ProfileError, TemplateError, UpstreamError
 from plugin.smart import routes as smart
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.store import Storage
@@ -46,6 +46,7 @@ from plugin.widget.page import render_forest, render_page
 from plugin.widget.routes import STATIC_FILES
 
 STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [
+    (ProfileError, 422),
     (MissingDataError, 412),
     (UpstreamError, 502),
     (StorageUnavailableError, 503),

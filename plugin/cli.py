@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from plugin.config import get_settings
-from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, PatientProfile
+from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, RPL_TYPES, PatientProfile
 from plugin.core.stats.pooling_inputs import COLUMNS, METHODS
-from plugin.errors import PluginError, PoolingError, StudyDataError
+from plugin.errors import PluginError, PoolingError, ProfileError, StudyDataError
 from plugin.storage.errors import StorageUnavailableError
 
 if TYPE_CHECKING:  # each command imports what it needs (stdio `mcp` answers `initialize` sooner for it)
@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--th1-th2-ratio-elevated", type=yes_no, metavar="yes|no")
     ask.add_argument("--ivig-start", metavar="WHEN", help=f"one of: {', '.join(IVIG_STARTS)}")
+    ask.add_argument(
+        "--rpl-type", metavar="TYPE", help=f"one of: {', '.join(RPL_TYPES)} (no live birth before, or after one)"
+    )
     ask.add_argument("--baseline-live-birth-risk", type=float, metavar="P", help="between 0 and 1, exclusive")
     ask.add_argument(
         "--baseline-live-birth-source",
@@ -67,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a sourced baseline instead of --baseline-live-birth-risk: {', '.join(BASELINE_SOURCES)}",
     )
     ask.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    ask.add_argument(
+        "--detail",
+        choices=["evidence", "full"],
+        default="evidence",
+        help="evidence (default): at a glance and the evidence on one screen; full: also the certainty reasons, "
+        "every source quoted and why this answer (json is always full)",
+    )
 
     evidence = commands.add_parser("evidence", help="evidence store commands")
     evidence_commands = evidence.add_subparsers(dest="evidence_command", required=True)
@@ -99,6 +109,7 @@ def profile_from(args: argparse.Namespace) -> dict[str, Any]:
         "autoimmune_conditions": args.autoimmune,
         "th1_th2_ratio_elevated": args.th1_th2_ratio_elevated,
         "ivig_start": args.ivig_start,
+        "rpl_type": args.rpl_type,
         "baseline_live_birth_risk": args.baseline_live_birth_risk,
         "baseline_live_birth_source": args.baseline_live_birth_source,
     }
@@ -115,13 +126,20 @@ def ask(args: argparse.Namespace) -> int:
             print(f"ivig-cds ask: {line}", file=sys.stderr)  # noqa: T201
         return 2
     from plugin.core.answer.plugin import load_plugin
+    from plugin.core.answer.render import wrap_text
 
-    result = load_plugin(get_settings()).respond(profile)
-    if args.format == "json":
-        output = json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False)
-    else:
-        output = result.rendered.markdown if args.format == "markdown" else result.rendered.text
-    print(output)  # noqa: T201
+    plugin = load_plugin(get_settings())
+    try:
+        if args.format == "json":
+            output = json.dumps(plugin.respond(profile).model_dump(mode="json"), indent=2, ensure_ascii=False)
+        else:
+            output = plugin.renderer.render(plugin.answer(profile), args.format, args.detail)
+            output = wrap_text(output) if args.format == "text" else output
+    except ProfileError as exc:  # e.g. a sourced baseline measured in women she is not among
+        flag = "--" + str(exc.details.get("field", "")).replace("_", "-")
+        print(f"ivig-cds ask: {flag}: {exc.message}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(output.rstrip("\n"))  # noqa: T201
     return 0
 
 

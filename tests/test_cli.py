@@ -76,7 +76,7 @@ def test_dropping_autoimmune_makes_it_insufficient_naming_autoimmune_conditions(
 def test_text_and_markdown_carry_the_warning_and_the_published_numbers(fmt: str) -> None:
     result = run("ask", *ISSUE_FLAGS, "--format", fmt)
     assert result.returncode == 0
-    assert "non-randomized studies with serious risk of bias" in result.stdout
+    assert "non-randomized studies with serious risk of bias" in " ".join(result.stdout.split())
     assert "2.32" in result.stdout and "1.77 to 3.02" in result.stdout
 
 

@@ -9,21 +9,16 @@ from uuid import uuid4
 from plugin.cds_hooks.models import DETAIL_TEMPLATE, Card, Link, Source
 from plugin.core.answer.lru import Lru
 from plugin.core.answer.model import Answer
-from plugin.core.answer.render import Renderer, fmt_ratio
+from plugin.core.answer.render import Renderer
 from plugin.core.rules.profile import PatientProfile
 from plugin.fhir.chart import Finding
 from plugin.web.links import widget_query
 
 
 def summary(answer: Answer) -> str:
-    """The card's one sentence (< 140 characters): names non-randomized, keeps the estimate's label, never a test."""
-    if answer.status == "matched":
-        lead = answer.estimates[0]
-        numbers = f"RR {fmt_ratio(lead.rr)} ({fmt_ratio(lead.ci_low)}-{fmt_ratio(lead.ci_high)})"
-        return f"IVIG, {lead.short_label}: {numbers}, non-randomized, {lead.certainty.label.lower()} certainty"
-    if answer.status == "insufficient_information":
-        return "IVIG in RPL: no non-randomized estimate matched; randomized trials found no clear benefit"
-    return "IVIG in RPL: the non-randomized review does not apply; randomized trials found no clear benefit"
+    """The card's one line (< 140 characters), from the answer's first layer: the labelled non-randomized estimate
+    beside the randomized contrast, never the favourable number alone."""
+    return answer.at_a_glance.summary
 
 
 def widget_link(profile: PatientProfile, base_url: str) -> Link:

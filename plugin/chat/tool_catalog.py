@@ -15,9 +15,10 @@ from plugin.core.rules.profile import PatientProfile
 SERVER_NAME = "ivig-cds"
 
 _SCOPE = (
-    "The evidence is ONE meta-analysis of 8 NON-randomized controlled studies (Habets et al. 2022, 478 women "
-    "with recurrent pregnancy loss and an immune finding) on live birth. It is not a synthesis of randomized "
-    "trials and says nothing about dosing, regimens or safety."
+    "The estimates come from ONE meta-analysis of 8 NON-randomized controlled studies (Habets et al. 2022, 478 "
+    "women with recurrent pregnancy loss and an immune finding) on live birth. Beside them every answer gives the "
+    "randomized evidence in RPL, the guidance (positions differ), standard care where a guideline states it, and "
+    "the harms of IVIG named (thrombosis, acute renal failure, IgA deficiency). It does not cover dosing or cost."
 )
 _SHOW_WARNING = (
     "Every result carries a warning with code 'nonrandomized_evidence': show it to the user, in full, "
@@ -52,9 +53,10 @@ ANSWER = ToolSpec(
     description=(
         "What the published evidence says about intravenous immunoglobulin (IVIG) and live birth for one "
         "woman with recurrent pregnancy loss (RPL), given her immune findings (NK-cell percentage, autoimmune "
-        f"disease, Th1/Th2 ratio) and when IVIG would start. {_SCOPE} {_ASK} The answer gives the estimates "
-        "that apply (relative risks, 95% CI, certainty), the randomized evidence and guidance beside them, and "
-        f"what is missing. It is decision support for a clinician, not a prescription. {_SHOW_WARNING}"
+        f"disease, Th1/Th2 ratio, primary or secondary RPL) and when IVIG would start. {_SCOPE} {_ASK} The text is "
+        "the answer at a glance and the evidence on one screen (the estimates that apply with certainty and "
+        "directness, the randomized results, the positions, the harms); structuredContent holds the full answer. "
+        f"It is decision support for a clinician, not a prescription. {_SHOW_WARNING}"
     ),
     arguments=PatientProfile,
 )

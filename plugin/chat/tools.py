@@ -23,6 +23,7 @@ from plugin.core.answer.evidence_summary import EvidenceSummary, evidence_summar
 from plugin.core.answer.model import Answer
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
+from plugin.errors import ProfileError
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +79,16 @@ def understood(profile: PatientProfile) -> str:
     unknown = [name for name, value in values.items() if value is None]
     return (
         f"**Understood:** {'; '.join(known) or 'no findings'}. **Unknown:** {', '.join(unknown) or 'none'}. "
-        "If any of this is not what the user said, call again with it corrected (null for not known)."
+        "If any of this is wrong, call again corrected (null = not known)."
     )
+
+
+def refused(spec: ToolSpec, exc: ProfileError) -> CallToolResult:
+    """A profile that asks for what does not fit her: the field and why, as a tool error the model can correct."""
+    field = str(exc.details.get("field", ""))
+    logger.info("tool %s refused arguments: %s (%s)", spec.name, field, exc.code)
+    text = invalid_text(spec.name, [f"{field}: {exc.message}"])
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
 def invalid(spec: ToolSpec, exc: ValidationError) -> CallToolResult:
@@ -111,8 +120,11 @@ class ChatTools:
             text, structured = self.evidence(plugin)
         else:
             profile = cast(PatientProfile, parsed)
-            finished = plugin.answers.finished(profile)  # rendered once per kind of patient
-            text = f"{understood(profile)}\n\n{finished.markdown}"
+            try:
+                finished = plugin.answers.finished(profile)  # rendered once per kind of patient
+            except ProfileError as exc:  # valid field by field, but asks for something that does not fit her
+                return refused(spec, exc)
+            text = f"{understood(profile)}\n\n{finished.evidence_markdown}"
             structured = finished.answer.model_dump(mode="json")
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 

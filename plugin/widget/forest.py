@@ -8,7 +8,7 @@ each row has its label and numbers above its line, so the plot stays legible at 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from plugin.core.evidence.analysis import Analysis, Estimate
 from plugin.widget.forest_model import (
@@ -24,9 +24,11 @@ from plugin.widget.forest_model import (
     NO_EFFECT,
     PLOT_LEFT,
     PLOT_RIGHT,
+    RANDOMIZED_HEADING,
     SMALL,
     WARNING_HEADING,
     WIDTH,
+    Comparison,
     ForestPlot,
     ForestRow,
     Label,
@@ -81,30 +83,39 @@ def p_text(estimate: Estimate) -> str:
     return estimate.p_value_text or f"{estimate.p_value}"
 
 
-def make_row(estimate: Estimate, axis: LogAxis, top: float, highlighted: bool) -> ForestRow:
+def make_row(
+    item: Estimate | Comparison, axis: LogAxis, top: float, highlighted: bool, indirect: bool = False
+) -> ForestRow:
     """Label lines from `top` down, then the numbers, then the CI line with its marker and any arrows."""
-    if not axis.low <= estimate.point <= axis.high:
-        raise PointOutsideAxisError(f"{estimate.id}: point {estimate.point} is outside [{axis.low}, {axis.high}]")
-    labels = wrap(estimate.label, WIDTH - 2 * MARGIN, FONT)
+    randomized = isinstance(item, Comparison)
+    if isinstance(item, Comparison):
+        rr, low, high = item.rr, item.ci_low, item.ci_high
+    else:
+        rr, (low, high) = item.point, item.ci
+    if not axis.low <= rr <= axis.high:
+        raise PointOutsideAxisError(f"{item.id}: point {rr} is outside [{axis.low}, {axis.high}]")
+    labels = wrap(item.label, WIDTH - 2 * MARGIN, FONT)
     numbers_y = top + LINE * len(labels)
     tag_y = numbers_y + LINE if highlighted else None
     line_y = (tag_y or numbers_y) + 16.0
-    low, high = estimate.ci
     x_low, off_low = axis.clip(low)
     x_high, off_high = axis.clip(high)
-    x_point = axis.x(estimate.point)
-    # Every estimate shown is a pooled result, so each is a diamond; the ones that apply are marked by a heavier
-    # outline and words, never by another shape (readers know a square as one study).
-    marker: Marker = "diamond"
+    x_point = axis.x(rr)
+    # Every non-randomized estimate shown is a pooled result, so each is a diamond; the ones that apply are marked
+    # by a heavier outline and words, never by another shape (readers know a square as one study). The randomized
+    # results are a group of their own, with a marker of their own.
+    marker: Marker = "circle" if randomized else "diamond"
     return ForestRow(
-        estimate_id=estimate.id,
-        label=estimate.label,
+        estimate_id=item.id,
+        label=item.label,
         label_lines=tuple(TextLine(text=t, y=r2(top + i * LINE), emphasis=highlighted) for i, t in enumerate(labels)),
-        rr=estimate.point,
+        group="randomized" if randomized else "nonrandomized",
+        indirect=indirect,
+        rr=rr,
         ci_low=low,
         ci_high=high,
-        ci_level=estimate.ci_level,
-        p_value_text=p_text(estimate),
+        ci_level=item.ci_level,
+        p_value_text=item.p_value_text if isinstance(item, Comparison) else p_text(item),
         highlighted=highlighted,
         marker=marker,
         numbers_y=r2(numbers_y),
@@ -119,11 +130,15 @@ def make_row(estimate: Estimate, axis: LogAxis, top: float, highlighted: bool) -
     )
 
 
-def footer_lines(analysis: Analysis, evidence_version: str, top: float) -> tuple[tuple[TextLine, ...], tuple[str, ...]]:
-    """What the numbers are, where they come from, and the non-randomized warning, which no plot leaves out."""
+def footer_lines(
+    analysis: Analysis, evidence_version: str, top: float, not_drawn: str = ""
+) -> tuple[tuple[TextLine, ...], tuple[str, ...]]:
+    """What the numbers are, where they come from, what is not drawn and why, and the non-randomized warning,
+    which no plot leaves out."""
     width = WIDTH - 2 * MARGIN
     groups = [
         (wrap(METHOD_NOTE, width, SMALL), False),
+        *([(wrap(not_drawn, width, SMALL), False)] if not_drawn else []),
         (wrap(f"Source: {analysis.source.short}. Evidence version {evidence_version}.", width, SMALL), False),
         ((WARNING_HEADING,), True),
         (wrap(analysis.warning.text, width, SMALL), True),
@@ -138,8 +153,17 @@ def footer_lines(analysis: Analysis, evidence_version: str, top: float) -> tuple
     return tuple(lines), groups[-1][0]
 
 
-def forest_plot(analysis: Analysis, evidence_version: str, highlighted: Collection[str] = ()) -> ForestPlot:
-    """Lay out every estimate of `analysis`; those in `highlighted` (estimate ids) are marked as applying.
+def forest_plot(
+    analysis: Analysis,
+    evidence_version: str,
+    highlighted: Collection[str] = (),
+    randomized: Sequence[Comparison] = (),
+    not_drawn: str = "",
+    indirect: Collection[str] = (),
+) -> ForestPlot:
+    """Lay out every estimate of `analysis`; those in `highlighted` (estimate ids) are marked as applying, those
+    also in `indirect` as applying indirectly. `randomized` results on the same measure follow in their own
+    group; `not_drawn` says in words which randomized results use another measure.
 
     Raises:
         KeyError: a highlighted id is not an estimate of this analysis.
@@ -154,13 +178,22 @@ def forest_plot(analysis: Analysis, evidence_version: str, highlighted: Collecti
     y = (LEGEND_Y if legend else HEADER_BOTTOM) + 24.0
     rows: list[ForestRow] = []
     for estimate in display_order(analysis):
-        row = make_row(estimate, axis, y, estimate.id in highlighted)
+        row = make_row(estimate, axis, y, estimate.id in highlighted, estimate.id in indirect)
         rows.append(row)
         y = row.line_y + 26.0
+    heading: tuple[TextLine, ...] = ()
+    if randomized:
+        texts = wrap(RANDOMIZED_HEADING, WIDTH - 2 * MARGIN, SMALL)
+        heading = tuple(TextLine(text=t, y=r2(y - 4.0 + i * LINE), emphasis=True) for i, t in enumerate(texts))
+        y += LINE * len(texts)
+        for comparison in randomized:
+            row = make_row(comparison, axis, y, False)
+            rows.append(row)
+            y = row.line_y + 26.0
     axis_y = y - 8.0
     favours_y = axis_y + 34.0
     footer_top = favours_y + LINE + 12.0
-    footer, warning_lines = footer_lines(analysis, evidence_version, footer_top + 18.0)
+    footer, warning_lines = footer_lines(analysis, evidence_version, footer_top + 18.0, not_drawn)
     height = footer[-1].y + 10.0
     return ForestPlot(
         width=WIDTH,
@@ -181,4 +214,5 @@ def forest_plot(analysis: Analysis, evidence_version: str, highlighted: Collecti
         footer=footer,
         warning_lines=warning_lines,
         highlighted=tuple(e.id for e in display_order(analysis) if e.id in highlighted),
+        randomized_heading=heading,
     )

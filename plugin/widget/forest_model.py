@@ -31,7 +31,23 @@ WARNING_HEADING = "Non-randomized evidence."
 FAVOURS_CONTROL = ("← Favours", "control")
 FAVOURS_IVIG = ("Favours", "IVIG →")
 
-Marker = Literal["diamond", "square"]
+Marker = Literal["diamond", "square", "circle"]
+Group = Literal["nonrandomized", "randomized"]
+RANDOMIZED_HEADING = "● Randomized trials in RPL not selected for immune findings (same measure)"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A randomized result on the same measure (RR of live birth), drawn beside the non-randomized estimates in a
+    group of its own and with a marker of its own."""
+
+    id: str
+    label: str
+    rr: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+    p_value_text: str
 
 
 class PointOutsideAxisError(ValueError):
@@ -102,6 +118,8 @@ class ForestRow:
     estimate_id: str
     label: str
     label_lines: tuple[TextLine, ...]
+    group: Group
+    indirect: bool
     rr: float
     ci_low: float
     ci_high: float
@@ -137,6 +155,7 @@ class ForestPlot:
     footer: tuple[TextLine, ...]
     warning_lines: tuple[str, ...]
     highlighted: tuple[str, ...]
+    randomized_heading: tuple[TextLine, ...] = ()
 
 
 def wrap(text: str, width: float, font_size: float) -> tuple[str, ...]:
@@ -155,6 +174,9 @@ def points(*xy: tuple[float, float]) -> str:
 
 
 def marker_points(marker: Marker, x: float, y: float) -> str:
+    """A polygon's points; a circle is drawn by the template from the row's centre instead (empty here)."""
+    if marker == "circle":
+        return ""
     if marker == "diamond":
         return points((x, y - MARKER), (x + MARKER, y), (x, y + MARKER), (x - MARKER, y))
     half = MARKER * 0.6

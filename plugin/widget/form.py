@@ -87,6 +87,7 @@ CONVERTERS: dict[str, Callable[[str], object]] = {
     "nk_cell_percent": to_float,
     "th1_th2_ratio_elevated": to_bool,
     "ivig_start": str,
+    "rpl_type": str,
     "baseline_live_birth_risk": to_float,
     "baseline_live_birth_source": str,
 }

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from markupsafe import escape
 
+from plugin.core.answer import wording
+from plugin.core.answer.baselines import sourced_label
 from plugin.core.answer.model import Answer, citation_of
 from plugin.core.answer.plugin import Plugin
 from plugin.core.answer.render import FIELD_LABELS, STATUS_HEADINGS, MissingWarningError
+from plugin.core.answer.views import ContextView
 from plugin.core.evidence.analysis import Analysis
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS
+from plugin.errors import ProfileError
 from plugin.web.sessions import ChartEntry
 from plugin.widget.forest import forest_plot
-from plugin.widget.form import ProfileForm
+from plugin.widget.forest_model import Comparison
+from plugin.widget.form import FieldError, ProfileForm
 
 PAGE_TEMPLATE = "widget/page.html.j2"
 FOREST_TEMPLATE = "widget/forest.svg.j2"
@@ -49,6 +54,50 @@ def matched_ids(answer: Answer | None) -> tuple[str, ...]:
     return tuple(e.id.partition("#")[2] for e in answer.estimates) if answer else ()
 
 
+def comparisons(answer: Answer | None) -> list[Comparison]:
+    """The randomized syntheses beside the answer that report the plot's measure (RR of live birth), with the
+    subgroups that apply to her."""
+    drawable = [c for c in answer.context if drawn(c)] if answer else []
+    parents = [c for c in drawable if c.subgroup_of is None]
+    shown = [p for parent in parents for p in (parent, *(c for c in drawable if c.subgroup_of == parent.id))]
+    shown += [c for c in drawable if c not in shown]  # a subgroup whose synthesis is not shown, after the others
+    return [
+        Comparison(
+            id=c.id,
+            label=f"{c.short}, {c.subgroup_label}" if c.subgroup_label else c.short,
+            rr=c.estimate or 0.0,
+            ci_low=c.ci_low or 0.0,
+            ci_high=c.ci_high or 0.0,
+            ci_level=0.95,
+            p_value_text=c.p or "",
+        )
+        for c in shown
+    ]
+
+
+def drawn(record: ContextView) -> bool:
+    """A randomized synthesis of live birth reported as a risk ratio: the one measure the plot can draw."""
+    return bool(
+        record.kind == "rct_meta_analysis"
+        and record.estimate is not None
+        and record.outcome == "live_birth"
+        and (record.measure or "").startswith("RR")
+    )
+
+
+def not_drawn(answer: Answer | None) -> str:
+    """Which randomized syntheses beside the answer use another measure, in words, instead of being converted."""
+    if answer is None:
+        return ""
+    others = [c for c in answer.context if c.kind == "rct_meta_analysis" and c.estimate is not None and not drawn(c)]
+    named = [
+        f"{c.short} ({wording.measure_name((c.measure or '').split(' ')[0], c.outcome or '')})"
+        for c in others
+        if c.subgroup_of is None
+    ]
+    return f"Not drawn, another measure: {'; '.join(named)}." if named else ""
+
+
 def render_forest(plugin: Plugin, analysis: Analysis, highlighted: Collection[str]) -> str:
     """The standalone SVG document. Raises KeyError for a highlighted id the analysis does not hold."""
     plot = forest_plot(analysis, plugin.store.version, highlighted)
@@ -56,16 +105,44 @@ def render_forest(plugin: Plugin, analysis: Analysis, highlighted: Collection[st
     return require_warning(output, analysis.warning.text, FOREST_TEMPLATE)
 
 
+def answer_or_errors(plugin: Plugin, form: ProfileForm) -> tuple[Answer | None, ProfileForm]:
+    """The answer for a valid form; a profile that asks for what does not fit her becomes the form's field error."""
+    if form.profile is None:
+        return None, form
+    try:
+        return plugin.answer(form.profile), form
+    except ProfileError as exc:
+        name = str(exc.details.get("field", ""))
+        problem = FieldError(name, form.value(name), exc.message)
+        return None, replace(form, profile=None, errors=(*form.errors, problem))
+
+
+def fits(plugin: Plugin, form: ProfileForm) -> ProfileForm:
+    """The form, with a profile that asks for what does not fit her turned into that field's error."""
+    return answer_or_errors(plugin, form)[1]
+
+
 def page_context(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None = None) -> dict[str, Any]:
     analysis = plugin.store.analysis
-    answer = plugin.answer(form.profile) if form.profile is not None else None
+    answer, form = answer_or_errors(plugin, form)
     return {
         "answer": answer,
         "form": form,
-        "plot": forest_plot(analysis, plugin.store.version, matched_ids(answer)),
+        "not_drawn": not_drawn(answer),
+        "plot": forest_plot(
+            analysis,
+            plugin.store.version,
+            matched_ids(answer),
+            comparisons(answer),
+            not_drawn(answer),
+            tuple(e.id.partition("#")[2] for e in answer.estimates if e.directness == "indirect") if answer else (),
+        ),
         "warning": answer.nonrandomized_warning if answer else analysis.warning,
         "citation": answer.citation if answer else citation_of(analysis),
         "evidence_version": plugin.store.version,
+        "evidence_label": plugin.store.label,
+        "sources_last_searched": plugin.store.sources_last_searched,
+        "baselines": [(i, sourced_label(r)) for i, r in plugin.store.baselines().items()],
         "ivig_starts": IVIG_STARTS,
         "conditions": AUTOIMMUNE_CONDITIONS,
         "field_labels": FIELD_LABELS,

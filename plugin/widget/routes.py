@@ -20,7 +20,7 @@ from plugin.web.error_page import error_page
 from plugin.web.links import widget_query
 from plugin.web.sessions import ChartEntry
 from plugin.widget.form import NONE, ProfileForm, parse_query
-from plugin.widget.page import render_forest, render_page
+from plugin.widget.page import fits, render_forest, render_page
 
 router = APIRouter()
 
@@ -84,7 +84,7 @@ async def get_widget(request: Request, plugin: PluginDep, sessions: SessionsDep)
     pairs = request.query_params.multi_items()
     if session is not None and not pairs:
         pairs = parse_qsl(widget_query(session.profile).removeprefix("?"))
-    form = parse_query(pairs)
+    form = fits(plugin, parse_query(pairs))
     status = 422 if form.errors else 200
     chart = session.entries if session is not None else None
     return HTMLResponse(page_for(request, plugin, form, chart), status_code=status, headers=headers(request, "page"))

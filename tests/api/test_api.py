@@ -163,3 +163,17 @@ def test_the_readme_shows_the_422_the_api_gives(client: TestClient) -> None:
     )
     assert shown
     assert client.post("/v1/answer", json={"nk_cell_percent": 140}).json() == json.loads(shown.group(1))
+
+
+def test_a_sourced_baseline_measured_in_women_she_is_not_among_is_a_422_naming_the_field(client: TestClient) -> None:
+    response = client.post(
+        "/v1/answer",
+        json={"prior_pregnancy_losses": 3, "baseline_live_birth_source": "christiansen2015_placebo"},
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert (error["code"], error["details"]) == (
+        "profile.baseline_does_not_fit",
+        {"field": "baseline_live_birth_source"},
+    )
+    assert "measured in women with 4 or more losses" in error["message"]

@@ -86,4 +86,4 @@ def test_the_evidence_listing_says_which_study_counts_are_missing(client: TestCl
     }
     assert data["habets-2022-ivig-rpl#overall"]["complete"] is False
     assert "mahmoud2004.ivig_events" in data["habets-2022-ivig-rpl#overall"]["missing"]
-    assert len(body["context"]) == 19
+    assert len(body["context"]) == 38

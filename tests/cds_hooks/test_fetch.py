@@ -148,7 +148,7 @@ def test_absent_prefetch_is_fetched_with_the_bearer_token_across_bounded_pages(
     response = cds.post(SERVICE_URL, json=spec_request(f"{fhir.base}/fhir"))
     assert response.status_code == 200
     (card,) = response.json()["cards"]
-    assert "RR 2.32 (1.77-3.02)" in card["summary"]
+    assert "NK >12%: non-randomized RR 2.32" in card["summary"]
     assert "SNOMED CT 102878001" in card["detail"]  # read from page 2
     assert "Autoimmune:" not in card["detail"]  # lupus on page 4 lies beyond the bound
     assert fhir.count("/fhir/Condition") == MAX_PAGES
@@ -223,7 +223,7 @@ def test_a_paginated_prefetch_is_completed_from_the_server_but_never_off_it(cds:
     }
     response = cds.post(SERVICE_URL, json=body)
     (card,) = response.json()["cards"]
-    assert "RR 2.32 (1.77-3.02)" in card["summary"]  # the 2026 result of 18% came with page 2
+    assert "NK >12%: non-randomized RR 2.32" in card["summary"]  # the 2026 result of 18% came with page 2
     assert [query.get("_page") for path, query, _ in fhir.requests] == ["2"]
 
 

@@ -88,7 +88,7 @@ def test_each_service_answers_only_its_own_hook(cds: TestClient) -> None:
 def test_card_for_nk_18_percent_and_three_losses_shows_rr_2_32_and_the_warning(cds: TestClient) -> None:
     body = hook_request(chart(nkCells="nk-percent.json", obstetricHistory="obstetric-3-losses.json"))
     card = one_card(cds, body)
-    assert "RR 2.32 (1.77-3.02)" in card["summary"]
+    assert "NK >12%: non-randomized RR 2.32" in card["summary"]
     assert "2.32 (1.77 to 3.02)" in card["detail"]
     assert WARNING in card["detail"]
     assert "Prior pregnancy losses: 3" in card["detail"]
@@ -142,7 +142,7 @@ def test_nk_as_a_fraction_reads_the_same_as_a_percentage(cds: TestClient) -> Non
 
 def test_icd10cm_conditions_match_like_snomed_and_give_the_overall_estimate(cds: TestClient) -> None:
     card = one_card(cds, hook_request(chart("conditions-icd10cm.json", nkCells=None)))
-    assert "RR 1.98 (1.44-2.73)" in card["summary"]
+    assert "all studies: non-randomized RR 1.98" in card["summary"]
     assert "Autoimmune: antiphospholipid syndrome, systemic lupus erythematosus" in card["detail"]
     assert "ICD-10-CM D68.61" in card["detail"]
     assert "ICD-10 M32.9" in card["detail"]
@@ -150,9 +150,7 @@ def test_icd10cm_conditions_match_like_snomed_and_give_the_overall_estimate(cds:
 
 def test_refuted_entered_in_error_and_resolved_conditions_are_ignored(cds: TestClient) -> None:
     card = one_card(cds, hook_request(chart(nkCells="nk-normal.json")))
-    assert (
-        card["summary"] == "IVIG in RPL: no non-randomized estimate matched; randomized trials found no clear benefit"
-    )
+    assert card["summary"] == "IVIG in RPL: no non-randomized estimate matched yet; RCTs in RPL: no clear benefit"
     assert "Autoimmune:" not in card["detail"]
     assert "SNOMED CT 102878001" in card["detail"]
     for code in ("55464009", "26843008", "21983002"):
@@ -161,12 +159,10 @@ def test_refuted_entered_in_error_and_resolved_conditions_are_ignored(cds: TestC
 
 def test_a_null_prefetch_key_means_no_data_and_is_not_an_error(cds: TestClient) -> None:
     card = one_card(cds, hook_request(chart(nkCells=None, obstetricHistory=None)))
-    assert (
-        card["summary"] == "IVIG in RPL: no non-randomized estimate matched; randomized trials found no clear benefit"
-    )
+    assert card["summary"] == "IVIG in RPL: no non-randomized estimate matched yet; RCTs in RPL: no clear benefit"
     assert "NK" not in card["summary"]  # the summary never reads as a request to test (CLINICAL.md section 4)
     assert "peripheral-blood NK-cell percentage" in card["detail"]
-    assert "insufficient evidence to recommend natural killer (NK) cell testing" in card["detail"]
+    assert "ESHRE and RCOG advise against NK-cell testing." in card["detail"]
 
 
 def test_an_nk_result_alone_gives_no_cards(cds: TestClient) -> None:
@@ -176,7 +172,7 @@ def test_an_nk_result_alone_gives_no_cards(cds: TestClient) -> None:
 
 def test_null_conditions_with_three_losses_answer_from_the_nk_result(cds: TestClient) -> None:
     body = hook_request(chart(None, nkCells="nk-percent.json", obstetricHistory="obstetric-3-losses.json"))
-    assert "RR 2.32 (1.77-3.02)" in one_card(cds, body)["summary"]
+    assert "NK >12%: non-randomized RR 2.32" in one_card(cds, body)["summary"]
 
 
 def test_missing_conditions_without_fhir_access_is_412_with_an_operation_outcome(cds: TestClient) -> None:
@@ -199,13 +195,10 @@ def test_missing_or_failed_nk_prefetch_leaves_nk_unknown_instead_of_failing(cds:
     missing = one_card(cds, hook_request(chart(obstetricHistory="obstetric-3-losses.json")))
     failed = one_card(cds, hook_request(chart(nkCells="operation-outcome.json")))
     for card in (missing, failed):
-        assert (
-            card["summary"]
-            == "IVIG in RPL: no non-randomized estimate matched; randomized trials found no clear benefit"
-        )
+        assert card["summary"] == "IVIG in RPL: no non-randomized estimate matched yet; RCTs in RPL: no clear benefit"
         assert "NK" not in card["summary"]  # the summary never reads as a request to test (CLINICAL.md section 4)
     assert "peripheral-blood NK-cell percentage" in card["detail"]
-    assert "insufficient evidence to recommend natural killer (NK) cell testing" in card["detail"]
+    assert "ESHRE and RCOG advise against NK-cell testing." in card["detail"]
 
 
 def test_fewer_than_two_losses_without_an_rpl_diagnosis_returns_no_cards(cds: TestClient) -> None:
@@ -221,7 +214,7 @@ def test_a_chart_with_nothing_about_rpl_or_nk_cells_returns_no_cards(cds: TestCl
 
 def test_a_loss_count_that_contradicts_the_rpl_diagnosis_is_not_used(cds: TestClient) -> None:
     card = one_card(cds, hook_request(chart(nkCells="nk-percent.json", obstetricHistory="obstetric-1-loss.json")))
-    assert "RR 2.32 (1.77-3.02)" in card["summary"]
+    assert "NK >12%: non-randomized RR 2.32" in card["summary"]
     assert "Prior pregnancy losses" not in card["detail"]
     assert "conflicts with the RPL diagnosis" in card["detail"]
 
@@ -258,7 +251,7 @@ def ivig_order(**medication: Any) -> dict[str, Any]:
 )
 def test_order_select_for_ivig_shows_the_evidence_card(cds: TestClient, medication: dict[str, Any]) -> None:
     card = one_card(cds, ivig_order(**medication))
-    assert "RR 2.32 (1.77-3.02)" in card["summary"]
+    assert "NK >12%: non-randomized RR 2.32" in card["summary"]
     assert WARNING in card["detail"]
 
 
@@ -336,7 +329,7 @@ def test_an_unknown_service_id_is_404(cds: TestClient) -> None:
 
 def test_extensions_in_the_request_are_ignored(cds: TestClient) -> None:
     body = hook_request(chart(nkCells="nk-percent.json"), extension={"org.example.flag": True})
-    assert "RR 2.32 (1.77-3.02)" in one_card(cds, body)["summary"]
+    assert "NK >12%: non-randomized RR 2.32" in one_card(cds, body)["summary"]
 
 
 def test_the_card_link_opens_the_widget_on_the_same_numbers(cds: TestClient) -> None:

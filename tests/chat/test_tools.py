@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+import anyio
 from jsonschema import Draft202012Validator
+from mcp_types import TextContent
 from pydantic import BaseModel
 
-from plugin.chat.tools import shallow_schema
+from plugin.chat.tool_catalog import ANSWER
+from plugin.chat.tools import ChatTools, shallow_schema
 from plugin.core.answer.model import Answer
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
@@ -43,3 +46,25 @@ def test_every_answer_validates_against_the_answer_tool_output_schema(plugin: Pl
     validator = Draft202012Validator(shallow_schema(Answer))
     for profile in ({}, {"prior_pregnancy_losses": 1}, {"prior_pregnancy_losses": 3, "nk_cell_percent": 14}):
         validator.validate(plugin.answer(PatientProfile.model_validate(profile)).model_dump(mode="json"))
+
+
+def test_a_sourced_baseline_that_does_not_describe_her_is_a_tool_error_naming_the_field(plugin: Plugin) -> None:
+    tools = ChatTools(lambda: _loaded(plugin))
+    arguments = {
+        "autoimmune_conditions": ["antiphospholipid_syndrome"],
+        "baseline_live_birth_source": "lund2012_baseline",
+    }
+    assert anyio.run(tools.call, ANSWER.name, arguments).is_error is False  # a cohort that excludes no one
+    arguments["baseline_live_birth_source"] = "promise2015_placebo_baseline"
+    result = anyio.run(tools.call, ANSWER.name, arguments)
+    assert result.is_error is True
+    (content,) = result.content
+    assert isinstance(content, TextContent)
+    assert content.text.splitlines()[1].startswith(
+        "- baseline_live_birth_source: PROMISE 2015, placebo arm does not describe this patient: it was measured in "
+        "unexplained recurrent pregnancy loss"
+    )
+
+
+async def _loaded(plugin: Plugin) -> Plugin:
+    return plugin

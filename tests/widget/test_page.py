@@ -47,21 +47,28 @@ def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.tags
 
 
-def test_the_widget_shows_bottom_line_first_then_estimates_with_ci_p_size_and_certainty(client: TestClient) -> None:
+def test_the_widget_shows_layer_one_and_the_warning_then_the_evidence_open_then_the_detail_folded(
+    client: TestClient,
+) -> None:
     response = client.get("/widget", params=MATCHED)
     assert response.status_code == 200
     html = response.text
+    glance = html.index('class="glance-sentence"')
     warning = html.index('class="warning-banner"')
+    evidence = html.index('<details class="layer layer-evidence" id="layer-evidence" open>')
+    nk = html.index('data-estimate="habets-2022-ivig-rpl#nk-above-12"', evidence)
+    overall = html.index('data-estimate="habets-2022-ivig-rpl#overall"', evidence)
+    detail = html.index('<details class="layer layer-detail" id="layer-detail">')
     bottom_line = html.index('class="bottom-line"')
-    nk = html.index('data-estimate="habets-2022-ivig-rpl#nk-above-12"')
-    overall = html.index('data-estimate="habets-2022-ivig-rpl#overall"')
-    assert warning < bottom_line < nk < overall
+    assert glance < warning < evidence < nk < overall < detail < bottom_line
+    assert '<strong class="lead-rr">RR 2.32</strong> <span class="nowrap">(1.77 to 3.02)</span>' in html
     assert '<strong>RR 2.32</strong> (95% CI 1.77 to 3.02), <span class="nowrap">P &lt; 0.0001</span>' in html
-    assert "<dd>not available in the sources we could read</dd>" in html
-    assert "<dd>8 studies, 478 women</dd>" in html
+    assert "studies, women: not available in the sources we could read" in html
+    assert "studies, women: 8 studies, 478 women" in html
     assert "⊕◯◯◯</span> Very low" in html
     assert "How well the evidence fits" in html
     assert "Why this answer" in html
+    assert '<details class="profile-details" id="profile-details">' in html  # the form folds once answered
 
 
 def test_the_page_carries_the_warning_citation_and_evidence_version(client: TestClient, plugin: Plugin) -> None:
@@ -81,10 +88,17 @@ def test_missing_information_is_listed_by_field(client: TestClient) -> None:
 
 def test_the_plot_in_the_page_marks_the_matched_estimates(client: TestClient) -> None:
     html = client.get("/widget", params=MATCHED).text
-    assert 'data-estimate="nk-above-12" data-highlighted="true"' in html
-    assert 'data-estimate="overall" data-highlighted="true"' in html
-    assert 'data-estimate="start-before-or-during-conception-cycle" data-highlighted="false"' in html
+    assert 'data-estimate="nk-above-12" data-group="nonrandomized" data-highlighted="true"' in html
+    assert 'data-estimate="overall" data-group="nonrandomized" data-highlighted="true"' in html
+    assert (
+        'data-estimate="start-before-or-during-conception-cycle" data-group="nonrandomized" data-highlighted="false"'
+        in html
+    )
     assert '<td class="applies">Yes</td>' in html
+    # The randomized results on the same measure, drawn in their own group (Wang 2016 after implantation applies).
+    for record in ("wang2016_overall", "wang2016_post_implantation", "p386_ipd_ma"):
+        assert f'data-estimate="{record}" data-group="randomized" data-highlighted="false"' in html
+    assert "Not drawn, another measure: Egerup 2015 (RR of no live birth); Ling 2024 (OR of live birth)" in html
 
 
 def test_a_non_matched_answer_marks_no_estimate_in_the_plot(client: TestClient) -> None:
@@ -196,7 +210,7 @@ def test_the_page_wording_never_oversells(client: TestClient, plugin: Plugin) ->
 def test_openapi_documents_the_widget_parameters(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/widget"]["get"]
     names = [p["name"] for p in operation["parameters"]]
-    assert names == list(MATCHED) + ["baseline_live_birth_risk", "baseline_live_birth_source"]
+    assert names == list(MATCHED) + ["rpl_type", "baseline_live_birth_risk", "baseline_live_birth_source"]
 
 
 def test_every_widget_template_is_autoescaped(plugin: Plugin) -> None:
@@ -252,3 +266,17 @@ def test_a_page_with_errors_is_rendered_every_time(client: TestClient, renders: 
     for _ in range(2):
         assert client.get("/widget", params={"nk_cell_percent": "plenty"}).status_code == 422
     assert renders == ["plenty", "plenty"]
+
+
+def test_a_sourced_baseline_that_does_not_describe_her_is_a_field_error_naming_why(client: TestClient) -> None:
+    response = client.get(
+        "/widget",
+        params={
+            "autoimmune_conditions": "antiphospholipid_syndrome",
+            "baseline_live_birth_source": "promise2015_placebo_baseline",
+        },
+    )
+    assert response.status_code == 422
+    assert 'id="error-baseline_live_birth_source"' in response.text
+    assert "which excludes antiphospholipid syndrome and systemic lupus erythematosus" in response.text
+    assert 'class="glance"' not in response.text

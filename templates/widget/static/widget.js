@@ -10,7 +10,7 @@
   if (!form || !window.fetch || !window.DOMParser) {
     return;
   }
-  const SWAPPED = ["warnings", "answer", "plot-section", "citation-text", "evidence-version"];
+  const SWAPPED = ["answer", "citation-text", "evidence-version"];
 
   function query() {
     const params = new URLSearchParams();
@@ -65,6 +65,7 @@
       return;
     }
     status.textContent = "Answer updated: " + document.getElementById("answer-heading").textContent + ".";
+    document.getElementById("profile-details").open = false;
     document.getElementById("answer").focus();
   }
 

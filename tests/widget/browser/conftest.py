@@ -149,8 +149,8 @@ def only_loopback(route: Route, request: Request) -> None:
         route.abort()
 
 
-def open_context(browser: Browser, width: int, *, javascript: bool = True) -> BrowserContext:
-    context = browser.new_context(viewport={"width": width, "height": 900}, java_script_enabled=javascript)
+def open_context(browser: Browser, width: int, *, javascript: bool = True, height: int = 900) -> BrowserContext:
+    context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=javascript)
     context.route("**/*", only_loopback)
     return context
 
@@ -160,8 +160,8 @@ def page_factory(browser: Browser) -> Iterator[Callable[..., Page]]:
     """Opens pages in fresh contexts and records what they asked for and complained about."""
     contexts: list[BrowserContext] = []
 
-    def open_page(width: int = 1280, *, javascript: bool = True) -> Page:
-        context = open_context(browser, width, javascript=javascript)
+    def open_page(width: int = 1280, *, javascript: bool = True, height: int = 900) -> Page:
+        context = open_context(browser, width, javascript=javascript, height=height)
         contexts.append(context)
         return context.new_page()
 

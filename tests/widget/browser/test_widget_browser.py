@@ -19,7 +19,7 @@ PROFILE = {
     "th1_th2_ratio_elevated": "false",
     "ivig_start": "after_pregnancy_confirmed",
 }
-NK_ROW = "#answer li.estimate[data-estimate='habets-2022-ivig-rpl#nk-above-12']"
+NK_ROW = "#answer tr.estimate[data-estimate='habets-2022-ivig-rpl#nk-above-12']"
 WARNING = "These results come from few, small, non-randomized studies with serious risk of bias."
 
 PageFactory = Callable[..., Page]
@@ -48,13 +48,15 @@ def fill_profile(page: Page) -> None:
 
 
 def submit_and_wait_for_answer(page: Page) -> None:
+    page.evaluate("document.getElementById('profile-details').open = true")  # folded once an answer is shown
     page.click("#profile-form button[type=submit]")
     expect(page.locator("#update-status")).to_have_text(re.compile("^Answer updated"))
 
 
 def assert_matched_answer_warning_and_plot(page: Page) -> None:
-    expect(page.locator("#answer-heading")).to_have_text("Evidence that applies to this patient")
-    expect(page.locator(NK_ROW)).to_contain_text("RR 2.32 (95% CI 1.77 to 3.02), P < 0.0001")
+    expect(page.locator("#answer-heading")).to_have_text("Evidence for this patient")
+    expect(page.locator(".lead-estimate")).to_have_text("NK >12% RR 2.32 (1.77 to 3.02) ⊕◯◯◯ Very low certainty")
+    expect(page.locator(NK_ROW)).to_contain_text("2.32 (1.77 to 3.02)")
     expect(page.locator(".warning-banner")).to_be_visible()
     expect(page.locator(".warning-banner")).to_contain_text(WARNING)
     plot = page.locator("#forest svg")
@@ -185,6 +187,8 @@ def test_with_javascript_a_value_the_server_rejects_is_shown_naming_the_field(
 ) -> None:
     page = page_factory(360)
     page.goto(f"{base_url}/widget?{urlencode(PROFILE)}")
+    expect(page.locator("#profile-details")).not_to_have_attribute("open", "")  # folded once an answer is shown
+    page.click("#profile-details > summary")
     # Past the browser's own range check, as a hand-edited or scripted request would be.
     page.locator("#field-nk_cell_percent").evaluate("input => input.removeAttribute('max')")
     page.fill("#field-nk_cell_percent", "140")
@@ -193,7 +197,7 @@ def test_with_javascript_a_value_the_server_rejects_is_shown_naming_the_field(
     expect(page.locator("#error-nk_cell_percent")).to_contain_text("peripheral-blood NK-cell percentage")
     expect(page.locator("#error-nk_cell_percent")).to_contain_text("you entered “140”")
     expect(page.locator("#field-nk_cell_percent")).to_have_attribute("aria-invalid", "true")
-    expect(page.locator(".bottom-line")).to_have_count(0)
+    expect(page.locator(".glance")).to_have_count(0)
     expect(page.locator("#forest g.row[data-highlighted=true]")).to_have_count(0)
     expect(page.locator(".warning-banner")).to_contain_text(WARNING)
 
@@ -224,7 +228,7 @@ def test_the_same_origin_can_frame_the_widget(page_factory: PageFactory, base_ur
     html = f'<!doctype html><title>EHR</title><iframe title="widget" src="{base_url}/widget?{urlencode(PROFILE)}">'
     page.route(chart, lambda route: route.fulfill(body=html, content_type="text/html"))
     page.goto(chart)
-    expect(page.frame_locator("iframe").locator(".bottom-line")).to_be_visible()
+    expect(page.frame_locator("iframe").locator(".glance")).to_be_visible()
 
 
 def chart_url(ehr_origin: str, widget_base: str) -> str:
@@ -240,7 +244,7 @@ def test_an_ehr_origin_not_on_the_allow_list_cannot_frame_the_widget(
     # Requested from the plugin, then refused by the browser: Chromium puts its error page in the frame instead.
     (frame,) = [f for f in page.frames if f != page.main_frame]
     assert frame.url == "chrome-error://chromewebdata/"
-    expect(page.frame_locator("iframe").locator(".bottom-line")).to_have_count(0)
+    expect(page.frame_locator("iframe").locator(".glance")).to_have_count(0)
 
 
 def test_an_ehr_origin_on_the_allow_list_can_frame_the_widget(
@@ -249,7 +253,7 @@ def test_an_ehr_origin_on_the_allow_list_can_frame_the_widget(
     page = page_factory(1280)
     page.goto(chart_url(ehr_origin, framable_base_url))
     widget = page.frame_locator("iframe")
-    expect(widget.locator(".bottom-line")).to_be_visible()
+    expect(widget.locator(".glance")).to_be_visible()
     expect(widget.locator(".warning-banner")).to_contain_text(WARNING)
 
 
@@ -292,5 +296,44 @@ def test_in_a_sandboxed_frame_the_form_still_answers(page_factory: PageFactory, 
     widget.locator("#field-nk_cell_percent").fill("14")
     widget.locator("#field-prior_pregnancy_losses").fill("3")
     widget.locator("#profile-form button[type=submit]").click()
-    expect(widget.locator(NK_ROW)).to_contain_text("RR 2.32 (95% CI 1.77 to 3.02)")
+    expect(widget.locator(NK_ROW)).to_contain_text("2.32 (1.77 to 3.02)")
     expect(widget.locator(".warning-banner")).to_contain_text(WARNING)
+
+
+FIRST_SCREEN = {
+    "matched": ({"prior_pregnancy_losses": "3", "nk_cell_percent": "18", "ivig_start": "before_conception"}, None),
+    "aps-losses-unknown": (
+        {
+            "nk_cell_percent": "45",
+            "autoimmune_conditions": "antiphospholipid_syndrome",
+            "ivig_start": "conception_cycle",
+        },
+        "How many pregnancies has she lost?",
+    ),
+    "insufficient": ({"prior_pregnancy_losses": "3"}, "Has she been diagnosed with an autoimmune disease?"),
+}
+
+
+@pytest.mark.parametrize(("profile", "question"), FIRST_SCREEN.values(), ids=FIRST_SCREEN.keys())
+def test_on_a_phone_the_first_screen_shows_layer_one_the_leading_number_its_certainty_and_the_question(
+    page_factory: PageFactory, base_url: str, axe_source: str, artifacts: Path, profile: dict[str, str], question: str
+) -> None:
+    page = page_factory(360, height=800)
+    page.goto(f"{base_url}/widget?{urlencode(profile)}")
+
+    def inside_first_screen(selector: str) -> None:
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800, (selector, box)
+
+    inside_first_screen(".glance-sentence")
+    if page.locator(".lead-estimate").count():  # a matched answer: its leading number and certainty
+        inside_first_screen(".lead-rr")
+        inside_first_screen(".lead-certainty")
+    if question is not None:
+        expect(page.locator(".ask-next")).to_have_text(f"Ask first: {question}")
+        inside_first_screen(".ask-next")
+    expect(page.locator("#layer-detail")).not_to_have_attribute("open", "")
+    expect(page.locator("#profile-details")).not_to_have_attribute("open", "")
+    assert_no_horizontal_overflow(page, 360)
+    page.screenshot(path=str(artifacts / f"first-screen-{'-'.join(sorted(profile))}.png"))
+    assert_accessible(page, axe_source)
