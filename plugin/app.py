@@ -34,11 +34,12 @@ from plugin.errors import MissingDataError, PluginError, TemplateError, Upstream
 from plugin.smart import routes as smart
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.store import Storage
+from plugin.web.cookies import session_secret
 from plugin.web.errors import FieldProblem, error_body, validation_body
 from plugin.web.limits import Limits, RequestLimits
 from plugin.web.logs import AccessLog
 from plugin.web.openapi import document_errors
-from plugin.web.sessions import SessionStore, session_secret
+from plugin.web.sessions import SessionStore
 from plugin.web.strict_json import Refusal
 from plugin.widget import routes as widget
 from plugin.widget.form import ProfileForm, parse_query

@@ -41,6 +41,7 @@ SEARCHES: dict[str, str] = {
     "obstetricHistory": f"Observation?patient={PATIENT}&code=http://loinc.org|11614-5&_sort=-date&_count=5",
 }
 MAX_PAGES = 3
+PATIENT_READ = "patient"
 ERROR_SEVERITIES = frozenset({"error", "fatal"})
 
 Resource = dict[str, Any]
@@ -61,6 +62,9 @@ class FhirAccess:
         # `|` percent-encoded: Tomcat-based FHIR servers refuse it raw in a query (RFC 3986 does not allow it).
         query = search.replace("|", "%7C").replace(PATIENT, quote(patient_id, safe=""))
         return f"{self.base}/{query}"
+
+    def read_url(self, resource_type: str, resource_id: str) -> str:
+        return f"{self.base}/{resource_type}/{quote(resource_id, safe='')}"
 
     def owns(self, url: str) -> bool:
         """Paging links are followed only on the same server, under the same base, so the token never leaves it."""
@@ -146,8 +150,11 @@ async def fetch_all(
 
 
 async def read_searches(
-    access: FhirAccess, patient_id: str, *, timeout: float, deadline: float
+    access: FhirAccess, patient_id: str, *, timeout: float, deadline: float, with_patient: bool = False
 ) -> dict[str, list[Resource]]:
-    """Every chart search for this patient, each with up to MAX_PAGES pages; a search that failed is left out."""
+    """Every chart search for this patient, each with up to its pages, and with `with_patient` her Patient record
+    (under PATIENT_READ), all side by side within one deadline; a read that failed is left out."""
     queries = {key: (access.url_for(search, patient_id), MAX_PAGES) for key, search in SEARCHES.items()}
+    if with_patient:
+        queries[PATIENT_READ] = (access.read_url("Patient", patient_id), 1)
     return await fetch_all(access, queries, timeout, deadline)

@@ -52,6 +52,18 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         "The authorization server would not exchange the code for an access token: it may have been used already, "
         f"or the PKCE verifier did not match it. {RELAUNCH}",
     ),
+    "smart.scope_not_granted": (
+        403,
+        "The EHR did not let the app read the chart",
+        "The access token does not allow searching the patient's Conditions and Observations, which is all the app "
+        f"reads. Ask the EHR's administrator to grant those scopes. {RELAUNCH}",
+    ),
+    "smart.other_browser": (
+        403,
+        "This page belongs to a launch made in another browser",
+        "A launched page opens only in the browser that launched it, so nothing from the chart is shown here. "
+        f"{RELAUNCH}",
+    ),
     "smart.no_patient": (
         400,
         "The EHR did not name a patient",
@@ -60,7 +72,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "smart.token_expired": (
         401,
         "The EHR session has expired",
-        f"The access token has expired, so the chart is no longer read and the page is not prefilled. {RELAUNCH}",
+        "The access token has expired, or the app was restarted since the launch, so nothing from the chart is "
+        f"shown. {RELAUNCH}",
     ),
     "smart.chart_unavailable": (
         502,

@@ -13,7 +13,7 @@ from plugin.core.answer.plugin import Plugin
 from plugin.core.answer.render import FIELD_LABELS, STATUS_HEADINGS, MissingWarningError
 from plugin.core.evidence.analysis import Analysis
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS
-from plugin.web.sessions import ChartEntry
+from plugin.web.sessions import Banner, ChartEntry
 from plugin.widget.forest import forest_plot
 from plugin.widget.form import ProfileForm
 
@@ -56,7 +56,13 @@ def render_forest(plugin: Plugin, analysis: Analysis, highlighted: Collection[st
     return require_warning(output, analysis.warning.text, FOREST_TEMPLATE)
 
 
-def page_context(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None = None) -> dict[str, Any]:
+def page_context(
+    plugin: Plugin,
+    form: ProfileForm,
+    chart: Sequence[ChartEntry] | None = None,
+    banner: Banner | None = None,
+    launch_id: str | None = None,
+) -> dict[str, Any]:
     analysis = plugin.store.analysis
     answer = plugin.answer(form.profile) if form.profile is not None else None
     return {
@@ -73,12 +79,21 @@ def page_context(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] 
         "urls": URLS,
         "forest_url": URLS.forest(analysis.id),
         "chart": chart,
+        "banner": banner,
+        "launch_id": launch_id,
     }
 
 
-def render_page(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None = None) -> str:
-    """The widget for this form: the answer when the profile is valid, the field errors when it is not, and what
-    a SMART launch took from her chart (`chart`, None without a launch), each entry with its resource type and date."""
-    context = page_context(plugin, form, chart)
+def render_page(
+    plugin: Plugin,
+    form: ProfileForm,
+    chart: Sequence[ChartEntry] | None = None,
+    banner: Banner | None = None,
+    launch_id: str | None = None,
+) -> str:
+    """The widget for this form: the answer when the profile is valid, the field errors when it is not, what a
+    SMART launch took from her chart (`chart`, None unless the page is that launch's, unedited), each entry with its
+    resource type and date, and on a launched page her banner (`banner`) with the launch id its form keeps."""
+    context = page_context(plugin, form, chart, banner, launch_id)
     output = plugin.renderer.env.get_template(PAGE_TEMPLATE).render(**context)
     return require_warning(output, context["warning"].text, PAGE_TEMPLATE)

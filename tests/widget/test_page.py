@@ -196,7 +196,7 @@ def test_the_page_wording_never_oversells(client: TestClient, plugin: Plugin) ->
 def test_openapi_documents_the_widget_parameters(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/widget"]["get"]
     names = [p["name"] for p in operation["parameters"]]
-    assert names == list(MATCHED) + ["baseline_live_birth_risk", "baseline_live_birth_source"]
+    assert names == list(MATCHED) + ["baseline_live_birth_risk", "baseline_live_birth_source", "launch"]
 
 
 def test_every_widget_template_is_autoescaped(plugin: Plugin) -> None:
