@@ -103,7 +103,7 @@ async def order_select(body: OrderSelectRequest, request: Request, plugin: Plugi
     orders = ivig_orders(body.context.draft_orders, body.context.selections, settings.ivig_medication_codes)
     if not orders:
         return respond(body, CdsResponse(cards=()), "no IVIG order")
-    reasons = [reason for order in orders for reason in order.reasonCode or []]
+    reasons = [reason for order in orders for reason in order.reasons]
     return await answer_call(body, ORDER_SELECT_SERVICE_ID, reasons, request, plugin, client)
 
 
