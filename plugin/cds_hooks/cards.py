@@ -34,12 +34,20 @@ def widget_link(profile: PatientProfile, base_url: str) -> Link:
     )
 
 
-def chart_notes(findings: Sequence[Finding]) -> str:
-    """Where each datum came from, with its date, so a stale result is visible on the card."""
-    if not findings:
-        return ""
-    lines = [f"- {f.what}: {f.source}" + (f", {f.date}" if f.date else "") for f in findings]
-    return "\n**Taken from the chart:**\n\n" + "\n".join(lines) + "\n"
+def chart_notes(findings: Sequence[Finding], unread: Sequence[tuple[str, int]] = ()) -> str:
+    """Where each datum came from, with its date, so a stale result is visible on the card; and how many resources
+    of her chart could not be read, so an answer built without them does not pass for one built from all of it."""
+    notes = ""
+    if findings:
+        lines = [f"- {f.what}: {f.source}" + (f", {f.date}" if f.date else "") for f in findings]
+        notes += "\n**Taken from the chart:**\n\n" + "\n".join(lines) + "\n"
+    if unread:
+        counted = [f"{count} {kind}" + ("s" if count != 1 else "") for kind, count in unread]
+        notes += (
+            f"\n**Not read from the chart:** {' and '.join(counted)} could not be read (not valid FHIR R4 in an "
+            "element this service uses); this card does not take what they say into account.\n"
+        )
+    return notes
 
 
 class CardDetails:
@@ -65,11 +73,13 @@ def cards_for(
     renderer: Renderer,
     base_url: str,
     details: Callable[[Answer], str] | None = None,
+    unread: Sequence[tuple[str, int]] = (),
 ) -> tuple[Card, ...]:
     """One card for this answer, or none when the evidence is not about this patient (`not_rpl`).
 
     At an IVIG order the card is a `warning`: the regulatory and safety points lead its detail. `details` gives the
-    rendered detail (a `CardDetails`), or it is rendered here.
+    rendered detail (a `CardDetails`), or it is rendered here. `unread` counts the chart's resources, by type, that
+    could not be read.
     """
     if answer.status == "not_rpl":
         return ()
@@ -78,7 +88,7 @@ def cards_for(
     card = Card(
         uuid=uuid4(),
         summary=summary(answer),
-        detail=detail + chart_notes(findings),
+        detail=detail + chart_notes(findings, unread),
         indicator="warning" if answer.at_ivig_order else "info",
         source=Source(label=answer.citation.short, url=answer.citation.url),
         links=(widget_link(answer.profile, base),),

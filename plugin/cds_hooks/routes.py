@@ -127,7 +127,7 @@ async def answer_call(
         return respond(body, CdsResponse(cards=()), "no RPL diagnosis and no count of two or more losses")
     answer = plugin.answer(chart.profile, ivig_order=body.hook == "order-select")
     details: CardDetails = request.app.state.cds_details
-    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, details)
+    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, details, chart.unread)
     storage: Storage = request.app.state.storage
     await storage.record_cards(card_rows(cards, body, service_id, answer, datetime.now(UTC)))
     return respond(body, CdsResponse(cards=cards), answer.status)

@@ -357,3 +357,17 @@ def test_the_readme_sample_request_gives_the_card_shown_there(tmp_path: Path) ->
     assert json.dumps(card["summary"]) in shown
     assert json.dumps(card["source"]["url"]) in shown
     assert json.dumps(card["links"][0]["url"]) in shown
+
+
+def test_a_card_says_how_many_chart_resources_could_not_be_read(cds: TestClient) -> None:
+    prefetch = chart(nkCells="nk-percent.json")
+    broken = dict(prefetch["nkCells"]["entry"][0]["resource"], valueQuantity={"value": "high"})
+    prefetch["nkCells"]["entry"].append({"resource": broken})
+    prefetch["conditions"]["entry"][0]["resource"]["meta"] = {"lastUpdated": "2026-03-02T10:00:00"}  # loses meta only
+    detail = one_card(cds, hook_request(prefetch))["detail"]
+    assert "**Not read from the chart:** 1 Observation could not be read" in detail
+    assert "SNOMED CT 102878001" in detail  # the Condition whose meta was malformed still counts
+
+
+def test_a_card_built_from_a_whole_chart_has_no_not_read_note(cds: TestClient) -> None:
+    assert "Not read from the chart" not in one_card(cds, hook_request(chart(nkCells="nk-percent.json")))["detail"]
