@@ -88,3 +88,26 @@ def error_page(plugin: Plugin, code: str, frame_ancestors: tuple[str, ...]) -> H
     status, title, message = ERRORS[code]
     html = plugin.renderer.env.get_template(ERROR_TEMPLATE).render(code=code, title=title, message=message)
     return HTMLResponse(html, status_code=status, headers=security_headers(frame_ancestors, "page"))
+
+
+# Requests a framed page refuses before, or beside, its own errors: what a person sees instead of a JSON body.
+REQUEST_TITLES: dict[int, str] = {
+    404: "There is no such page",
+    413: "The request is too large",
+    414: "The address is too long",
+    422: "The request is not valid",
+}
+
+
+def render_request_error(plugin: Plugin, status: int, code: str, message: str) -> str:
+    """The error page's HTML for a refused request (`message` names the field and the limit, never a value)."""
+    title = REQUEST_TITLES.get(status, "Something went wrong" if status >= 500 else "The request was refused")
+    return plugin.renderer.env.get_template(ERROR_TEMPLATE).render(code=code, title=title, message=message)
+
+
+def request_error_page(
+    plugin: Plugin, status: int, code: str, message: str, frame_ancestors: tuple[str, ...]
+) -> HTMLResponse:
+    """A refused request on a framed door, as a page framable like the widget."""
+    html = render_request_error(plugin, status, code, message)
+    return HTMLResponse(html, status_code=status, headers=security_headers(frame_ancestors, "page"))

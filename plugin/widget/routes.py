@@ -16,7 +16,7 @@ from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
 from plugin.web.deps import PluginDep, SessionsDep
 from plugin.web.embedding import Document, security_headers
-from plugin.web.error_page import error_page
+from plugin.web.error_page import error_page, request_error_page
 from plugin.web.links import widget_query
 from plugin.web.sessions import Banner, ChartEntry
 from plugin.widget.form import NONE, ProfileForm, parse_query
@@ -172,9 +172,9 @@ def get_forest(
 def get_static(request: Request, name: str) -> Response:
     """The widget's script and stylesheet, served by the plugin itself: no third-party assets."""
     media_type = STATIC_FILES.get(name)
-    if media_type is None:
-        error = {"code": "widget.unknown_file", "message": "no such file", "details": {"name": name}}
-        return JSONResponse({"error": error}, status_code=404)
     settings: Settings = request.app.state.settings
+    if media_type is None:
+        plugin: Plugin = request.app.state.plugin
+        return request_error_page(plugin, 404, "widget.unknown_file", "no such file", settings.frame_ancestors)
     content = (settings.templates_dir / "widget" / "static" / name).read_bytes()
     return Response(content, media_type=media_type, headers=headers(request, "asset"))

@@ -183,7 +183,9 @@ def test_the_widget_serves_its_own_script_and_stylesheet(client: TestClient) -> 
     assert css.headers["content-type"].startswith("text/css")
     assert js.headers["x-content-type-options"] == "nosniff"
     assert client.get("/widget/static/../../plugin/config.py").status_code == 404
-    assert client.get("/widget/static/evil.js").json()["error"]["code"] == "widget.unknown_file"
+    missing = client.get("/widget/static/evil.js")
+    assert (missing.status_code, missing.headers["content-type"]) == (404, "text/html; charset=utf-8")
+    assert 'data-error="widget.unknown_file"' in missing.text
 
 
 def test_the_page_wording_never_oversells(client: TestClient, plugin: Plugin) -> None:
