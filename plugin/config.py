@@ -24,6 +24,9 @@ FRAME_SOURCE = re.compile(
 )
 
 
+SYSTEM_BAR_CODE = re.compile(r"[^|\s]+\|[^|\s]+")
+
+
 def check_frame_ancestors(sources: tuple[str, ...]) -> tuple[str, ...]:
     """Validate the allow-list at start-up, so a typo fails loudly instead of sending a broken header."""
     if not sources:
@@ -148,7 +151,8 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=1000, gt=0)
     # Proxies whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips); none by default.
     forwarded_allow_ips: tuple[str, ...] = ()
-    # Site medication codes ("system|code") that identify an intravenous immunoglobulin order; text is matched too.
+    # Site medication codes ("system|code") that identify an intravenous immunoglobulin order, e.g.
+    # IVIG_CDS_IVIG_MEDICATION_CODES='["https://pharmacy.example.org/formulary|IVIG-10"]'; names are matched too.
     ivig_medication_codes: tuple[str, ...] = ()
 
     # SMART App Launch door. The EHR FHIR servers accepted as `iss`, each with this app's client id there, e.g.
@@ -163,6 +167,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("ivig_medication_codes")
+    @classmethod
+    def _system_bar_code(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Each code as `system|code`, both parts present and without spaces, so a typo fails at start."""
+        bad = [i for i, code in enumerate(value) if not SYSTEM_BAR_CODE.fullmatch(code)]
+        if bad:
+            raise ValueError(f"entries {bad} must be system|code, e.g. https://pharmacy.example.org/formulary|IVIG-10")
+        return value
 
     @field_validator("trusted_issuers", mode="before")
     @classmethod

@@ -123,7 +123,7 @@ def test_every_channel_shows_the_warning_before_the_bottom_line_and_the_panel_fo
                 assert "Summary of findings" in output and sof.harms.outcome in output, (channel, answer.profile)
                 no_baseline = all(e.absolute is None for e in answer.estimates)
                 assert (sof.absolute_not_shown is not None) == no_baseline
-                assert not no_baseline or sof.absolute_not_shown in output, (channel, answer.profile)
+                assert not no_baseline or str(sof.absolute_not_shown) in output, (channel, answer.profile)
     assert statuses == {"matched", "insufficient_information", "outside_population", "not_rpl"}
 
 

@@ -40,15 +40,28 @@ BASELINES: list[dict[str, Any]] = [
     {"baseline_live_birth_risk": 0.3},
     {"baseline_live_birth_source": "lund2012_baseline"},
 ]
-# A chart with every finding the card notes (the richest "Taken from the chart" a card carries).
-CHART = (
-    Finding("Recurrent pregnancy loss", "Condition, SNOMED CT 102878001", "2026-03-01", "Condition"),
-    Finding("Spontaneous abortions", "Observation, LOINC 11614-5", "2026-03-01", field="prior_pregnancy_losses"),
-    Finding("NK-cell percentage", "Observation, LOINC 18267-5", "2026-03-02", field="nk_cell_percent"),
-    Finding("Antiphospholipid syndrome", "Condition, SNOMED CT 26843008", "2026-03-01", "Condition"),
-    Finding("Systemic lupus erythematosus", "Condition, SNOMED CT 55464009", "2026-03-01", "Condition"),
-    Finding("Autoimmune thyroid disease", "Condition, SNOMED CT 21983002", "2026-03-01", "Condition"),
-)
+CONDITION_CODES = {
+    "antiphospholipid_syndrome": "SNOMED CT 26843008",
+    "systemic_lupus_erythematosus": "SNOMED CT 55464009",
+    "autoimmune_thyroid_disease": "SNOMED CT 21983002",
+    "other_autoimmune": "ICD-10-CM M35.9",
+}
+
+
+def chart_of(profile: PatientProfile) -> tuple[Finding, ...]:
+    """Her chart as the CDS door reads it: the RPL diagnosis and a dated resource for every finding it gives."""
+    found = [Finding("Recurrent pregnancy loss", "diagnosis, SNOMED CT 102878001", "2026-03-01", "Condition")]
+    if profile.prior_pregnancy_losses is not None:
+        found.append(Finding("Spontaneous abortions", "Observation, LOINC 11614-5", "2026-03-01", field=LOSSES_FIELD))
+    if profile.nk_cell_percent is not None:
+        found.append(Finding("NK-cell percentage", "Observation, LOINC 18267-5", "2026-03-02", field="nk_cell_percent"))
+    for condition in profile.autoimmune_conditions or ():
+        where = f"diagnosis, {CONDITION_CODES[condition]}"
+        found.append(Finding(condition, where, "2026-03-01", "Condition", field="autoimmune_conditions"))
+    return tuple(found)
+
+
+LOSSES_FIELD = "prior_pregnancy_losses"
 BASE = "https://ivig-cds.example.org"
 FOOTNOTE = re.compile(r"\[\^")
 
@@ -127,7 +140,7 @@ def test_every_card_detail_is_short_gfm_without_footnotes_or_wide_tables(plugin:
         profile = kind.answer.profile
         if profile.rpl_type or profile.baseline_live_birth_risk or profile.baseline_live_birth_source:
             continue  # a chart gives neither (no code says primary or secondary RPL; a baseline is the caller's)
-        for card in cards_for(kind.answer, CHART, plugin.renderer, BASE):
+        for card in cards_for(kind.answer, chart_of(profile), plugin.renderer, BASE):
             issued += 1
             assert len(card.detail) <= 2500, kind.profiles[0]
             assert not FOOTNOTE.search(card.detail)

@@ -1,13 +1,21 @@
-"""The evidence store as FHIR R5 `Evidence` resources (EBMonFHIR; ../shared/standards/interop.md section 3).
+"""The evidence store as FHIR R5 `Evidence` resources (EBMonFHIR, https://hl7.org/fhir/R5/evidence.html).
 
 One `Evidence` per estimate of the non-randomized review, with `EvidenceVariable`s for population, exposure,
 comparator and outcome and a `Citation`; the randomized context records with an effect estimate export the
-same way, each marked with its own study design. Every value is copied from the store, nothing is rounded,
-and what the store does not hold is left out. The Bundle is validated with fhir.resources before it is served.
+same way, each with its own population (a subgroup stays its subgroup), its own comparator as the record states
+it, and its own study design. Every value is copied from the store, nothing is rounded, and what the store does
+not hold is left out.
+
+A Bundle a consumer can follow: every entry's `fullUrl` is a `urn:uuid:` made from its type and id, and every
+reference is that same URN, so each one resolves inside the Bundle. Coded elements use the code systems the R5
+value sets bind (`http://hl7.org/fhir/certainty-type`, `certainty-rating` and `study-design`, SEVCO codes; the
+terminology.hl7.org systems the other R5 value sets include). The Bundle is validated with fhir.resources before
+it is served.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fhir.resources.bundle import Bundle
@@ -16,11 +24,14 @@ from plugin.core.evidence.analysis import Analysis, Estimate, EvidenceStore
 from plugin.core.evidence.context import ContextRecord
 
 TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
-LOINC = "http://loinc.org"
-DESIGN = {  # study-type codes: the review's studies are controlled but not randomized
-    "nonrandomized": ("CCT", "Controlled (nonrandomized) trial"),
-    "rct": ("RCT", "randomized trial"),
-}
+FHIR = "http://hl7.org/fhir"
+# Study designs (R5 ValueSet study-design, SEVCO): the review's studies compare groups but were not randomized, and
+# some were retrospective, so no more than "comparative" is claimed for them.
+COMPARATIVE = ("SEVCO:01010", "Comparative study design")
+RANDOMIZED = ("SEVCO:01003", "randomized assignment")
+DESIGN = {"nonrandomized": (COMPARATIVE,), "rct": (RANDOMIZED, COMPARATIVE)}
+# The namespace of the entries' URNs: any fixed one would do; fixed, the same store gives the same URNs.
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:ivig-cds")
 STATISTIC = {"RR": ("C93152", "Relative Risk"), "OR": ("C16932", "Odds Ratio")}
 SUBCOMPONENT = {
     "risk_of_bias": "RiskOfBias",
@@ -35,10 +46,20 @@ LEVEL = {"low": "low", "very_low": "very-low"}
 
 
 def coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"system": f"{TERMINOLOGY}/{system}", "code": code}
+    """A CodeableConcept of one Coding; `system` is a full URL, or a name under terminology.hl7.org."""
+    entry: dict[str, Any] = {"system": system if "://" in system else f"{TERMINOLOGY}/{system}", "code": code}
     if display:
         entry["display"] = display
     return {"coding": [entry]}
+
+
+def urn(kind: str, id_: str) -> str:
+    """The `fullUrl` of the entry holding `kind/id_`, and what every reference to it says."""
+    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{kind}/{id_}')}"
+
+
+def ref(kind: str, id_: str) -> dict[str, str]:
+    return {"reference": urn(kind, id_)}
 
 
 def fhir_id(text: str) -> str:
@@ -71,17 +92,21 @@ def citation_of(id_: str, text: str, doi: str | None, url: str | None) -> dict[s
     }
 
 
-def roles(population: str, outcome: str) -> list[dict[str, Any]]:
+def roles(population: str, comparator: str, outcome: str) -> list[dict[str, Any]]:
     pairs = [
         ("population", population),
         ("exposure", "ivig"),
-        ("referenceExposure", "control"),
+        ("referenceExposure", comparator),
         ("measuredVariable", outcome),
     ]
     return [
-        {"variableRole": coding("variable-role", role), "observed": {"reference": f"EvidenceVariable/{ref}"}}
-        for role, ref in pairs
+        {"variableRole": coding("variable-role", role), "observed": ref("EvidenceVariable", target)}
+        for role, target in pairs
     ]
+
+
+def designs(kind: str) -> list[dict[str, Any]]:
+    return [coding(f"{FHIR}/study-design", code, display) for code, display in DESIGN[kind]]
 
 
 def sample_size(studies: int | None, participants: int | None) -> dict[str, int]:
@@ -112,8 +137,8 @@ def ci_estimate(level: float, low: float, high: float) -> dict[str, Any]:
 def certainty(estimate: Estimate) -> list[dict[str, Any]]:
     subcomponents = [
         {
-            "type": coding("certainty-type", SUBCOMPONENT[r.domain]),
-            "rating": coding("certainty-rating", RATING[r.judgement]),
+            "type": coding(f"{FHIR}/certainty-type", SUBCOMPONENT[r.domain]),
+            "rating": coding(f"{FHIR}/certainty-rating", RATING[r.judgement]),
             "note": [{"text": r.reason}],
         }
         for r in estimate.certainty.reasons
@@ -121,8 +146,8 @@ def certainty(estimate: Estimate) -> list[dict[str, Any]]:
     ]
     return [
         {
-            "type": coding("certainty-type", "Overall"),
-            "rating": coding("certainty-rating", LEVEL[estimate.certainty.level]),
+            "type": coding(f"{FHIR}/certainty-type", "Overall"),
+            "rating": coding(f"{FHIR}/certainty-rating", LEVEL[estimate.certainty.level]),
             "rater": estimate.certainty.rated_by,
             "note": [{"text": "Rated by the curators (GRADE for non-randomized studies); the review reports none."}],
             "subcomponent": subcomponents,
@@ -148,18 +173,32 @@ def estimate_evidence(analysis: Analysis, estimate: Estimate, population: str) -
         "id": fhir_id(f"{analysis.id}-{estimate.id}"),
         "status": "active",
         "title": f"{analysis.title}: {estimate.label}",
-        "citeAsReference": {"reference": f"Citation/{analysis.id}"},
+        "citeAsReference": ref("Citation", analysis.id),
         "description": estimate.definition,
-        "variableDefinition": roles(population, "live-birth"),
+        "variableDefinition": roles(population, "control", "live-birth"),
         "synthesisType": coding("synthesis-type", "std-MA", "summary data meta-analysis"),
-        "studyDesign": [coding("study-type", *DESIGN["nonrandomized"])],
+        "studyDesign": designs("nonrandomized"),
         "statistic": [statistic],
         "certainty": certainty(estimate),
     }
 
 
+def record_id(record: ContextRecord, role: str) -> str:
+    return fhir_id(f"{record.id}-{role}")
+
+
+def record_variables(record: ContextRecord) -> list[dict[str, Any]]:
+    """The record's own population (or subgroup) and comparator, in its own words: never the review's."""
+    population = record.population or "Women with recurrent pregnancy loss"
+    return [
+        variable(record_id(record, "population"), f"{record.short}: population", population),
+        variable(record_id(record, "comparator"), f"{record.short}: comparator", f"{record.measure}; {record.design}"),
+    ]
+
+
 def record_evidence(record: ContextRecord) -> dict[str, Any] | None:
-    """A randomized context record with an effect estimate, as Evidence marked with its design."""
+    """A randomized context record with an effect estimate, as Evidence marked with its design; its population and
+    comparator are its own variables (`record_variables`)."""
     if not record.randomized or record.estimate is None or record.ci is None or record.measure is None:
         return None
     measure = "OR" if record.measure.startswith("OR") else "RR"
@@ -181,10 +220,10 @@ def record_evidence(record: ContextRecord) -> dict[str, Any] | None:
         "id": fhir_id(record.id),
         "status": "active",
         "title": record.short,
-        "citeAsReference": {"reference": f"Citation/{fhir_id(record.id)}-citation"},
+        "citeAsReference": ref("Citation", f"{fhir_id(record.id)}-citation"),
         "description": record.statement,
-        "variableDefinition": roles("rpl", outcome),
-        "studyDesign": [coding("study-type", *DESIGN["rct"])],
+        "variableDefinition": roles(record_id(record, "population"), record_id(record, "comparator"), outcome),
+        "studyDesign": designs("rct"),
         "statistic": [statistic],
     }
     if synthesis:
@@ -202,7 +241,6 @@ def evidence_bundle(store: EvidenceStore, analysis_id: str) -> dict[str, Any]:
     resources: list[dict[str, Any]] = [
         citation_of(analysis.id, analysis.source.citation, analysis.source.doi, analysis.source.url),
         variable("rpl-immune", "Recurrent pregnancy loss with an immune finding", analysis.pico.population),
-        variable("rpl", "Recurrent pregnancy loss", "Women with recurrent pregnancy loss (randomized trials)"),
         variable("ivig", "IVIG", analysis.pico.intervention),
         variable("control", "Control", analysis.pico.comparator),
         variable("live-birth", "Live birth", analysis.pico.outcome),
@@ -213,12 +251,12 @@ def evidence_bundle(store: EvidenceStore, analysis_id: str) -> dict[str, Any]:
         exported = record_evidence(record)
         if exported is not None:
             resources.append(citation_of(f"{fhir_id(record.id)}-citation", record.citation, record.doi, record.url))
-            resources.append(exported)
+            resources += [*record_variables(record), exported]
     bundle = {
         "resourceType": "Bundle",
         "id": fhir_id(f"{analysis.id}-{store.version.removeprefix('sha256:')}"),
         "type": "collection",
-        "entry": [{"fullUrl": f"urn:ivig-cds:{r['resourceType']}/{r['id']}", "resource": r} for r in resources],
+        "entry": [{"fullUrl": urn(r["resourceType"], r["id"]), "resource": r} for r in resources],
     }
     Bundle.model_validate(bundle)  # raises if any resource is not valid FHIR R5
     return bundle

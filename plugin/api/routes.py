@@ -110,6 +110,18 @@ def healthz(plugin: PluginDep) -> Health:
 
 
 FHIR_JSON = "application/fhir+json"
+# The FHIR door's 404 is FHIR too; it names what is allowed, not the id asked for.
+UNKNOWN_ANALYSIS = {
+    "resourceType": "OperationOutcome",
+    "issue": [
+        {
+            "severity": "error",
+            "code": "not-found",
+            "diagnostics": "evidence.unknown_analysis",
+            "details": {"text": "no analysis with this id; GET /v1/evidence lists the analyses"},
+        }
+    ],
+}
 
 
 @router.get(
@@ -118,15 +130,14 @@ FHIR_JSON = "application/fhir+json"
     response_class=Response,
     responses={
         200: {"content": {FHIR_JSON: {}}, "description": "A FHIR R5 collection Bundle of Evidence resources."},
-        404: {"description": 'No analysis with this id: {"error": {"code": "evidence.unknown_analysis"}}.'},
+        404: {"description": "No analysis with this id: an OperationOutcome, diagnostics evidence.unknown_analysis."},
     },
 )
 def get_evidence_fhir(plugin: PluginDep, analysis_id: str) -> Response:
     """The analysis's estimates and the randomized context records as FHIR R5 Evidence (EBMonFHIR), with
     EvidenceVariables for population, exposure, comparator and outcome, and Citations."""
     if analysis_id not in plugin.store.analyses:
-        error = {"code": "evidence.unknown_analysis", "message": "no such analysis", "details": {"id": analysis_id}}
-        return JSONResponse({"error": error}, status_code=404)
+        return Response(json.dumps(UNKNOWN_ANALYSIS), status_code=404, media_type=FHIR_JSON)
     body = json.dumps(evidence_bundle(plugin.store, analysis_id), ensure_ascii=False)
     return Response(body, media_type=FHIR_JSON)
 

@@ -1,13 +1,15 @@
 """Client authentication for the CDS Hooks door: verify the EHR's signed JWT ("Trusting CDS Clients", 2.0).
 
 Asymmetric algorithms only (`none` and HMAC refused before any key is looked at); header `typ` JWT and a `kid`;
-`iss` on the allow-list, its keys from the JWK Sets configured for it (a file, or an https URL: a key fetched in
-clear could be swapped on the way; http only for a loopback address in development mode), or from a `jku` header
-only when that URL is one of them; `aud` is the public URL of the endpoint called (never the Host header); `exp`,
-`iat` (not in the future, not older than MAX_AGE) and a `jti` never seen before by any replica or worker (the
-shared `ReplayGuard`, in the database). Every failure is ClientRefusedError, answered with a bare 401; a replay
-guard that cannot answer raises StorageUnavailableError (503): a token is never accepted unchecked. Tokens are
-never logged; reasons and issuers may be.
+`iss` on the allow-list, its key found by `kid` in the JWK Sets configured for it (a file, or an https URL: a key
+fetched in clear could be swapped on the way; http only for a loopback address in development mode). A `jku`
+header only says where to look first, when it is one of those URLs; any other `jku` is never fetched (a URL chosen
+by whoever made the token proves nothing) and the `kid` is looked for in the configured sets as usual, so an EHR
+that always sends its `jku`, as the public sandbox does, is accepted once its keys are configured. `aud` is the
+public URL of the endpoint called (never the Host header); `exp`, `iat` (not in the future, not older than MAX_AGE)
+and a `jti` never seen before by any replica or worker (the shared `ReplayGuard`, in the database). Every failure is
+ClientRefusedError, answered with a bare 401; a replay guard that cannot answer raises StorageUnavailableError
+(503): a token is never accepted unchecked. Tokens are never logged; reasons and issuers may be.
 """
 
 from __future__ import annotations
@@ -169,10 +171,8 @@ class ClientVerifier:
             raise ClientRefusedError(f"issuer {issuer!r} not trusted")
         locations = self.issuers[issuer]
         jku = header.get("jku")
-        if jku is not None:
-            if jku not in locations or not is_url(jku):
-                raise ClientRefusedError(f"jku not allowed for issuer {issuer!r}")
-            locations = (jku,)
+        if isinstance(jku, str) and jku in locations and is_url(jku):
+            locations = (jku, *(location for location in locations if location != jku))
         key = await self._key(locations, kid)
         if key is None:
             raise ClientRefusedError(f"no key {kid!r} for issuer {issuer!r}")

@@ -1,6 +1,6 @@
 """CDS Hooks 2.0 wire models: requests, cards, discovery and feedback, as the spec names them.
 
-Spec: https://cds-hooks.hl7.org/2.0/ (HL7/cds-hooks v2.0.1, input/pagecontent/index.md); standards/interop.md §1.
+Spec: https://cds-hooks.hl7.org/2.0/ (HL7/cds-hooks v2.0.1, input/pagecontent/index.md).
 Wire names are camelCase (`CdsModel`). Nothing is sent null or empty, which the spec forbids (the one exception
 is `cards: []`): optional fields are left out and required strings and lists refuse to be empty.
 """
@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 
 CDS_PREFIX = "/cds-services"
 # One id per hook: the sandbox keeps one discovery entry per id, and a client replaces a service's cards when the
-# same id fires again, so an order-select answer must never wipe the patient-view card (DESIGN.md, "Doors").
+# same id fires again, so an order-select answer must never wipe the patient-view card (README, "EHR integration").
 SERVICE_ID = "ivig-rpl-evidence"
 ORDER_SELECT_SERVICE_ID = "ivig-rpl-evidence-order-select"
 DETAIL_TEMPLATE = "cds/card_detail.md.j2"

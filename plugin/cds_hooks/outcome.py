@@ -52,10 +52,11 @@ def operation_outcome(error: PluginError) -> dict[str, Any]:
     )
 
 
-def http_outcome(status: int) -> dict[str, Any]:
-    """An OperationOutcome for a status the framework answers itself (unknown service, wrong method...)."""
+def http_outcome(status: int, prefix: str = "cds") -> dict[str, Any]:
+    """An OperationOutcome for a status the framework answers itself (unknown service, wrong method...); its code
+    under `prefix` (`cds.not_found`; another FHIR door's under its own)."""
     issue_type, code = HTTP_ISSUES.get(status, ("exception" if status >= 500 else "invalid", f"cds.http_{status}"))
-    return outcome({"severity": "error", "code": issue_type, "diagnostics": code})
+    return outcome({"severity": "error", "code": issue_type, "diagnostics": f"{prefix}.{code.partition('.')[2]}"})
 
 
 def field_path(location: Sequence[str | int]) -> str:

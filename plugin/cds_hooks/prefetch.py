@@ -1,14 +1,14 @@
 """The CDS Hooks prefetch this service asks for, and how each key becomes FHIR resources.
 
-Per key (CDS Hooks 2.0 "Prefetch Template"; standards/interop.md §1.4): a value is used as sent; `null` means the
+Per key (CDS Hooks 2.0 "Prefetch Template" and "Prefetch tokens"): a value is used as sent; `null` means the
 EHR has no data, which is authoritative, so nothing is queried; an absent key, or one holding an error
 OperationOutcome, is fetched from `fhirServer` with the bearer token of `fhirAuthorization` when both are given
 and the server is one this caller may name (`fhir_servers`), through the shared FHIR search (`plugin.fhir.search`:
-a short timeout per read and one deadline for all of them, at most MAX_PAGES pages, never leaving that server, no
-redirects). Only `conditions` is required: without the problem list the service cannot tell whether this evidence
-concerns the patient, so losing it is a 412. Nothing the caller sends can make this a 500: a token httpx cannot
-put in a header fails like an unreachable server.
-URLs and tokens are never logged (a search URL carries the patient id).
+a short timeout per read and one deadline for all of them, the problem list followed page by page until it ends
+or the deadline comes, never leaving that server, no redirects). Only `conditions` is required: without the problem
+list the service cannot tell whether this evidence concerns the patient, so losing it is a 412. Nothing the caller
+sends can make this a 500: a token httpx cannot put in a header fails like an unreachable server. URLs and tokens
+are never logged (a search URL carries the patient id).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plugin.errors import MissingDataError
-from plugin.fhir.search import MAX_PAGES, PATIENT, SEARCHES, BundleError, FhirAccess, Resource, fetch_all, unpack
+from plugin.fhir.search import MAX_PAGES, PAGES, PATIENT, SEARCHES, BundleError, FhirAccess, Resource, fetch_all, unpack
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,10 @@ async def gather(
                 log.warning("prefetch key %r unusable (%s)", key, exc)
             else:
                 if next_url is not None and access is not None:
-                    queries[key] = (next_url, MAX_PAGES - 1)  # the EHR paginated its prefetch
+                    queries[key] = (next_url, PAGES.get(key, MAX_PAGES) - 1)  # the EHR paginated its prefetch
                 continue
         if access is not None:
-            queries[key] = (access.url_for(search, patient_id), MAX_PAGES)
+            queries[key] = (access.url_for(search, patient_id), PAGES.get(key, MAX_PAGES))
     if queries and access is not None:
         for key, fetched in (await fetch_all(access, queries, timeout, deadline)).items():
             have[key] = have.get(key, []) + fetched

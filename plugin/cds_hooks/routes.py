@@ -103,7 +103,7 @@ async def order_select(body: OrderSelectRequest, request: Request, plugin: Plugi
     orders = ivig_orders(body.context.draft_orders, body.context.selections, settings.ivig_medication_codes)
     if not orders:
         return respond(body, CdsResponse(cards=()), "no IVIG order")
-    reasons = [reason for order in orders for reason in order.reasonCode or []]
+    reasons = [reason for order in orders for reason in order.reasons]
     return await answer_call(body, ORDER_SELECT_SERVICE_ID, reasons, request, plugin, client)
 
 
@@ -127,7 +127,7 @@ async def answer_call(
         return respond(body, CdsResponse(cards=()), "no RPL diagnosis and no count of two or more losses")
     answer = plugin.answer(chart.profile, ivig_order=body.hook == "order-select")
     details: CardDetails = request.app.state.cds_details
-    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, details)
+    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, details, chart.unread)
     storage: Storage = request.app.state.storage
     await storage.record_cards(card_rows(cards, body, service_id, answer, datetime.now(UTC)))
     return respond(body, CdsResponse(cards=cards), answer.status)

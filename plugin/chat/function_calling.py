@@ -1,4 +1,4 @@
-"""GET /v1/tools: function-calling definitions for assistants without MCP (OpenAI's two APIs, Anthropic).
+"""GET /v1/tools: function-calling definitions for assistants without MCP (OpenAI's two APIs, Anthropic, Gemini).
 
 Generated from the tool catalogue and its pydantic input models, the same ones MCP and POST /v1/answer use,
 so the schemas cannot drift from the API. One schema serves both providers: OpenAI strict mode wants every
@@ -7,6 +7,11 @@ accepts that schema as it is. Null means unknown, exactly as leaving the field o
 Chat Completions nests the function (`{"type", "function": {...}}`); the Responses API takes `type`, `name`,
 `parameters` and `strict` at the top level. Strict mode rejects `uniqueItems`, so only Anthropic's schema
 keeps it; the descriptions say "each at most once" for every provider.
+
+Gemini takes one Tool holding every `functionDeclarations` entry, whose `parameters` is its own Schema, an OpenAPI
+subset: upper-case types, `nullable` instead of a null type, no `$ref`, no exclusive bounds. `gemini_schema`
+rewrites the pydantic schema into it; what it cannot say (strictly between 0 and 1, each at most once) the field
+descriptions already do.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from plugin.chat.tool_catalog import TOOLS, ToolSpec
 
 router = APIRouter()
 
-Format = Literal["openai", "openai-responses", "anthropic"]
+Format = Literal["openai", "openai-responses", "anthropic", "gemini"]
 # Annotations for people, or keywords that strict mode rejects; the descriptions carry what a model needs (and the
 # API refuses both baselines at once, which `not` says, and a condition named twice).
 DROPPED_KEYWORDS = frozenset({"title", "default", "examples", "$defs", "not", "maxItems"})
@@ -59,9 +64,23 @@ class AnthropicTool(BaseModel):
     input_schema: dict[str, Any]
 
 
+class GeminiFunction(BaseModel):
+    """A Gemini FunctionDeclaration."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class GeminiTool(BaseModel):
+    """A Gemini `tools[]` entry: one Tool with every function declaration (the REST API's camelCase name)."""
+
+    functionDeclarations: list[GeminiFunction]  # the wire name
+
+
 class ToolsResponse(BaseModel):
     format: Format
-    tools: list[OpenAITool] | list[ResponsesTool] | list[AnthropicTool] = Field(
+    tools: list[OpenAITool] | list[ResponsesTool] | list[AnthropicTool] | list[GeminiTool] = Field(
         description="Pass as `tools` to the provider's API."
     )
 
@@ -116,6 +135,54 @@ def parameters(spec: ToolSpec, dropped: frozenset[str] = DROPPED_KEYWORDS | STRI
     return strict_schema(spec.arguments.model_json_schema(), dropped)
 
 
+# JSON Schema keywords Gemini's Schema has under the same meaning (camelCase on its wire).
+GEMINI_KEPT = ("description", "enum", "minimum", "maximum", "minItems", "maxItems", "required")
+
+
+def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema as Gemini's Schema, recursively: local `$ref`s inlined, `T | None` as T with
+    `nullable`, a one-value Literal as an enum of one, types upper-case; other keywords left out.
+
+    Raises:
+        ValueError: a union other than `T | None`, which Gemini's Schema cannot say without changing its meaning.
+    """
+    definitions: dict[str, Any] = schema.get("$defs", {})
+
+    def rewrite(node: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in node:
+            node = {
+                **definitions[node["$ref"].removeprefix("#/$defs/")],
+                **{k: v for k, v in node.items() if k != "$ref"},
+            }
+        if "anyOf" in node:
+            options = [option for option in node["anyOf"] if option != {"type": "null"}]
+            if len(options) != 1 or len(options) == len(node["anyOf"]):
+                raise ValueError(f"Gemini's Schema supports only T | None unions, not {node['anyOf']}")
+            outer = {k: v for k, v in node.items() if k != "anyOf"}
+            return {**rewrite({**options[0], **outer}), "nullable": True}
+        out: dict[str, Any] = {"type": str(node["type"]).upper()}
+        out |= {key: node[key] for key in GEMINI_KEPT if key in node}
+        if "const" in node:
+            out["enum"] = [node["const"]]
+        if "properties" in node:
+            out["properties"] = {name: rewrite(sub) for name, sub in node["properties"].items()}
+        if "items" in node:
+            out["items"] = rewrite(node["items"])
+        return out
+
+    return rewrite(schema)
+
+
+def gemini_tool(specs: list[ToolSpec]) -> GeminiTool:
+    declarations = [
+        GeminiFunction(
+            name=spec.name, description=spec.description, parameters=gemini_schema(spec.arguments.model_json_schema())
+        )
+        for spec in specs
+    ]
+    return GeminiTool(functionDeclarations=declarations)
+
+
 def openai_tool(spec: ToolSpec) -> OpenAITool:
     return OpenAITool(
         function=OpenAIFunction(name=spec.name, description=spec.description, parameters=parameters(spec))
@@ -134,7 +201,10 @@ def anthropic_tool(spec: ToolSpec) -> AnthropicTool:
 def get_tools(
     format: Annotated[
         Format,
-        Query(description="openai: Chat Completions; openai-responses: the Responses API; anthropic: Messages."),
+        Query(
+            description="openai: Chat Completions; openai-responses: the Responses API; anthropic: Messages; "
+            "gemini: the Gemini API (one Tool with every function declaration)."
+        ),
     ],
 ) -> ToolsResponse:
     """Function-calling definitions of the chat tools, for assistants that do not speak MCP.
@@ -145,4 +215,6 @@ def get_tools(
         return ToolsResponse(format=format, tools=[openai_tool(spec) for spec in TOOLS])
     if format == "openai-responses":
         return ToolsResponse(format=format, tools=[responses_tool(spec) for spec in TOOLS])
+    if format == "gemini":
+        return ToolsResponse(format=format, tools=[gemini_tool(list(TOOLS))])
     return ToolsResponse(format=format, tools=[anthropic_tool(spec) for spec in TOOLS])

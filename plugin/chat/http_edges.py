@@ -7,7 +7,12 @@
 - A 2026-07-28 request whose `MCP-Protocol-Version` header is missing or differs from its `_meta` protocol
   version gets 400 with `-32020` (header mismatch); the SDK checked this only when the header itself named
   the new revision.
-Host and Origin are checked first, as the SDK does, and bodies are capped at the SDK's 4 MiB (413 above).
+- CORS for browser clients (an MCP Inspector page, a web assistant): a preflight from an allowed origin
+  (IVIG_CDS_MCP_ALLOWED_ORIGINS) gets 204 with the methods and the MCP headers it may send, and every answer to an
+  allowed origin carries `Access-Control-Allow-Origin` and exposes `Mcp-Session-Id`. A preflight from any other
+  origin is refused like the request itself would be.
+Host and Origin are checked first, as the SDK does, and bodies are capped at the SDK's 4 MiB (413 above). Every
+error this door answers is JSON (JSON-RPC), the SDK's plain-text Host and Origin refusals included.
 """
 
 from __future__ import annotations
@@ -22,15 +27,38 @@ from mcp.server.transport_security import (
     TransportSecuritySettings,
 )
 from mcp_types import HEADER_MISMATCH, PROTOCOL_VERSION_META_KEY
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from plugin.chat import envelope
 from plugin.chat.envelope import Rejection
 from plugin.web.limits import replaying
 
 VERSION_HEADER = "mcp-protocol-version"
+# What a browser client may send and read (MCP transports: the session, protocol version and, from 2026-07-28,
+# method and name headers; Last-Event-ID for resuming a stream).
+ALLOW_HEADERS = (
+    "Accept, Authorization, Content-Type, Last-Event-ID, Mcp-Method, Mcp-Name, Mcp-Protocol-Version, Mcp-Session-Id"
+)
+PREFLIGHT = {
+    "Access-Control-Allow-Methods": "POST",
+    "Access-Control-Allow-Headers": ALLOW_HEADERS,
+    "Access-Control-Max-Age": "600",
+}
+INVALID_REQUEST = -32600
+
+
+def cors(origin: str) -> dict[str, str]:
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": "Mcp-Session-Id", "Vary": "Origin"}
+
+
+def as_jsonrpc(refusal: Response) -> Response:
+    """The SDK's plain-text Host, Origin or Content-Type refusal as a JSON-RPC error, with its status."""
+    message = bytes(refusal.body).decode("utf-8", "replace") or "request refused"
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}})
+    return Response(body, status_code=refusal.status_code, media_type="application/json")
 
 
 def header_mismatch(message: dict[str, Any], header: str | None) -> Rejection | None:
@@ -64,11 +92,17 @@ class McpEdges:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         is_post = request.method == "POST"
+        origin = request.headers.get("origin")
+        preflight = request.method == "OPTIONS" and origin and "access-control-request-method" in request.headers
         error = await self.security.validate_request(request, is_post=is_post)
         if error is not None:
-            await error(scope, receive, send)
+            await as_jsonrpc(error)(scope, receive, send)
+        elif preflight and origin:
+            await Response(status_code=204, headers={**PREFLIGHT, **cors(origin)})(scope, receive, send)
         elif not is_post:
             await Response(status_code=405, headers={"Allow": "POST"})(scope, receive, send)
+        elif origin:
+            await self.post(scope, receive, with_headers(send, cors(origin)))
         else:
             await self.post(scope, receive, send)
 
@@ -87,3 +121,16 @@ class McpEdges:
             await refused(rejection)(scope, receive, send)
             return
         await self.app(scope, replaying(body, receive), send)
+
+
+def with_headers(send: Send, headers: dict[str, str]) -> Send:
+    """`send`, adding `headers` to the response's start (the SDK's answers and this module's own alike)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            extra = MutableHeaders(scope=message)
+            for name, value in headers.items():
+                extra[name] = value
+        await send(message)
+
+    return sending

@@ -1,10 +1,15 @@
 """FHIR R4 resources -> PatientProfile: what the chart says about NK cells, autoimmune disease, RPL and losses.
 
-Codes and rules come from standards/interop.md §2. Only current data counts: Observations that are final, amended
-or corrected (newest wins), Conditions that are active, recurring or relapsed and neither refuted nor entered in
+Codes and rules are in `plugin.fhir.codes`. Only current data counts: Observations that are final, amended or
+corrected (newest wins), Conditions that are active, recurring or relapsed and neither refuted nor entered in
 error. What the chart does not say stays unknown, never "no": a problem list without lupus is not proof of no
 lupus, so autoimmune conditions are only ever read as present. Parsed with fhir.resources' R4B models, which
 share R4's Observation and Condition.
+
+A malformed element loses itself, not the resource: an element the reader does not use (`meta.lastUpdated` without a
+time zone, a bad `note`) is dropped and the rest read. One it does use (status, code, value, date, clinical or
+verification status) cannot be dropped without changing what the resource says, so that resource is counted as
+unreadable (`Chart.unread`) and the card says so.
 """
 
 from __future__ import annotations
@@ -63,11 +68,13 @@ class Finding:
 
 @dataclass(frozen=True)
 class Chart:
-    """The profile read from the chart, the findings behind it, and whether RPL is on the problem list."""
+    """The profile read from the chart, the findings behind it, whether RPL is on the problem list, and how many
+    resources of each type could not be read at all (type -> count)."""
 
     profile: PatientProfile
     findings: tuple[Finding, ...]
     rpl_diagnosed: bool
+    unread: tuple[tuple[str, int], ...] = ()
 
     @property
     def relevant(self) -> bool:
@@ -88,17 +95,42 @@ def as_r4(raw: Mapping[str, Any]) -> dict[str, Any]:
     return resource
 
 
+MODELS: dict[str, type[Observation] | type[Condition]] = {"Observation": Observation, "Condition": Condition}
+# The elements the reader relies on; a malformed one leaves the resource unreadable rather than read differently.
+USED: dict[str, frozenset[str]] = {
+    "Observation": frozenset(
+        {"status", "code", "valueQuantity", "valueInteger", "effectiveDateTime", "effectivePeriod", "effectiveInstant"}
+        | {"issued"}
+    ),
+    "Condition": frozenset({"code", "clinicalStatus", "verificationStatus"}),
+}
+
+
+class Unreadable(ValueError):
+    """A resource of a type the reader uses, malformed in an element it relies on."""
+
+
 def parse(raw: Mapping[str, Any]) -> Observation | Condition | None:
-    """An Observation or Condition model, or None for other types and for resources the FHIR model rejects."""
+    """An Observation or Condition model, its malformed unused elements dropped; None for other types.
+
+    Raises:
+        Unreadable: an element the reader uses is malformed (logged by type and element, never by value).
+    """
     kind = raw.get("resourceType")
-    try:
-        if kind == "Observation":
-            return Observation.model_validate(as_r4(raw))
-        if kind == "Condition":
-            return Condition.model_validate(as_r4(raw))
-    except ValidationError:
-        log.warning("skipped a %s that is not valid FHIR R4", kind)
-    return None
+    model = MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        return None
+    resource = as_r4(raw)
+    while True:
+        try:
+            return model.model_validate(resource)
+        except ValidationError as exc:
+            elements = {str(error["loc"][0]) if error["loc"] else "" for error in exc.errors()}
+            if "" in elements or elements & USED[model.__name__] or not elements <= resource.keys():
+                log.warning("could not read a %s: malformed %s", kind, ", ".join(sorted(elements)) or "resource")
+                raise Unreadable(kind) from exc
+            log.info("read a %s without its malformed %s", kind, ", ".join(sorted(elements)))
+            resource = {name: value for name, value in resource.items() if name not in elements}
 
 
 def codings(concept: CodeableConcept | None) -> list[tuple[str, str]]:
@@ -207,7 +239,16 @@ def read_chart(resources: Iterable[Mapping[str, Any]], reasons: Iterable[Codeabl
     `reasons` are diagnoses stated elsewhere, such as the reason on a draft IVIG order; they count like
     active Conditions.
     """
-    parsed = [resource for resource in map(parse, resources) if resource is not None]
+    parsed: list[Observation | Condition] = []
+    unread: dict[str, int] = {}
+    for raw in resources:
+        try:
+            read = parse(raw)
+        except Unreadable as exc:
+            unread[str(exc)] = unread.get(str(exc), 0) + 1
+            continue
+        if read is not None:
+            parsed.append(read)
     observations = [r for r in parsed if isinstance(r, Observation) and r.status in FINAL]
     diagnoses: dict[Feature, Finding] = {}
     stated = [
@@ -254,7 +295,7 @@ def read_chart(resources: Iterable[Mapping[str, Any]], reasons: Iterable[Codeabl
     profile = PatientProfile(
         prior_pregnancy_losses=losses, nk_cell_percent=nk, autoimmune_conditions=tuple(autoimmune) or None
     )
-    return Chart(profile=profile, findings=tuple(findings), rpl_diagnosed=rpl_diagnosed)
+    return Chart(profile, tuple(findings), rpl_diagnosed, tuple(sorted(unread.items())))
 
 
 def source_of(obs: Observation) -> str:

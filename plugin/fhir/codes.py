@@ -1,4 +1,4 @@
-"""The codes that say what a FHIR resource is about (standards/interop.md §2): NK cells, losses, conditions."""
+"""The codes that say what a FHIR resource is about: NK cells, losses, conditions (LOINC, SNOMED CT, ICD-10)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
 """FHIR searches over HTTP with a bearer token, shared by the EHR doors: the chart's queries, bounded paging, one
 deadline for all of them.
 
-Never leaving the server the token belongs to, no redirects (a 3xx is a failure), at most MAX_PAGES pages, a
-short timeout per read. URLs and tokens are never logged (a search URL carries the patient id).
+Never leaving the server the token belongs to, no redirects (a 3xx is a failure), a short timeout per read. The
+problem list is searched `_count=100` at a time and its `next` pages followed until it ends or the deadline comes
+(CONDITION_PAGES at most, against a server whose `next` never ends): a diagnosis on a later page counts like one on
+the first. The Observation searches are sorted newest first, so MAX_PAGES of them is plenty. URLs and tokens are
+never logged (a search URL carries the patient id).
 """
 
 from __future__ import annotations
@@ -35,12 +38,15 @@ logging.getLogger("httpx").addFilter(WithoutQuery())
 # The searches that read what the profile needs from a chart; PATIENT stands for the patient's id.
 PATIENT = "{{patient}}"
 SEARCHES: dict[str, str] = {
-    "conditions": f"Condition?patient={PATIENT}&clinical-status=active,recurrence,relapse",
+    "conditions": f"Condition?patient={PATIENT}&clinical-status=active,recurrence,relapse&_count=100",
     "nkCells": f"Observation?patient={PATIENT}"
     "&code=http://loinc.org|18267-5,http://loinc.org|107067-1,http://loinc.org|8133-1&_sort=-date&_count=10",
     "obstetricHistory": f"Observation?patient={PATIENT}&code=http://loinc.org|11614-5&_sort=-date&_count=5",
 }
 MAX_PAGES = 3
+CONDITION_PAGES = 20
+PAGES = {"conditions": CONDITION_PAGES}  # pages per search; MAX_PAGES for the others
+PATIENT_READ = "patient"
 ERROR_SEVERITIES = frozenset({"error", "fatal"})
 
 Resource = dict[str, Any]
@@ -61,6 +67,9 @@ class FhirAccess:
         # `|` percent-encoded: Tomcat-based FHIR servers refuse it raw in a query (RFC 3986 does not allow it).
         query = search.replace("|", "%7C").replace(PATIENT, quote(patient_id, safe=""))
         return f"{self.base}/{query}"
+
+    def read_url(self, resource_type: str, resource_id: str) -> str:
+        return f"{self.base}/{resource_type}/{quote(resource_id, safe='')}"
 
     def owns(self, url: str) -> bool:
         """Paging links are followed only on the same server, under the same base, so the token never leaves it."""
@@ -146,8 +155,11 @@ async def fetch_all(
 
 
 async def read_searches(
-    access: FhirAccess, patient_id: str, *, timeout: float, deadline: float
+    access: FhirAccess, patient_id: str, *, timeout: float, deadline: float, with_patient: bool = False
 ) -> dict[str, list[Resource]]:
-    """Every chart search for this patient, each with up to MAX_PAGES pages; a search that failed is left out."""
-    queries = {key: (access.url_for(search, patient_id), MAX_PAGES) for key, search in SEARCHES.items()}
+    """Every chart search for this patient, each with up to its pages, and with `with_patient` her Patient record
+    (under PATIENT_READ), all side by side within one deadline; a read that failed is left out."""
+    queries = {key: (access.url_for(search, patient_id), PAGES.get(key, MAX_PAGES)) for key, search in SEARCHES.items()}
+    if with_patient:
+        queries[PATIENT_READ] = (access.read_url("Patient", patient_id), 1)
     return await fetch_all(access, queries, timeout, deadline)

@@ -20,10 +20,8 @@ from authlib.oauth2.client import OAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 
 from plugin.smart.issuers import Issuer, SmartConfiguration
+from plugin.smart.scopes import requested
 
-READS = "openid fhirUser patient/Condition.rs patient/Observation.rs"
-EHR_SCOPE = f"launch {READS}"
-STANDALONE_SCOPE = f"launch/patient {READS}"
 PENDING_SECONDS = 600.0
 ASSERTION_SECONDS = 300  # SMART: a client assertion expires no more than five minutes after it is made
 MAX_PENDING = 1000
@@ -37,6 +35,7 @@ class Pending:
     config: SmartConfiguration
     verifier: str = field(repr=False)
     started: float
+    scope: str = ""  # what was asked for: a token response without `scope` grants just that (RFC 6749 5.1)
 
 
 class Launches:
@@ -46,13 +45,13 @@ class Launches:
         self.clock = clock
         self.pending: dict[str, Pending] = {}
 
-    def add(self, state: str, issuer: Issuer, config: SmartConfiguration, verifier: str) -> None:
+    def add(self, state: str, issuer: Issuer, config: SmartConfiguration, verifier: str, scope: str = "") -> None:
         now = self.clock()
         for old in [s for s, p in self.pending.items() if now - p.started > PENDING_SECONDS]:
             del self.pending[old]
         while len(self.pending) >= MAX_PENDING:
             self.pending.pop(next(iter(self.pending)))
-        self.pending[state] = Pending(issuer, config, verifier, now)
+        self.pending[state] = Pending(issuer, config, verifier, now, scope)
 
     def take(self, state: str) -> Pending | None:
         pending = self.pending.pop(state, None)
@@ -62,21 +61,23 @@ class Launches:
 
 
 def authorization_url(
-    issuer: Issuer, config: SmartConfiguration, redirect_uri: str, launch: str | None
-) -> tuple[str, str, str]:
-    """(URL to send the browser to, state, PKCE verifier): an EHR launch echoes `launch`, a standalone one asks
-    for `launch/patient` instead; `aud` is the FHIR server, so a token is never minted for another."""
+    issuer: Issuer, config: SmartConfiguration, redirect_uri: str, launch: str | None, aud: str
+) -> tuple[str, str, str, str]:
+    """(URL to send the browser to, state, PKCE verifier, scope asked for): an EHR launch echoes `launch`, a
+    standalone one asks for `launch/patient` instead, each with the scopes in the syntax the server speaks. `aud` is the
+    `iss` exactly as the EHR sent it (SMART: "the value of the iss parameter"), trailing slash and all: a strict
+    authorization server compares the two as strings, and a token is never minted for another server."""
     client = OAuth2Client(None, client_id=issuer.client_id, redirect_uri=redirect_uri, code_challenge_method="S256")
     verifier = secrets.token_urlsafe(64)  # 86 characters of [A-Za-z0-9_-]: within PKCE's 43 to 128
     state = secrets.token_urlsafe(32)  # 256 bits; SMART asks for at least 122
-    extra: dict[str, str] = {"aud": str(issuer.base)}
+    extra: dict[str, str] = {"aud": aud}
     if launch is not None:
         extra["launch"] = launch
-    scope = EHR_SCOPE if launch is not None else STANDALONE_SCOPE
+    scope = requested(config.capabilities, ehr_launch=launch is not None)
     url, _ = client.create_authorization_url(
         config.authorization_endpoint, state=state, code_verifier=verifier, scope=scope, **extra
     )
-    return str(url), state, verifier
+    return str(url), state, verifier, scope
 
 
 class SmartPrivateKeyJWT(PrivateKeyJWT):  # type: ignore[misc]

@@ -1,12 +1,14 @@
 """The SMART App Launch door (2.2): GET /smart/launch and GET /smart/callback, ending on the widget prefilled.
 
 Launch: `iss` must be a configured issuer, its SMART configuration is read (cached), and the browser goes to the
-authorization endpoint with PKCE S256; the state travels in a signed cookie as well as the URL, so a callback is
-taken only in the browser that started it. Callback: state checked and spent, code exchanged, `patient` taken
-from the token response, her Conditions and Observations read once with the token through the shared FHIR search,
-and mapped by the shared chart reader (`plugin.fhir.chart`, as CDS Hooks does). The result goes into a
-server-side chart session (`plugin.web.sessions`) and the browser to /widget: no patient data and no token in
-any URL, the page or the log. Every failure is an HTML error page naming a stable code.
+authorization endpoint with PKCE S256, `aud` the `iss` as sent and the scopes in the syntax the server speaks
+(`scopes`); the state travels in a signed cookie as well as the URL, so a callback is taken only in the browser that
+started it. Callback: state checked and spent, code exchanged, the granted scope checked, `patient` taken from the
+token response, her Conditions, Observations and (where granted) Patient record read once with the token through
+the shared FHIR search, and mapped by the shared chart reader (`plugin.fhir.chart`, as CDS Hooks does). The result
+is kept as this launch's record (`plugin.web.sessions`), and the browser goes to /widget?launch=<its id>: the page
+shows that launch's patient, under her banner, and no other. No patient data and no token in any URL, the page's
+storage or the log. Every failure is an HTML error page naming a stable code.
 """
 
 from __future__ import annotations
@@ -19,23 +21,23 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from plugin.config import Settings
-from plugin.core.rules.profile import PatientProfile
-from plugin.fhir.chart import Finding, read_chart
-from plugin.fhir.search import FhirAccess, read_searches
+from plugin.fhir.chart import read_chart
+from plugin.fhir.search import PATIENT_READ, FhirAccess, read_searches
 from plugin.fhir.urls import for_log
 from plugin.smart.issuers import Discovery, DiscoveryError, find_issuer, issuers_from
 from plugin.smart.launch import PENDING_SECONDS, CodeRefusedError, Launches, authorization_url, exchange
+from plugin.smart.reading import banner, entry, lifetime
+from plugin.smart.scopes import granted
+from plugin.web.cookies import SignedCookie
 from plugin.web.deps import PluginDep, SessionsDep, SettingsDep
 from plugin.web.error_page import error_page
-from plugin.web.sessions import ChartEntry, ChartSession, SignedCookie
+from plugin.web.sessions import ChartSession
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/smart", tags=["smart"])
 
 LAUNCH_COOKIE = "ivig_cds_launch"
-# A token response without expires_in is taken to last this long (SMART: tokens SHOULD last at most an hour).
-DEFAULT_EXPIRES_IN = 300
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
@@ -56,7 +58,7 @@ def refuse(request: Request, code: str, *, clear_launch: bool = False) -> Respon
 ERROR_PAGES: dict[int | str, dict[str, Any]] = {
     400: {"description": "An error page: a missing or unlisted issuer, or a launch this browser did not start."},
     401: {"description": "An error page: the EHR's access token has expired."},
-    403: {"description": "An error page: the EHR refused the authorization."},
+    403: {"description": "An error page: the EHR refused the authorization, or granted too little to read the chart."},
     502: {"description": "An error page: the EHR's configuration, token endpoint or FHIR server failed."},
 }
 
@@ -81,30 +83,19 @@ async def launch(
         config = await discovery.get(issuer)
     except DiscoveryError:
         return refuse(request, "smart.discovery_failed")
-    url, state, verifier = authorization_url(issuer, config, redirect_uri(settings), launch or None)
+    url, state, verifier, scope = authorization_url(issuer, config, redirect_uri(settings), launch or None, iss)
     launches: Launches = request.app.state.smart_launches
-    launches.add(state, issuer, config, verifier)
+    launches.add(state, issuer, config, verifier, scope)
     response = RedirectResponse(url, status_code=302, headers=NO_STORE)
     cookie: SignedCookie = request.app.state.smart_launch_cookie
     cookie.set(response, state, max_age=int(PENDING_SECONDS))
     return response
 
 
-def entry(finding: Finding, profile: PatientProfile) -> ChartEntry:
-    """A finding as the widget lists it, with the value the profile took from it."""
-    value = None
-    if finding.field == "nk_cell_percent" and profile.nk_cell_percent is not None:
-        value = f"{profile.nk_cell_percent:g} %"
-    elif finding.field == "prior_pregnancy_losses" and profile.prior_pregnancy_losses is not None:
-        value = str(profile.prior_pregnancy_losses)
-    code = finding.source.rpartition(", ")[2]  # "Observation, LOINC 18267-5" -> "LOINC 18267-5"
-    return ChartEntry(finding.what, value, finding.field, finding.resource, code, finding.date)
-
-
 @router.get(
     "/callback",
     response_class=Response,
-    responses={303: {"description": "To the widget, prefilled."}, **ERROR_PAGES},
+    responses={303: {"description": "To the widget, prefilled, at /widget?launch=<this launch's id>."}, **ERROR_PAGES},
 )
 async def callback(
     request: Request,
@@ -115,7 +106,8 @@ async def callback(
     state: str | None = None,
     error: str | None = None,
 ) -> Response:
-    """The authorization server's answer: state checked, code exchanged, chart read once, then to /widget."""
+    """The authorization server's answer: state checked, code exchanged, scope checked, chart read once, then to
+    this launch's widget page."""
     cookie: SignedCookie = request.app.state.smart_launch_cookie
     started = cookie.read(request)
     if not state or started is None or not hmac.compare_digest(state.encode(), started.encode()):
@@ -134,19 +126,28 @@ async def callback(
     patient, access_token = token.get("patient"), token.get("access_token")
     if not isinstance(patient, str) or not patient or not isinstance(access_token, str) or not access_token:
         return refuse(request, "smart.no_patient", clear_launch=True)
-    expires_in = token.get("expires_in", DEFAULT_EXPIRES_IN)
-    if not isinstance(expires_in, int) or expires_in <= 0:
+    seconds = lifetime(token.get("expires_in"))
+    if seconds is None:
         return refuse(request, "smart.token_expired", clear_launch=True)
+    scope = token.get("scope")
+    grant = granted(scope if isinstance(scope, str) else pending.scope)
+    if not grant.chart:
+        log.warning("SMART token from %s does not grant searching Conditions and Observations", pending.issuer.base)
+        return refuse(request, "smart.scope_not_granted", clear_launch=True)
     access = FhirAccess(pending.issuer.base, access_token)
-    found = await read_searches(access, patient, timeout=settings.fhir_timeout, deadline=settings.deadline)
+    found = await read_searches(
+        access, patient, timeout=settings.fhir_timeout, deadline=settings.deadline, with_patient=grant.patient
+    )
+    record = found.pop(PATIENT_READ, [])
     if not found:
         return refuse(request, "smart.chart_unavailable", clear_launch=True)
     chart = read_chart(resource for resources in found.values() for resource in resources)
-    expires_at = sessions.clock() + expires_in
     entries = tuple(entry(finding, chart.profile) for finding in chart.findings)
-    session = ChartSession(chart.profile, entries, expires_at, access_token)
-    response = RedirectResponse("/widget", status_code=303, headers=NO_STORE)
-    sessions.open(response, session)
+    who = banner(patient, record, token.get("need_patient_banner"))
+    session = ChartSession(chart.profile, entries, who, sessions.clock() + seconds, access_token)
+    response = Response(status_code=303, headers=NO_STORE)
+    launch_id = sessions.open(request, response, session)
+    response.headers["location"] = f"/widget?launch={launch_id}"
     cookie.clear(response)
     log.info("SMART launch from %s: chart read, %d finding(s)", pending.issuer.base, len(chart.findings))
     return response

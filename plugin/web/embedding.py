@@ -1,7 +1,7 @@
 """Security headers for what an EHR frames: the widget page, its forest-plot SVG and its own static files.
 
 Framing is allowed by CSP `frame-ancestors` from a configured allow-list (default: same origin only), never
-by X-Frame-Options, which would block the EHR (../shared/standards/interop.md section 5.2). Scripts run only
+by X-Frame-Options, which would block the EHR (CSP Level 2 `frame-ancestors` obsoletes it). Scripts run only
 from the plugin's own files (no inline script), and the page's patient data stays out of referrers and caches.
 """
 

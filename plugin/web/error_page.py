@@ -52,6 +52,18 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         "The authorization server would not exchange the code for an access token: it may have been used already, "
         f"or the PKCE verifier did not match it. {RELAUNCH}",
     ),
+    "smart.scope_not_granted": (
+        403,
+        "The EHR did not let the app read the chart",
+        "The access token does not allow searching the patient's Conditions and Observations, which is all the app "
+        f"reads. Ask the EHR's administrator to grant those scopes. {RELAUNCH}",
+    ),
+    "smart.other_browser": (
+        403,
+        "This page belongs to a launch made in another browser",
+        "A launched page opens only in the browser that launched it, so nothing from the chart is shown here. "
+        f"{RELAUNCH}",
+    ),
     "smart.no_patient": (
         400,
         "The EHR did not name a patient",
@@ -60,7 +72,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "smart.token_expired": (
         401,
         "The EHR session has expired",
-        f"The access token has expired, so the chart is no longer read and the page is not prefilled. {RELAUNCH}",
+        "The access token has expired, or the app was restarted since the launch, so nothing from the chart is "
+        f"shown. {RELAUNCH}",
     ),
     "smart.chart_unavailable": (
         502,
@@ -74,4 +87,27 @@ def error_page(plugin: Plugin, code: str, frame_ancestors: tuple[str, ...]) -> H
     """The page for one error code, framable by the EHR like the widget."""
     status, title, message = ERRORS[code]
     html = plugin.renderer.env.get_template(ERROR_TEMPLATE).render(code=code, title=title, message=message)
+    return HTMLResponse(html, status_code=status, headers=security_headers(frame_ancestors, "page"))
+
+
+# Requests a framed page refuses before, or beside, its own errors: what a person sees instead of a JSON body.
+REQUEST_TITLES: dict[int, str] = {
+    404: "There is no such page",
+    413: "The request is too large",
+    414: "The address is too long",
+    422: "The request is not valid",
+}
+
+
+def render_request_error(plugin: Plugin, status: int, code: str, message: str) -> str:
+    """The error page's HTML for a refused request (`message` names the field and the limit, never a value)."""
+    title = REQUEST_TITLES.get(status, "Something went wrong" if status >= 500 else "The request was refused")
+    return plugin.renderer.env.get_template(ERROR_TEMPLATE).render(code=code, title=title, message=message)
+
+
+def request_error_page(
+    plugin: Plugin, status: int, code: str, message: str, frame_ancestors: tuple[str, ...]
+) -> HTMLResponse:
+    """A refused request on a framed door, as a page framable like the widget."""
+    html = render_request_error(plugin, status, code, message)
     return HTMLResponse(html, status_code=status, headers=security_headers(frame_ancestors, "page"))

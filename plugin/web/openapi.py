@@ -1,12 +1,14 @@
 """The OpenAPI document, told the truth: every status each operation can answer, each with its door's error body.
 
 FastAPI lists 200 and its own 422 (whose body, HTTPValidationError, this service never sends). The limits answer
-400, 413, 414 and 422 on any operation, a defect 500, and the CDS Hooks services 401 and 412 as well; there every
-error body is a FHIR OperationOutcome, elsewhere the JSON doors' `ErrorBody`.
+400, 413, 414 and 422 on any operation, a defect 500, and the CDS Hooks services 401 and 412 as well. Each door
+has one error body and one content type: an OperationOutcome (application/json on CDS Hooks, application/fhir+json
+on the FHIR Evidence endpoint), an HTML page on the pages an EHR frames, the JSON doors' `ErrorBody` elsewhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from plugin.web.errors import ErrorBody
@@ -46,14 +48,21 @@ WHY: dict[int, str] = {
 FORBIDDEN_FRAMEWORK_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 
-def error_response(status: int, schema_ref: str | None) -> dict[str, Any]:
-    if schema_ref is None:
+# Each door's error body: (media type, schema).
+ERROR_BODIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "cds": ("application/json", {"$ref": "#/components/schemas/OperationOutcome"}),
+    "fhir": ("application/fhir+json", {"$ref": "#/components/schemas/OperationOutcome"}),
+    "page": ("text/html", {"type": "string"}),
+    "json": ("application/json", {"$ref": "#/components/schemas/ErrorBody"}),
+    "mcp": ("application/json", {"type": "object"}),
+}
+
+
+def error_response(status: int, door: str | None) -> dict[str, Any]:
+    if door is None:
         return {"description": WHY[status]}
-    media = "application/fhir+json" if schema_ref.endswith("/OperationOutcome") else "application/json"
-    content = {media: {"schema": {"$ref": schema_ref}}}
-    if media != "application/json":
-        content["application/json"] = {"schema": {"$ref": schema_ref}}
-    return {"description": WHY[status], "content": content}
+    media, schema = ERROR_BODIES[door]
+    return {"description": WHY[status], "content": {media: {"schema": schema}}}
 
 
 def statuses_for(path: str, method: str, operation: dict[str, Any], cds_prefix: str) -> list[int]:
@@ -67,8 +76,9 @@ def statuses_for(path: str, method: str, operation: dict[str, Any], cds_prefix: 
     return sorted(statuses)
 
 
-def document_errors(schema: dict[str, Any], cds_prefix: str) -> dict[str, Any]:
-    """Add every error status to every operation of `schema` (in place) and return it."""
+def document_errors(schema: dict[str, Any], cds_prefix: str, door_of: Callable[[str], str]) -> dict[str, Any]:
+    """Add every error status to every operation of `schema` (in place), in the body of the door `door_of` names
+    for its path, and return it."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name in FORBIDDEN_FRAMEWORK_SCHEMAS:
         components.pop(name, None)
@@ -77,13 +87,12 @@ def document_errors(schema: dict[str, Any], cds_prefix: str) -> dict[str, Any]:
     components["ErrorBody"] = error_json
     components["OperationOutcome"] = OUTCOME_SCHEMA
     for path, operations in schema.get("paths", {}).items():
-        cds = path == cds_prefix or path.startswith(f"{cds_prefix}/")
-        ref = "#/components/schemas/" + ("OperationOutcome" if cds else "ErrorBody")
+        door = door_of(path)
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             for status in statuses_for(path, method, operation, cds_prefix):
                 documented = responses.get(str(status), {})
                 if status == 422 and documented.get("content") == {}:  # a door that answers 422 in its own page
                     continue
-                responses[str(status)] = error_response(status, None if status == 401 else ref)
+                responses[str(status)] = error_response(status, None if status == 401 else door)
     return schema

@@ -1,31 +1,38 @@
-"""The chart session a SMART launch leaves for the widget: kept on the server, named by a signed cookie.
+"""The chart a SMART launch read, kept on the server for the widget: one record per launch, never per browser.
 
-The SMART door writes one after reading her chart (the profile, where each finding came from, and the access
-token, which never leaves the server); the widget door reads it by the cookie to open prefilled. Neither door
-imports the other: this module is all they share. A session ends with its token (`expires_at`); the cookie is
-`HttpOnly`, `Secure`, `SameSite=None` and `Partitioned` (the page lives in the EHR's iframe) and expires with
-it. Sessions live in this process's memory: a restart ends them, and so does a second worker (the cookie names a
-session only the worker that made it holds), so serve the SMART door with one worker.
+The SMART door keeps what one launch read (the profile, where each finding came from, who she is for the banner,
+and the access token, which never leaves the server) under a new random launch id, and sends the browser to
+`/widget?launch=<id>`; the widget door shows that record, and only that one. So a second launch in the same browser
+makes a second record and never changes what an open page of the first shows, or its reload; and a page opened
+without a launch id (a card's link, a bookmark) shows no chart and no banner at all.
+
+The id alone opens nothing: each record also holds a digest of the browser that made it, whose signed random id is
+in the cookie `ivig_cds_browser` (`HttpOnly`, `Secure`, `SameSite=None`, `Partitioned`: the page lives in the
+EHR's iframe), and a launch id opened in another browser is refused. A record ends with its token (`expires_at`).
+
+Neither door imports the other: this module is all they share. Records live in this process's memory
+(`MemoryRecords`): a restart ends them, and so does a second worker, so serve the SMART door with one worker.
+`Records` is all a shared store has to offer to take their place.
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
+import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
-from itsdangerous import BadSignature, Signer
 from starlette.requests import Request
 from starlette.responses import Response
 
 from plugin.core.rules.profile import PatientProfile
+from plugin.web.cookies import SignedCookie
 
-log = logging.getLogger(__name__)
-
-SESSION_COOKIE = "ivig_cds_session"
+BROWSER_COOKIE = "ivig_cds_browser"
 MAX_SESSIONS = 1000
 
 
@@ -43,103 +50,119 @@ class ChartEntry:
 
 
 @dataclass(frozen=True)
+class Banner:
+    """Who a launched page is about, read with her chart: her name and birth date, or her id where the EHR did not
+    let the app read them. `full` is False when the EHR says it shows its own banner (`need_patient_banner`
+    false): the page then keeps one line of its own rather than none."""
+
+    patient_id: str = field(repr=False)
+    name: str | None = field(default=None, repr=False)
+    birth_date: str | None = field(default=None, repr=False)
+    full: bool = True
+
+
+@dataclass(frozen=True)
 class ChartSession:
-    """What one launch read from her chart, until the access token expires (seconds since the epoch)."""
+    """What one launch read from her chart, until the access token expires (seconds since the epoch); `browser`
+    is the digest of the id of the browser that made the launch."""
 
     profile: PatientProfile
     entries: tuple[ChartEntry, ...]
+    banner: Banner
     expires_at: float
     token: str = field(repr=False)
+    browser: str = field(default="", repr=False)
 
 
-Lookup = tuple[Literal["none", "expired", "active"], ChartSession | None]
+class Records(Protocol):
+    """Where launch records are kept, by launch id."""
+
+    def put(self, launch_id: str, session: ChartSession) -> None: ...
+
+    def get(self, launch_id: str) -> ChartSession | None: ...
+
+    def drop(self, launch_id: str) -> None: ...
+
+    def drop_expired(self, now: float) -> None: ...
+
+    def latest_expiry(self, browser: str) -> float | None:
+        """When the last of this browser's records ends (its cookie must last that long), None if it has none."""
+        ...
 
 
-def partitioned(response: Response) -> None:
-    """Mark the cookie just set Partitioned (CHIPS): kept under the EHR's site, so browsers that block third-party
-    cookies still keep it in the EHR's iframe. Python's http.cookies knows the attribute only from 3.14."""
-    name, header = response.raw_headers[-1]
-    response.raw_headers[-1] = (name, header + b"; Partitioned")
+class MemoryRecords:
+    """Launch records in this process's memory, at most `limit` (the oldest go first)."""
 
-
-class SignedCookie:
-    """A random id in a cookie, signed so a forged or altered one is simply not found."""
-
-    def __init__(self, name: str, secret: str, salt: str) -> None:
-        self.name = name
-        self.signer = Signer(secret, salt=salt)
-
-    def set(self, response: Response, value: str, max_age: int) -> None:
-        response.set_cookie(
-            self.name,
-            self.signer.sign(value).decode("ascii"),
-            max_age=max_age,
-            path="/",
-            secure=True,
-            httponly=True,
-            samesite="none",
-        )
-        partitioned(response)
-
-    def clear(self, response: Response) -> None:
-        response.delete_cookie(self.name, path="/", secure=True, httponly=True, samesite="none")
-        partitioned(response)  # a partitioned cookie is only replaced by another partitioned one
-
-    def read(self, request: Request) -> str | None:
-        raw = request.cookies.get(self.name)
-        if not raw:
-            return None
-        try:
-            return self.signer.unsign(raw).decode("ascii")
-        except (BadSignature, UnicodeDecodeError):
-            return None
-
-
-class SessionStore:
-    """Chart sessions by id, each dropped once its token expires; the clock is injectable for tests."""
-
-    def __init__(self, secret: str, *, clock: Callable[[], float] = time.time, limit: int = MAX_SESSIONS) -> None:
-        self.cookie = SignedCookie(SESSION_COOKIE, secret, "chart-session")
-        self.clock = clock
+    def __init__(self, limit: int = MAX_SESSIONS) -> None:
         self.limit = limit
         self.sessions: dict[str, ChartSession] = {}
 
-    def seconds_left(self, session: ChartSession) -> int:
-        return int(session.expires_at - self.clock())
-
-    def open(self, response: Response, session: ChartSession) -> None:
-        """Keep the session and name it in the response's cookie, which expires with the token."""
-        self.drop_expired()
+    def put(self, launch_id: str, session: ChartSession) -> None:
         while len(self.sessions) >= self.limit:
-            self.sessions.pop(next(iter(self.sessions)))  # the oldest first: dicts keep insertion order
-        session_id = secrets.token_urlsafe(32)
-        self.sessions[session_id] = session
-        self.cookie.set(response, session_id, max(self.seconds_left(session), 0))
+            self.sessions.pop(next(iter(self.sessions)))  # dicts keep insertion order
+        self.sessions[launch_id] = session
 
-    def find(self, request: Request) -> Lookup:
-        """The request's session: `none` without a (valid) cookie, `expired` when its token has run out or the
-        server no longer holds it (after a restart), else `active` with the session."""
-        session_id = self.cookie.read(request)
-        if session_id is None:
-            return "none", None
-        session = self.sessions.get(session_id)
-        if session is None or self.seconds_left(session) <= 0:
-            self.sessions.pop(session_id, None)
-            return "expired", None
-        return "active", session
+    def get(self, launch_id: str) -> ChartSession | None:
+        return self.sessions.get(launch_id)
 
-    def drop_expired(self) -> None:
+    def drop(self, launch_id: str) -> None:
+        self.sessions.pop(launch_id, None)
+
+    def drop_expired(self, now: float) -> None:
+        for launch_id in [k for k, s in self.sessions.items() if s.expires_at <= now]:
+            del self.sessions[launch_id]
+
+    def latest_expiry(self, browser: str) -> float | None:
+        return max((s.expires_at for s in self.sessions.values() if s.browser == browser), default=None)
+
+
+Found = Literal["none", "expired", "foreign", "active"]
+Lookup = tuple[Found, ChartSession | None]
+
+
+def digest(browser: str) -> str:
+    """What a record keeps of the browser id: enough to compare, not enough to forge its cookie."""
+    return hashlib.sha256(browser.encode("ascii")).hexdigest()
+
+
+class SessionStore:
+    """Launch records and the browser cookie they are checked against; the clock is injectable for tests."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        limit: int = MAX_SESSIONS,
+        records: Records | None = None,
+    ) -> None:
+        self.cookie = SignedCookie(BROWSER_COOKIE, secret, "chart-browser")
+        self.clock = clock
+        self.records: Records = records if records is not None else MemoryRecords(limit)
+
+    def open(self, request: Request, response: Response, session: ChartSession) -> str:
+        """Keep the session under a new launch id, bound to this browser (its cookie, made here if it has none, set
+        on `response` to last as long as its longest launch); returns the launch id."""
         now = self.clock()
-        for session_id in [k for k, s in self.sessions.items() if s.expires_at <= now]:
-            del self.sessions[session_id]
+        self.records.drop_expired(now)
+        browser = self.cookie.read(request) or secrets.token_urlsafe(32)
+        launch_id = secrets.token_urlsafe(32)
+        self.records.put(launch_id, dataclasses.replace(session, browser=digest(browser)))
+        latest = self.records.latest_expiry(digest(browser)) or session.expires_at
+        self.cookie.set(response, browser, max(int(latest - now), 0))
+        return launch_id
 
-
-def session_secret(configured: str | None) -> str:
-    """The configured secret, or a random one for this process (announced: sessions end at every restart)."""
-    if configured:
-        return configured
-    log.warning(
-        "IVIG_CDS_SESSION_SECRET is not set: session cookies are signed with a random key made at start-up, so "
-        "every restart ends the SMART sessions. Set it for a deployment."
-    )
-    return secrets.token_urlsafe(32)
+    def find(self, request: Request, launch_id: str | None) -> Lookup:
+        """The launch's record for this request: `none` without a launch id; `expired` when its token has run out
+        or the server no longer holds it (after a restart); `foreign` when another browser made the launch; else
+        `active` with the record."""
+        if not launch_id:
+            return "none", None
+        session = self.records.get(launch_id)
+        if session is None or session.expires_at <= self.clock():
+            self.records.drop(launch_id)
+            return "expired", None
+        browser = self.cookie.read(request)
+        if browser is None or not hmac.compare_digest(digest(browser), session.browser):
+            return "foreign", None
+        return "active", session

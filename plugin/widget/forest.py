@@ -2,8 +2,8 @@
 
 Every x position is computed here from the evidence store's numbers, so the drawn geometry and the printed
 numbers cannot drift apart; `tests/widget/test_forest.py` reads the SVG back and checks it against the log scale.
-Layout follows ../shared/standards/evidence-presentation.md section 4, stacked for a narrow EHR side panel:
-each row has its label and numbers above its line, so the plot stays legible at 360 px.
+The usual forest-plot layout (one row per estimate, its CI on a log axis, a line of no effect), stacked for a narrow
+EHR side panel: each row has its label and numbers above its line, so the plot stays legible at 360 px.
 """
 
 from __future__ import annotations

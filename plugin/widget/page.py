@@ -17,7 +17,7 @@ from plugin.core.answer.views import ContextView
 from plugin.core.evidence.analysis import Analysis
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS
 from plugin.errors import ProfileError
-from plugin.web.sessions import ChartEntry
+from plugin.web.sessions import Banner, ChartEntry
 from plugin.widget.forest import forest_plot
 from plugin.widget.forest_model import Comparison
 from plugin.widget.form import FieldError, ProfileForm
@@ -122,7 +122,13 @@ def fits(plugin: Plugin, form: ProfileForm) -> ProfileForm:
     return answer_or_errors(plugin, form)[1]
 
 
-def page_context(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None = None) -> dict[str, Any]:
+def page_context(
+    plugin: Plugin,
+    form: ProfileForm,
+    chart: Sequence[ChartEntry] | None = None,
+    banner: Banner | None = None,
+    launch_id: str | None = None,
+) -> dict[str, Any]:
     analysis = plugin.store.analysis
     answer, form = answer_or_errors(plugin, form)
     return {
@@ -150,12 +156,21 @@ def page_context(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] 
         "urls": URLS,
         "forest_url": URLS.forest(analysis.id),
         "chart": chart,
+        "banner": banner,
+        "launch_id": launch_id,
     }
 
 
-def render_page(plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None = None) -> str:
-    """The widget for this form: the answer when the profile is valid, the field errors when it is not, and what
-    a SMART launch took from her chart (`chart`, None without a launch), each entry with its resource type and date."""
-    context = page_context(plugin, form, chart)
+def render_page(
+    plugin: Plugin,
+    form: ProfileForm,
+    chart: Sequence[ChartEntry] | None = None,
+    banner: Banner | None = None,
+    launch_id: str | None = None,
+) -> str:
+    """The widget for this form: the answer when the profile is valid, the field errors when it is not, what a
+    SMART launch took from her chart (`chart`, None unless the page is that launch's, unedited), each entry with its
+    resource type and date, and on a launched page her banner (`banner`) with the launch id its form keeps."""
+    context = page_context(plugin, form, chart, banner, launch_id)
     output = plugin.renderer.env.get_template(PAGE_TEMPLATE).render(**context)
     return require_warning(output, context["warning"].text, PAGE_TEMPLATE)

@@ -16,9 +16,9 @@ from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
 from plugin.web.deps import PluginDep, SessionsDep
 from plugin.web.embedding import Document, security_headers
-from plugin.web.error_page import error_page
+from plugin.web.error_page import error_page, request_error_page
 from plugin.web.links import widget_query
-from plugin.web.sessions import ChartEntry
+from plugin.web.sessions import Banner, ChartEntry
 from plugin.widget.form import NONE, ProfileForm, parse_query
 from plugin.widget.page import fits, render_forest, render_page
 
@@ -53,7 +53,18 @@ def query_parameter(name: str, description: str | None) -> dict[str, Any]:
 
 
 PROFILE_SCHEMA = PatientProfile.model_json_schema()
-PROFILE_PARAMETERS = [query_parameter(name, field.description) for name, field in PatientProfile.model_fields.items()]
+LAUNCH_PARAMETER = "launch"
+PROFILE_PARAMETERS = [
+    *(query_parameter(name, field.description) for name, field in PatientProfile.model_fields.items()),
+    {
+        "name": LAUNCH_PARAMETER,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "The id of a SMART launch made in this browser (the callback redirects here with it): the page "
+        "shows that launch's patient banner and, without profile parameters, her chart's findings.",
+    },
+]
 
 
 def headers(request: Request, document: Document) -> dict[str, str]:
@@ -66,35 +77,52 @@ def headers(request: Request, document: Document) -> dict[str, str]:
     response_class=HTMLResponse,
     tags=["widget"],
     openapi_extra={"parameters": PROFILE_PARAMETERS},
-    responses={422: {"description": "The page, showing which parameters are wrong and no answer.", "content": {}}},
+    responses={
+        422: {"description": "The page, showing which parameters are wrong and no answer.", "content": {}},
+        401: {"description": "An error page: the launch has ended (its token expired, or the app restarted)."},
+        403: {"description": "An error page: the launch was made in another browser."},
+    },
 )
 async def get_widget(request: Request, plugin: PluginDep, sessions: SessionsDep) -> HTMLResponse:
     """The widget an EHR frames: a profile form prefilled from the query, the answer, and the forest plot.
 
-    Parameters are named like the profile fields. A bad value is shown back in the page, naming the field. After a
-    SMART launch (its session cookie), a page without parameters opens with her chart's findings, and the page
-    says where each came from; an expired session gets an error page and loses its cookie.
+    Parameters are named like the profile fields. A bad value is shown back in the page, naming the field. With
+    `launch` (the SMART callback's redirect), the page is that launch's and no other's: her banner always, and
+    without profile parameters her chart's findings, saying where each came from. Profile parameters alone (a
+    card's link, a bookmark) never bring a chart or a banner, whatever the browser launched before. A launch that
+    has ended, or that another browser made, gets an error page.
     """
-    found, session = sessions.find(request)
-    if found == "expired":
+    pairs = [(name, value) for name, value in request.query_params.multi_items() if name != LAUNCH_PARAMETER]
+    launch_id = request.query_params.get(LAUNCH_PARAMETER)
+    found, session = sessions.find(request, launch_id)
+    if found in ("expired", "foreign"):
         settings: Settings = request.app.state.settings
-        refused = error_page(plugin, "smart.token_expired", settings.frame_ancestors)
-        sessions.cookie.clear(refused)
-        return refused
-    pairs = request.query_params.multi_items()
+        code = "smart.token_expired" if found == "expired" else "smart.other_browser"
+        return error_page(plugin, code, settings.frame_ancestors)
+    chart: tuple[ChartEntry, ...] | None = None
     if session is not None and not pairs:
         pairs = parse_qsl(widget_query(session.profile).removeprefix("?"))
+        chart = session.entries
     form = fits(plugin, parse_query(pairs))
     status = 422 if form.errors else 200
-    chart = session.entries if session is not None else None
-    return HTMLResponse(page_for(request, plugin, form, chart), status_code=status, headers=headers(request, "page"))
+    banner = session.banner if session is not None else None
+    page = page_for(request, plugin, form, chart, banner, launch_id if session is not None else None)
+    return HTMLResponse(page, status_code=status, headers=headers(request, "page"))
 
 
-def page_for(request: Request, plugin: Plugin, form: ProfileForm, chart: Sequence[ChartEntry] | None) -> str:
-    """The page, rendered once per form as typed: a valid form without a chart is all the page is made of (its
-    values shown back as typed, its answer from them), so the same query gets the same bytes."""
-    if form.errors or chart is not None:
-        return render_page(plugin, form, chart)
+def page_for(
+    request: Request,
+    plugin: Plugin,
+    form: ProfileForm,
+    chart: Sequence[ChartEntry] | None,
+    banner: Banner | None = None,
+    launch_id: str | None = None,
+) -> str:
+    """The page, rendered once per form as typed: a valid form without a chart or a banner is all the page is made
+    of (its values shown back as typed, its answer from them), so the same query gets the same bytes. A launched
+    page is never kept: it belongs to one patient."""
+    if form.errors or chart is not None or banner is not None:
+        return render_page(plugin, form, chart, banner, launch_id)
     pages: Lru[tuple[object, ...], str] = request.app.state.widget_pages
     key = (plugin.store.version, tuple(sorted(form.values.items())), form.conditions)
     page = pages.get(key)
@@ -144,9 +172,9 @@ def get_forest(
 def get_static(request: Request, name: str) -> Response:
     """The widget's script and stylesheet, served by the plugin itself: no third-party assets."""
     media_type = STATIC_FILES.get(name)
-    if media_type is None:
-        error = {"code": "widget.unknown_file", "message": "no such file", "details": {"name": name}}
-        return JSONResponse({"error": error}, status_code=404)
     settings: Settings = request.app.state.settings
+    if media_type is None:
+        plugin: Plugin = request.app.state.plugin
+        return request_error_page(plugin, 404, "widget.unknown_file", "no such file", settings.frame_ancestors)
     content = (settings.templates_dir / "widget" / "static" / name).read_bytes()
     return Response(content, media_type=media_type, headers=headers(request, "asset"))

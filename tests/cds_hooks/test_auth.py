@@ -45,6 +45,8 @@ EC_KEY = ECKey.generate_key("P-384", parameters={"kid": "ehr-ec"})
 RSA_KEY = RSAKey.generate_key(2048, parameters={"kid": "ehr-rsa"})
 STRANGER_KEY = ECKey.generate_key("P-384", parameters={"kid": "ehr-ec"})  # same kid, not the EHR's key
 JKU_KEY = ECKey.generate_key("P-256", parameters={"kid": "jku-1"})
+SANDBOX = "https://sandbox.cds-hooks.org"
+SANDBOX_KID = "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"  # the kid the sandbox's tokens carry
 
 
 def public_jwks(*keys: ECKey | RSAKey) -> dict[str, Any]:
@@ -52,8 +54,15 @@ def public_jwks(*keys: ECKey | RSAKey) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def jwks_url() -> Iterator[str]:
+def jwks_hits() -> list[str]:
+    """Every request the JWK Set server below received."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def jwks_url(jwks_hits: list[str]) -> Iterator[str]:
     async def jwks(request: Request) -> JSONResponse:
+        jwks_hits.append(request.url.path)
         return JSONResponse(public_jwks(JKU_KEY))
 
     with serve(Starlette(routes=[Route("/jwks.json", jwks)])) as base:
@@ -217,8 +226,40 @@ def test_a_token_signed_by_another_key_with_a_trusted_kid_is_401(secured: TestCl
     assert_bare_401(call(secured, signed(STRANGER_KEY)))
 
 
-def test_a_jku_not_on_the_issuers_list_is_401(secured: TestClient, jwks_url: str) -> None:
-    assert_bare_401(call(secured, signed(header={"jku": jwks_url})))  # a real JWK Set, but not this issuer's
+def test_a_jku_not_on_the_issuers_list_is_never_fetched_and_the_kid_is_found_in_the_configured_set(
+    secured: TestClient, jwks_url: str, jwks_hits: list[str]
+) -> None:
+    before = len(jwks_hits)
+    assert call(secured, signed(header={"jku": jwks_url})).status_code == 200
+    assert len(jwks_hits) == before
+
+
+def test_a_key_only_the_unlisted_jku_holds_is_401_and_that_jku_is_never_fetched(
+    secured: TestClient, jwks_url: str, jwks_hits: list[str]
+) -> None:
+    before = len(jwks_hits)
+    assert_bare_401(
+        call(secured, signed(JKU_KEY, "ES256", header={"jku": jwks_url}))
+    )  # a real JWK Set, not this issuer's
+    assert len(jwks_hits) == before
+
+
+def test_the_sandboxs_token_with_its_jku_is_accepted_once_its_key_is_configured(tmp_path: Path) -> None:
+    """A token shaped as the public CDS Hooks sandbox makes it (its jwt-generator: ES384, its kid, its jku, the
+    claims iss/aud/exp/iat/jti and nothing else), signed by a key of our own under the sandbox's kid. Its `jku` is
+    not configured and there is no network here: it is accepted because it is never fetched."""
+    key = ECKey.generate_key("P-384", parameters={"kid": SANDBOX_KID})
+    keys = tmp_path / "sandbox-jwks.json"
+    keys.write_text(json.dumps(public_jwks(key)), encoding="utf-8")
+    settings = cds_settings(tmp_path, allow_unauthenticated=False, trusted_issuers={SANDBOX: str(keys)})
+    now = int(time.time())
+    claims = {"iss": SANDBOX, "aud": AUDIENCE, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
+    header = {"alg": "ES384", "typ": "JWT", "kid": SANDBOX_KID, "jku": f"{SANDBOX}/.well-known/jwks.json"}
+    token = jws.serialize_compact(header, json.dumps(claims), key, algorithms=["ES384"])
+    with TestClient(create_app(settings)) as client:
+        response = call(client, token)
+        assert response.status_code == 200 and len(response.json()["cards"]) == 1
+        assert_bare_401(call(client, token))  # its jti, once
 
 
 @pytest.mark.parametrize("claim", ["exp", "iat", "jti", "aud"])

@@ -65,12 +65,16 @@ def test_matched_summaries_carry_the_lead_estimate_numbers_from_the_answer(answe
     assert summary(answer).endswith("; RCTs in RPL: no clear benefit")
 
 
-def test_the_detail_ends_with_where_each_chart_datum_came_from(plugin: Plugin) -> None:
+def test_the_detail_ends_with_each_finding_used_and_where_in_her_chart_it_came_from(plugin: Plugin) -> None:
     answer = plugin.answer(PatientProfile(nk_cell_percent=18.0))
-    findings = [Finding("NK-cell percentage", "Observation, LOINC 18267-5", "2026-03-02"), Finding("X", "Y")]
+    findings = [
+        Finding("NK-cell percentage", "Observation, LOINC 18267-5", "2026-03-02", field="nk_cell_percent"),
+        Finding("X", "Y"),
+    ]
     (card,) = cards_for(answer, findings, plugin.renderer, "https://cds.example.org")
     assert card.detail.endswith(
-        "**Taken from the chart:**\n\n- NK-cell percentage: Observation, LOINC 18267-5, 2026-03-02\n- X: Y\n"
+        "**Findings used**, with where each came from:\n\n"
+        "- Peripheral-blood NK cells: 18.0% (Observation, LOINC 18267-5, 2026-03-02)\n- X: Y\n"
     )
 
 

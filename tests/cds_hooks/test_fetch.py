@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from plugin.app import create_app
-from plugin.fhir.search import MAX_PAGES
+from plugin.fhir.search import CONDITION_PAGES
 from tests.cds_hooks.support import SERVICE_URL, cds_settings, load, serve
 
 TOKEN = "opaque-fhir-token-7c1e"
@@ -46,7 +46,8 @@ def page(resources: list[dict[str, Any]], next_url: str | None) -> dict[str, Any
 
 
 class FhirServer:
-    """A small FHIR server: Conditions over four pages (lupus only on the fourth), NK and loss Observations."""
+    """A small FHIR server: Conditions over four pages (lupus only on the fourth), NK and loss Observations; under
+    /loop, a problem list whose `next` never ends."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], str | None]] = []
@@ -56,6 +57,8 @@ class FhirServer:
             routes=[
                 Route("/fhir/Condition", self.conditions),
                 Route("/fhir/Observation", self.observations),
+                Route("/loop/Condition", self.endless),
+                Route("/loop/Observation", self.observations),
                 Route("/slow/{rest:path}", self.slow),
                 Route("/drip/{rest:path}", self.drip),
             ]
@@ -83,6 +86,13 @@ class FhirServer:
             4: page([condition("55464009")], None),  # lupus: beyond the page bound, never read
         }
         return JSONResponse(pages[number])
+
+    async def endless(self, request: Request) -> JSONResponse:
+        if (refused := self.record(request)) is not None:
+            return refused
+        number = int(request.query_params.get("_page", "1"))
+        found = [condition("102878001")] if number == 1 else []
+        return JSONResponse(page(found, f"{self.base}/loop/Condition?patient={PATIENT}&_page={number + 1}"))
 
     async def observations(self, request: Request) -> JSONResponse:
         if (refused := self.record(request)) is not None:
@@ -142,7 +152,7 @@ def spec_request(fhir_server: str, token: str = TOKEN) -> dict[str, Any]:
     return body
 
 
-def test_absent_prefetch_is_fetched_with_the_bearer_token_across_bounded_pages(
+def test_absent_prefetch_is_fetched_with_the_bearer_token_and_the_problem_list_to_its_last_page(
     cds: TestClient, fhir: FhirServer
 ) -> None:
     response = cds.post(SERVICE_URL, json=spec_request(f"{fhir.base}/fhir"))
@@ -150,12 +160,20 @@ def test_absent_prefetch_is_fetched_with_the_bearer_token_across_bounded_pages(
     (card,) = response.json()["cards"]
     assert "NK >12%: non-randomized RR 2.32" in card["summary"]
     assert "SNOMED CT 102878001" in card["detail"]  # read from page 2
-    assert "Autoimmune:" not in card["detail"]  # lupus on page 4 lies beyond the bound
-    assert fhir.count("/fhir/Condition") == MAX_PAGES
+    assert "Autoimmune: SLE (" in card["detail"]  # read from page 4, the last
+    assert fhir.count("/fhir/Condition") == 4
     assert fhir.count("/fhir/Observation") == 2
     assert {auth for _, _, auth in fhir.requests} == {f"Bearer {TOKEN}"}
     first = next(query for path, query, _ in fhir.requests if path == "/fhir/Condition")
-    assert first == {"patient": PATIENT, "clinical-status": "active,recurrence,relapse"}
+    assert first == {"patient": PATIENT, "clinical-status": "active,recurrence,relapse", "_count": "100"}
+
+
+def test_a_problem_list_whose_next_never_ends_is_read_up_to_the_page_bound(cds: TestClient, fhir: FhirServer) -> None:
+    response = cds.post(SERVICE_URL, json=spec_request(f"{fhir.base}/loop"))
+    assert response.status_code == 200
+    (card,) = response.json()["cards"]
+    assert "SNOMED CT 102878001" in card["detail"]
+    assert fhir.count("/loop/Condition") == CONDITION_PAGES
 
 
 def test_a_rejected_token_for_the_problem_list_is_412(cds: TestClient, fhir: FhirServer) -> None:

@@ -1,5 +1,5 @@
-"""GET /v1/tools: OpenAI (strict; Chat Completions and Responses) and Anthropic function-calling definitions that
-accept what the API accepts, in the shapes the providers' own SDK types declare."""
+"""GET /v1/tools: OpenAI (strict; Chat Completions and Responses), Anthropic and Gemini function-calling definitions
+that accept what the API accepts, in the shapes the providers' own SDK types declare."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from anthropic.types import ToolParam
 from fastapi.testclient import TestClient
+from google.genai import types as gemini
 from jsonschema import Draft202012Validator
 from openai.types.chat import ChatCompletionFunctionToolParam
 from openai.types.responses import FunctionToolParam
@@ -16,7 +17,7 @@ from openai.types.shared_params import FunctionDefinition
 from pydantic import BaseModel, TypeAdapter
 
 from plugin.api.routes import PROFILE_EXAMPLES
-from plugin.chat.function_calling import strict_schema
+from plugin.chat.function_calling import gemini_schema, strict_schema
 from plugin.chat.tool_catalog import ANSWER, EVIDENCE, TOOLS
 from plugin.core.rules.profile import PatientProfile
 
@@ -169,8 +170,42 @@ def test_arguments_the_api_refuses_the_schemas_refuse_too(client: TestClient, ca
     assert client.post("/v1/answer", json=INVALID[case]).status_code == 422
 
 
+def test_gemini_declarations_are_accepted_by_google_genais_types_and_say_what_the_api_takes(
+    client: TestClient,
+) -> None:
+    (tool,) = tools(client, "gemini")
+    parsed = gemini.Tool.model_validate(tool)  # extra="forbid": a key Gemini does not know is refused
+    declarations = {d.name: d for d in parsed.function_declarations or []}
+    assert list(declarations) == [spec.name for spec in TOOLS]
+    answer = declarations[ANSWER.name].parameters
+    assert answer is not None and answer.type == gemini.Type.OBJECT and answer.properties is not None
+    assert list(answer.properties) == PROFILE_FIELDS and not answer.required  # every field may be left out
+    nk = answer.properties["nk_cell_percent"]
+    assert (nk.type, nk.nullable, nk.minimum, nk.maximum) == (gemini.Type.NUMBER, True, 0, 100)
+    conditions = answer.properties["autoimmune_conditions"]
+    assert conditions.items is not None and conditions.max_items == 4
+    assert conditions.items.enum == [
+        "antiphospholipid_syndrome",
+        "systemic_lupus_erythematosus",
+        "autoimmune_thyroid_disease",
+        "other_autoimmune",
+    ]
+    assert answer.properties["baseline_live_birth_source"].enum == ["christiansen2015_placebo"]
+    evidence = declarations[EVIDENCE.name].parameters
+    assert evidence is not None and evidence.type == gemini.Type.OBJECT and not evidence.properties
+    assert declarations[ANSWER.name].description == ANSWER.description
+
+
+def test_a_union_gemini_cannot_say_is_refused_rather_than_widened() -> None:
+    class Either(BaseModel):
+        value: int | str
+
+    with pytest.raises(ValueError, match="T \\| None"):
+        gemini_schema(Either.model_json_schema())
+
+
 def test_an_unknown_format_is_a_422_naming_the_query_parameter(client: TestClient) -> None:
-    response = client.get("/v1/tools", params={"format": "gemini"})
+    response = client.get("/v1/tools", params={"format": "bard"})
     assert response.status_code == 422
     assert [field["path"] for field in response.json()["error"]["details"]["fields"]] == ["format"]
 

@@ -96,6 +96,51 @@ def test_a_protocol_version_header_that_contradicts_the_body_meta_is_400_header_
     assert (response.json()["id"], response.json()["error"]["code"]) == (5, HEADER_MISMATCH)
 
 
+ALLOWED_ORIGIN = "http://localhost:6274"  # MCP Inspector's page, allowed by the default localhost:* origins
+
+
+def preflight(base_url: str, origin: str) -> httpx.Response:
+    headers = {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, mcp-protocol-version, mcp-session-id",
+    }
+    return httpx.options(f"{base_url}/mcp", headers=headers, timeout=10)
+
+
+def test_a_cors_preflight_from_an_allowed_origin_is_answered_with_what_a_browser_client_may_send(
+    base_url: str,
+) -> None:
+    response = preflight(base_url, ALLOWED_ORIGIN)
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert response.headers["access-control-allow-methods"] == "POST"
+    allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert {"content-type", "mcp-protocol-version", "mcp-session-id", "mcp-method", "mcp-name"} <= allowed
+    called = post(base_url, json.dumps(INITIALIZE), {"Origin": ALLOWED_ORIGIN})
+    assert called.status_code == 200 and called.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert called.headers["access-control-expose-headers"] == "Mcp-Session-Id"
+
+
+def test_a_cors_preflight_from_another_origin_is_refused_with_a_json_rpc_error(base_url: str) -> None:
+    response = preflight(base_url, "https://evil.example")
+    assert (response.status_code, response.headers["content-type"]) == (403, "application/json")
+    assert response.json()["error"]["code"] == INVALID_REQUEST
+    assert "access-control-allow-origin" not in response.headers
+    assert "access-control-allow-origin" not in post(base_url, json.dumps(INITIALIZE)).headers  # no Origin, no CORS
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"), [({"Host": "cds.example.org"}, 421), ({"Origin": "https://evil.example"}, 403)]
+)
+def test_a_host_or_origin_refusal_is_a_json_rpc_error_like_every_other_mcp_error(
+    base_url: str, headers: dict[str, str], status: int
+) -> None:
+    response = post(base_url, json.dumps(INITIALIZE), headers)
+    assert (response.status_code, response.headers["content-type"]) == (status, "application/json")
+    assert response.json()["error"]["code"] == INVALID_REQUEST
+
+
 def test_a_response_posted_by_the_client_is_accepted_with_202_as_the_transport_spec_says(base_url: str) -> None:
     response = post(base_url, json.dumps({"jsonrpc": "2.0", "id": 3, "result": {}}), {"MCP-Protocol-Version": LEGACY})
     assert (response.status_code, response.content) == (202, b"")

@@ -195,7 +195,42 @@ def test_a_loss_count_that_is_not_a_plain_whole_number_is_unknown(value: dict[st
 def test_resources_that_are_not_valid_fhir_or_not_ours_are_skipped() -> None:
     broken = nk(18, valueQuantity="18 %")
     patient = {"resourceType": "Patient", "id": "1288992", "gender": "female"}
-    assert read_chart([broken, patient, nk(14)]).profile.nk_cell_percent == 14.0
+    chart = read_chart([broken, patient, nk(14)])
+    assert chart.profile.nk_cell_percent == 14.0
+    assert chart.unread == (("Observation", 1),)  # the broken result is counted; the Patient is simply not ours
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        {"meta": {"lastUpdated": "2026-03-02T10:00:00"}},  # no time zone, which FHIR requires of an instant
+        {"note": [{"text": "drawn late", "authorString": 5}]},
+        {"category": [{"coding": [{"system": 5, "code": "laboratory"}]}]},
+        {"extension": [{"url": 3}], "bogus": True},
+    ],
+    ids=["meta-lastUpdated-without-zone", "note", "category", "extension-and-unknown-element"],
+)
+def test_a_malformed_element_the_reader_does_not_use_loses_only_itself(malformed: dict[str, Any]) -> None:
+    chart = read_chart([nk(18, **malformed), condition("http://snomed.info/sct", "102878001", **malformed)])
+    assert (chart.profile.nk_cell_percent, chart.rpl_diagnosed, chart.unread) == (18.0, True, ())
+
+
+@pytest.mark.parametrize(
+    ("resource", "kind"),
+    [
+        (nk(18, valueQuantity={"value": "eighteen", "code": "%"}), "Observation"),
+        (nk(18, effectiveDateTime="yesterday"), "Observation"),
+        (condition("http://snomed.info/sct", "102878001", verificationStatus={"coding": [{"code": 5}]}), "Condition"),
+        (condition("http://snomed.info/sct", "102878001") | {"code": "recurrent miscarriage"}, "Condition"),
+    ],
+    ids=["nk-value", "nk-date", "verification-status", "condition-code"],
+)
+def test_a_malformed_element_the_reader_uses_makes_the_resource_unread_and_counted(
+    resource: dict[str, Any], kind: str
+) -> None:
+    chart = read_chart([resource, {**resource, "meta": {"lastUpdated": "2026"}}])
+    assert chart.unread == ((kind, 2),)
+    assert (chart.profile.nk_cell_percent, chart.rpl_diagnosed) == (None, False)
 
 
 def test_a_bundle_unpacks_to_its_resources_skipping_informational_outcomes() -> None:

@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from plugin.app import create_app
 from plugin.config import Settings
-from plugin.smart.launch import EHR_SCOPE, STANDALONE_SCOPE
+from plugin.smart.scopes import requested
 from tests.cds_hooks.support import serve
 from tests.smart.ehr import CLIENT_ID, Ehr
 from tests.widget.browser import conftest as widget_browser
@@ -30,6 +30,12 @@ playwright = widget_browser.playwright
 browser = widget_browser.browser
 
 START_SECONDS = 20.0
+V2 = frozenset({"permission-v2"})
+EHR_SCOPE = requested(V2, ehr_launch=True)
+STANDALONE_SCOPE = requested(V2, ehr_launch=False)
+V1_EHR_SCOPE = requested(frozenset({"permission-v1"}), ehr_launch=True)
+# Every scope the app may ask for, in either syntax: what the README tells an integrator to register.
+ALL_SCOPES = {*EHR_SCOPE.split(), *STANDALONE_SCOPE.split(), *V1_EHR_SCOPE.split(), "launch/patient"}
 
 
 @contextmanager
@@ -57,8 +63,8 @@ class Smart:
     url: str
     app: FastAPI
 
-    def launch_url(self, ehr: Ehr, launch: str | None) -> str:
-        query = f"?iss={ehr.fhir}" + (f"&launch={launch}" if launch else "")
+    def launch_url(self, ehr: Ehr, launch: str | None, iss: str | None = None) -> str:
+        query = f"?iss={iss or ehr.fhir}" + (f"&launch={launch}" if launch else "")
         return f"{self.url}/smart/launch{query}"
 
 
@@ -86,13 +92,22 @@ def smart(settings: Settings, ehr: Ehr) -> Iterator[Smart]:
     )
     app = create_app(configured)
     # Registered as the README says: the redirect URL and every scope the app asks for, a public client.
-    ehr.register(f"{url}/smart/callback", set(EHR_SCOPE.split()) | set(STANDALONE_SCOPE.split()))
+    ehr.register(f"{url}/smart/callback", ALL_SCOPES)
     with serving_on(sock, app):
         yield Smart(url, app)
 
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
+    opened = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened.route("**/*", only_loopback)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def other_context(browser: Browser) -> Iterator[BrowserContext]:
+    """A second browser profile: its own cookies, as another clinician's machine would have."""
     opened = browser.new_context(viewport={"width": 1280, "height": 900})
     opened.route("**/*", only_loopback)
     yield opened

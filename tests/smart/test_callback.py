@@ -20,7 +20,7 @@ from plugin.config import SmartIssuer
 from plugin.core.rules.profile import PatientProfile
 from plugin.smart.issuers import Discovery, SmartConfiguration, issuers_from
 from plugin.smart.launch import CodeRefusedError, Launches, exchange
-from plugin.web.sessions import SESSION_COOKIE, ChartSession, SessionStore
+from plugin.web.sessions import BROWSER_COOKIE, Banner, ChartSession, SessionStore
 from tests.smart.conftest import Smart
 from tests.smart.ehr import LAUNCH, PATIENT, Ehr
 
@@ -94,9 +94,14 @@ def test_an_unusable_smart_configuration_ends_on_the_discovery_page(
     assert "set-cookie" not in answer.headers
 
 
-def test_a_forged_session_cookie_opens_the_plain_widget(smart: Smart) -> None:
-    answer = httpx.get(f"{smart.url}/widget", headers={"Cookie": f"{SESSION_COOKIE}=forged.signature"})
-    assert answer.status_code == 200 and 'id="chart-source"' not in answer.text
+def test_a_forged_browser_cookie_opens_no_launch(smart: Smart, ehr: Ehr) -> None:
+    cookie, link = start(smart, ehr)
+    done = httpx.get(link, headers={"Cookie": cookie})
+    launched = f"{smart.url}{done.headers['location']}"
+    answer = httpx.get(launched, headers={"Cookie": f"{BROWSER_COOKIE}=forged.signature"})
+    assert (answer.status_code, error_code(answer)) == (403, "smart.other_browser")
+    plain = httpx.get(f"{smart.url}/widget", headers={"Cookie": f"{BROWSER_COOKIE}=forged.signature"})
+    assert plain.status_code == 200 and 'id="chart-source"' not in plain.text
 
 
 def test_an_unreachable_token_endpoint_is_a_refused_code() -> None:
@@ -115,16 +120,18 @@ def request_with(cookie: str) -> Request:
     return Request({"type": "http", "method": "GET", "path": "/", "headers": [(b"cookie", cookie.encode())]})
 
 
-def test_the_session_store_drops_the_oldest_session_when_full() -> None:
+def test_the_session_store_drops_the_oldest_launch_when_full() -> None:
     store = SessionStore("secret", limit=2)
-    names = []
+    launches = []
+    cookie = ""
     for _ in range(3):
         response = Response()
-        store.open(response, ChartSession(PatientProfile(), (), time.time() + 60, "t"))
+        session = ChartSession(PatientProfile(), (), Banner("p"), time.time() + 60, "t")
+        launches.append(store.open(request_with(cookie), response, session))
         set_cookie = response.headers["set-cookie"]
         assert set_cookie.endswith("; Partitioned") and "HttpOnly" in set_cookie and "SameSite=none" in set_cookie
-        names.append(set_cookie.split(";")[0])
-    assert [store.find(request_with(name))[0] for name in names] == ["expired", "active", "active"]
+        cookie = set_cookie.split(";")[0]
+    assert [store.find(request_with(cookie), launch)[0] for launch in launches] == ["expired", "active", "active"]
 
 
 @pytest.mark.parametrize(
@@ -144,10 +151,10 @@ def test_a_chart_with_nothing_the_evidence_uses_opens_the_widget_empty_and_says_
         done = httpx.get(link, headers={"Cookie": cookie})
     finally:
         ehr.empty_chart = False
-    assert (done.status_code, done.headers["location"]) == (303, "/widget")
-    session = done.headers["set-cookie"].split(";")[0]
-    assert session.startswith(f"{SESSION_COOKIE}=")
-    widget = httpx.get(f"{smart.url}/widget", headers={"Cookie": session})
+    assert done.status_code == 303 and done.headers["location"].startswith("/widget?launch=")
+    browser = done.headers["set-cookie"].split(";")[0]
+    assert browser.startswith(f"{BROWSER_COOKIE}=")
+    widget = httpx.get(f"{smart.url}{done.headers['location']}", headers={"Cookie": browser})
     assert widget.status_code == 200
     assert 'id="chart-empty"' in widget.text and 'data-field="' not in widget.text
     assert re.search(r'name="nk_cell_percent"[^>]*value=""', widget.text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -18,9 +19,9 @@ from playwright.sync_api import BrowserContext, Frame, Page
 
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
-from plugin.smart.launch import EHR_SCOPE, STANDALONE_SCOPE, Launches
-from plugin.web.sessions import SESSION_COOKIE, SessionStore
-from tests.smart.conftest import Smart, serious_axe_violations
+from plugin.smart.launch import Launches
+from plugin.web.sessions import BROWSER_COOKIE, SessionStore
+from tests.smart.conftest import EHR_SCOPE, STANDALONE_SCOPE, Smart, serious_axe_violations
 from tests.smart.ehr import CLIENT_ID, LAUNCH, PATIENT, Ehr
 
 NK_ESTIMATE = "habets-2022-ivig-rpl#nk-above-12"
@@ -87,8 +88,8 @@ def test_an_ehr_launch_in_the_ehr_iframe_opens_the_widget_filled_from_her_chart(
 
     assert widget.locator("#field-nk_cell_percent").input_value() == "18.0"
     assert widget.locator("#field-prior_pregnancy_losses").input_value() == "3"
-    rr = widget.locator(f'[data-estimate="{NK_ESTIMATE}"] .rr').inner_text()
-    assert rr.startswith("RR 2.32 (95% CI 1.77 to 3.02)")
+    lead = widget.locator(".lead-estimate").inner_text()
+    assert " ".join(lead.split()).startswith("NK >12% RR 2.32 (1.77 to 3.02)")
     warning = plugin.answer(PatientProfile(prior_pregnancy_losses=3, nk_cell_percent=18.0)).nonrandomized_warning
     assert widget.locator("#warnings .warning-text").inner_text() == warning.text
     sources = {li.get_attribute("data-field"): li.inner_text() for li in widget.locator("#chart-source li").all()}
@@ -103,20 +104,25 @@ def test_an_ehr_launch_in_the_ehr_iframe_opens_the_widget_filled_from_her_chart(
         assert control.input_value() == "" and control.is_editable()
     assert widget.locator("input[name=autoimmune_conditions]:checked").count() == 0
 
+    # Her banner, read with her chart: name and birth date from her Patient record.
+    assert widget.locator("#banner-name").inner_text() == "Anna Aalders"
+    assert widget.locator("#banner-birth-date").inner_text() == "1990-04-12"
     frame = next(f for f in page.frames if f.url.startswith(smart.url))
-    assert frame.url == f"{smart.url}/widget"
+    assert re.fullmatch(rf"{re.escape(smart.url)}/widget\?launch=[A-Za-z0-9_-]{{43}}", frame.url)
     token = next(iter(ehr.tokens))
     stored = frame.evaluate("() => JSON.stringify([localStorage, sessionStorage, document.cookie])")
-    assert stored == '[{},{},""]'  # HttpOnly: the page's script cannot read the session cookie
+    assert stored == '[{},{},""]'  # HttpOnly: the page's script cannot read the browser cookie
     assert token not in frame.content() and not [u for u in requested if token in u or PATIENT in u]
     cookies = {c["name"]: c for c in context.cookies()}
-    session = cookies[SESSION_COOKIE]
-    assert (session["httpOnly"], session["secure"], session["sameSite"]) == (True, True, "None")
-    assert abs(session["expires"] - (time.time() + ehr.token_lifetime)) < 30
+    browser = cookies[BROWSER_COOKIE]
+    assert (browser["httpOnly"], browser["secure"], browser["sameSite"]) == (True, True, "None")
+    assert abs(browser["expires"] - (time.time() + ehr.token_lifetime)) < 30
     assert "ivig_cds_launch" not in cookies
-    # The chart read once: one search per kind of finding, for the patient the token response named.
+    # The chart read once: one search per kind of finding and one read of her record, for the patient the token
+    # response named.
     searches = sorted((path, query["patient"]) for _, path, query in ehr.requests[before:] if "patient" in query)
     assert searches == [("/fhir/Condition", PATIENT), ("/fhir/Observation", PATIENT), ("/fhir/Observation", PATIENT)]
+    assert [path for _, path, query in ehr.requests[before:] if "Patient/" in path] == [f"/fhir/Patient/{PATIENT}"]
 
 
 def test_a_standalone_launch_asks_for_a_patient_and_opens_the_widget_filled_and_accessible(
@@ -128,8 +134,9 @@ def test_a_standalone_launch_asks_for_a_patient_and_opens_the_widget_filled_and_
     assert asked["scope"] == STANDALONE_SCOPE and "launch" not in asked
     page.locator("#allow").click()
     page.locator("#chart-source").wait_for()
-    assert page.url == f"{smart.url}/widget"
+    assert page.url.startswith(f"{smart.url}/widget?launch=")
     assert page.locator("#field-nk_cell_percent").input_value() == "18.0"
+    assert page.locator("#banner-name").inner_text() == "Anna Aalders"
     assert serious_axe_violations(page, axe_source) == []
 
 
@@ -205,20 +212,20 @@ def finish_launch(page: Page, smart: Smart, ehr: Ehr) -> Frame:
     return page.main_frame
 
 
-def test_a_session_whose_token_has_expired_ends_on_the_expired_page_and_is_dropped(
+def test_a_launch_whose_token_has_expired_ends_on_the_expired_page_and_is_dropped(
     context: BrowserContext, ehr: Ehr, smart: Smart
 ) -> None:
     page = context.new_page()
-    finish_launch(page, smart, ehr)
+    launched = finish_launch(page, smart, ehr).url
     sessions: SessionStore = smart.app.state.sessions
     sessions.clock = lambda: time.time() + ehr.token_lifetime + 1
     try:
-        ends_on_error(page, f"{smart.url}/widget", "smart.token_expired", 401)
+        ends_on_error(page, launched, "smart.token_expired", 401)
     finally:
         sessions.clock = time.time
-    assert SESSION_COOKIE not in {c["name"] for c in context.cookies()}
+    ends_on_error(page, launched, "smart.token_expired", 401)  # dropped: the clock going back brings nothing back
     page.goto(f"{smart.url}/widget")
-    assert page.locator("#chart-source").count() == 0
+    assert page.locator("#chart-source").count() == 0 and page.locator("#patient-banner").count() == 0
     assert page.locator("#field-nk_cell_percent").input_value() == ""
 
 
@@ -242,4 +249,4 @@ def test_a_fhir_server_refusing_the_token_ends_on_the_chart_error_page(
         ends_on_error(page, consent(page, smart, ehr), "smart.chart_unavailable", 502)
     finally:
         ehr.fhir_refuses = False
-    assert SESSION_COOKIE not in {c["name"] for c in context.cookies()}
+    assert BROWSER_COOKIE not in {c["name"] for c in context.cookies()}

@@ -122,8 +122,8 @@ def test_the_readme_registration_and_commands_launch_the_widget_filled_from_the_
     assert ehr.authorize_requests[-1]["scope"] == table["scopes"]
     assert widget.locator("#field-nk_cell_percent").input_value() == "18.0"
     assert widget.locator("#field-prior_pregnancy_losses").input_value() == "3"
-    rr = widget.locator('[data-estimate="habets-2022-ivig-rpl#nk-above-12"] .rr').inner_text()
-    assert rr.startswith("RR 2.32 (95% CI 1.77 to 3.02)")
+    lead = widget.locator(".lead-estimate").inner_text()
+    assert " ".join(lead.split()).startswith("NK >12% RR 2.32 (1.77 to 3.02)")
     assert widget.locator("#warnings .warning-title").inner_text().endswith("Non-randomized evidence")
     httpx.get(f"{app}/openapi.json")  # a later line: every line before it has been written
     deadline = time.monotonic() + 10

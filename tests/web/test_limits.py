@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -129,14 +130,27 @@ def test_a_body_that_is_not_utf8_is_a_422(client: TestClient) -> None:
     assert json_door(response) == (422, "request.invalid_json", ["body"])
 
 
+def page_door(response: Any) -> tuple[int, str, str | None]:
+    """(status, content type, the page's error code): the widget's door answers refusals with its error page."""
+    found = re.search(r'data-error="([^"]+)"', response.text)
+    return response.status_code, response.headers["content-type"], found.group(1) if found else None
+
+
 def test_a_query_string_past_8_kib_is_a_414(client: TestClient) -> None:
     response = client.get("/widget", params={"ivig_start": "x" * 8200})
-    assert json_door(response) == (414, "request.query_too_long", ["query"])
+    assert page_door(response) == (414, "text/html; charset=utf-8", "request.query_too_long")
+    assert json_door(client.get("/v1/tools", params={"format": "x" * 8200})) == (
+        414,
+        "request.query_too_long",
+        ["query"],
+    )
 
 
 def test_more_than_64_query_parameters_is_a_422(client: TestClient) -> None:
     response = client.get("/widget", params=[(f"p{i}", "1") for i in range(65)])
-    assert json_door(response) == (422, "request.too_many_parameters", ["query"])
+    assert page_door(response) == (422, "text/html; charset=utf-8", "request.too_many_parameters")
+    many = client.get("/v1/tools", params=[(f"p{i}", "1") for i in range(65)])
+    assert json_door(many) == (422, "request.too_many_parameters", ["query"])
 
 
 def test_a_trailing_slash_is_a_404_never_a_redirect_built_from_host(client: TestClient) -> None:

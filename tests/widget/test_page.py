@@ -197,7 +197,9 @@ def test_the_widget_serves_its_own_script_and_stylesheet(client: TestClient) -> 
     assert css.headers["content-type"].startswith("text/css")
     assert js.headers["x-content-type-options"] == "nosniff"
     assert client.get("/widget/static/../../plugin/config.py").status_code == 404
-    assert client.get("/widget/static/evil.js").json()["error"]["code"] == "widget.unknown_file"
+    missing = client.get("/widget/static/evil.js")
+    assert (missing.status_code, missing.headers["content-type"]) == (404, "text/html; charset=utf-8")
+    assert 'data-error="widget.unknown_file"' in missing.text
 
 
 def test_the_page_wording_never_oversells(client: TestClient, plugin: Plugin) -> None:
@@ -210,7 +212,7 @@ def test_the_page_wording_never_oversells(client: TestClient, plugin: Plugin) ->
 def test_openapi_documents_the_widget_parameters(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/widget"]["get"]
     names = [p["name"] for p in operation["parameters"]]
-    assert names == list(MATCHED) + ["rpl_type", "baseline_live_birth_risk", "baseline_live_birth_source"]
+    assert names == list(MATCHED) + ["rpl_type", "baseline_live_birth_risk", "baseline_live_birth_source", "launch"]
 
 
 def test_every_widget_template_is_autoescaped(plugin: Plugin) -> None:
