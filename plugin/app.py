@@ -166,7 +166,7 @@ def truthful_openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Raises EvidenceError, RuleTableError or TemplateError when any part is broken or missing,
-    ValueError for a database URL that is neither SQLite nor PostgreSQL. The database is not connected here: only
+    DatabaseUrlError for a database URL that cannot be used at all. The database is not connected here: only
     the doors that need it (CDS Hooks, /readyz) depend on it."""
     settings = settings or get_settings()
     app = FastAPI(
@@ -210,7 +210,7 @@ def open_storage(settings: Settings) -> Storage:
     """The shared store at IVIG_CDS_DATABASE_URL (its URL is checked now; it is connected on first use).
 
     Raises:
-        ValueError: a database URL that is neither SQLite nor PostgreSQL.
+        DatabaseUrlError: neither SQLite nor PostgreSQL, or an SQLite file in a directory that does not exist.
     """
     storage = Storage(settings.database_url, timeout=settings.database_timeout, retention_days=settings.retention_days)
     storage.engine  # noqa: B018  # builds the engine, which checks the URL
