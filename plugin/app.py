@@ -34,6 +34,7 @@ from plugin.errors import MissingDataError, PluginError, TemplateError, Upstream
 from plugin.smart import routes as smart
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.store import Storage
+from plugin.web import api_docs, home
 from plugin.web.errors import FieldProblem, error_body, validation_body
 from plugin.web.limits import Limits, RequestLimits
 from plugin.web.logs import AccessLog
@@ -175,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="What the evidence says about IVIG and live birth for a woman with recurrent pregnancy loss "
         "and an immune finding. Non-randomized evidence; decision support, not a prescription.",
         lifespan=lifespan,
+        docs_url=None,  # served by plugin.web.api_docs from installed assets, not a CDN
+        redoc_url=None,
     )
     # Redirects would be built from the Host header: an unknown path is a 404, with or without a trailing slash.
     app.router.redirect_slashes = False
@@ -194,6 +197,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The chart sessions the SMART door opens and the widget reads: shared state, neither door imports the other.
     app.state.sessions = SessionStore(secret)
     app.state.widget_pages = Lru(settings.answer_cache_size)  # finished widget pages, one per form as typed
+    app.include_router(home.router)
+    api_docs.install(app, "ivig-cds")
     app.include_router(api.router)
     app.include_router(widget.router)
     smart.install(app, settings, secret)
