@@ -34,10 +34,12 @@ from plugin.errors import MissingDataError, PluginError, TemplateError, Upstream
 from plugin.smart import routes as smart
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.store import Storage
-from plugin.web import api_docs, home
+from plugin.web import api_docs, home, tracing
+from plugin.web import metrics as metrics_door
 from plugin.web.errors import FieldProblem, error_body, validation_body
 from plugin.web.limits import Limits, RequestLimits
 from plugin.web.logs import AccessLog
+from plugin.web.metrics import Metrics
 from plugin.web.openapi import document_errors
 from plugin.web.sessions import SessionStore, session_secret
 from plugin.web.strict_json import Refusal
@@ -185,6 +187,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.plugin = load_plugin(settings)
     preflight(app.state.plugin, settings)
+    app.state.metrics = metrics = Metrics(app.state.plugin.store.version)  # after preflight: its answers not counted
+    app.state.plugin.answers.on_lookup = metrics.answer_looked_up
     app.state.storage = storage = open_storage(settings)
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(PluginError, plugin_error)
@@ -198,13 +202,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = SessionStore(secret)
     app.state.widget_pages = Lru(settings.answer_cache_size)  # finished widget pages, one per form as typed
     app.include_router(home.router)
+    app.include_router(metrics_door.router)
     api_docs.install(app, "ivig-cds")
     app.include_router(api.router)
     app.include_router(widget.router)
     smart.install(app, settings, secret)
     app.include_router(function_calling.router)
     cds.install(app, settings, storage)
-    app.add_middleware(AccessLog)  # outermost: one line for every request, whatever answered it
+    # Outermost: one line and one observation for every request, whatever answered it.
+    app.add_middleware(AccessLog, observe=metrics.observe_request)
+    tracing.install(app)  # a span per request when OpenTelemetry is installed (route templates only)
     app.state.mcp = LazyMcpHttp(app.state.plugin, settings)  # the MCP SDK is imported on the first /mcp call
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
     app.router.routes.append(Route(MCP_PATH, endpoint=app.state.mcp, name="mcp", include_in_schema=False))
