@@ -111,6 +111,7 @@ class Settings(BaseSettings):
         "the decision tables. A relative path is taken from the working directory at start and printed, so set an "
         "absolute one when a chat client or a process manager starts the service from elsewhere.",
         examples=["/srv/ivig-cds"],
+        json_schema_extra={"default_text": "./var"},
     )
     evidence_dir: Path = Field(
         default_factory=lambda: bundled("evidence"),
