@@ -224,6 +224,8 @@ def open_storage(settings: Settings) -> Storage:
     Raises:
         DatabaseUrlError: neither SQLite nor PostgreSQL, or an SQLite file in a directory that does not exist.
     """
+    if settings.database_url.startswith(f"sqlite:///{settings.data_dir}/"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)  # the data directory is ours to make; no other is
     storage = Storage(settings.database_url, timeout=settings.database_timeout, retention_days=settings.retention_days)
     storage.engine  # noqa: B018  # builds the engine, which checks the URL
     return storage
