@@ -1,8 +1,12 @@
-# One command to run the service, one to pass the tests; both set up .venv on a fresh machine.
+# One command to run the service, one to pass the tests; both set up .venv on a fresh machine. `make run` installs
+# the package's runtime dependencies only; `make test` (and check, bench) add the dev extras. pip shows its progress.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+HOST ?= 127.0.0.1
+PORT ?= 8000
 # The browser tests drive Debian's chromium and audit pages with axe-core (from npm, into the git-ignored var/).
 CHROMIUM := /usr/bin/chromium
 AXE_VERSION := 4.14.1
@@ -19,32 +23,42 @@ INSPECTOR := $(INSPECTOR_PREFIX)/node_modules/@modelcontextprotocol/inspector/pa
 FHIR_R5_VERSION := 5.0.0
 FHIR_R5 := var/npm/fhir-r5/node_modules/hl7.fhir.r5.core/StructureDefinition-Evidence.json
 
-.PHONY: run test check install bench clean browser-deps metafor-deps postgres-deps inspector-deps fhir-deps
+.PHONY: run test check install docs bench clean browser-deps metafor-deps postgres-deps inspector-deps fhir-deps
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	$(BIN)/pip install --upgrade pip
 
-install: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e ".[dev]"
+	touch $@ $(RUN_STAMP)
+
+install: $(DEV_STAMP)
 
 # The schema is created or brought up to date first (a no-op when current): serve itself never changes it.
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/ivig-cds db upgrade
-	IVIG_CDS_ALLOW_UNAUTHENTICATED=$${IVIG_CDS_ALLOW_UNAUTHENTICATED-1} $(BIN)/ivig-cds serve --host 127.0.0.1 --port 8000
+	IVIG_CDS_ALLOW_UNAUTHENTICATED=$${IVIG_CDS_ALLOW_UNAUTHENTICATED-1} $(BIN)/ivig-cds serve --host $(HOST) --port $(PORT)
 
-check: $(STAMP)
+check: $(DEV_STAMP)
 	$(BIN)/ruff format --check plugin tests bench
 	$(BIN)/ruff check plugin tests bench
 	$(BIN)/mypy plugin tests
 	$(BIN)/lint-imports
 
-test: check browser-deps metafor-deps postgres-deps inspector-deps fhir-deps
+test: check docs browser-deps metafor-deps postgres-deps inspector-deps fhir-deps
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
+
+# The documentation site (mkdocs.yml, docs/) into var/site; --strict turns a broken link into a failure.
+docs: $(DEV_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Installs chromium only when it is missing and we are root (as in CI); otherwise says what to do. Without it the
 # browser tests skip locally and fail in CI (CI=true).
@@ -110,7 +124,7 @@ $(AXE):
 # package) on the four doors; cold starts of serve, ask and stdio mcp (the last through bench/mcp_start.py's own
 # measurement). BENCH_DURATION, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_ROUNDS, BENCH_WARMUP and BENCH_COLD_ROUNDS
 # override the defaults (bench/http_throughput.py, bench/cold_start.py).
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/answer_latency.py
 	$(BIN)/python -m bench.http_throughput
 	$(BIN)/python -m bench.cold_start

@@ -35,11 +35,14 @@ from plugin.errors import MissingDataError, PluginError, ProfileError, TemplateE
 from plugin.smart import routes as smart
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.store import Storage
+from plugin.web import api_docs, home, tracing
+from plugin.web import metrics as metrics_door
 from plugin.web.cookies import session_secret
 from plugin.web.error_page import render_request_error, request_error_page
 from plugin.web.errors import FieldProblem, error_body, validation_body
 from plugin.web.limits import Limits, RequestLimits
 from plugin.web.logs import AccessLog
+from plugin.web.metrics import Metrics
 from plugin.web.openapi import document_errors
 from plugin.web.sessions import SessionStore
 from plugin.web.strict_json import Refusal
@@ -213,7 +216,7 @@ def truthful_openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Raises EvidenceError, RuleTableError or TemplateError when any part is broken or missing,
-    ValueError for a database URL that is neither SQLite nor PostgreSQL. The database is not connected here: only
+    DatabaseUrlError for a database URL that cannot be used at all. The database is not connected here: only
     the doors that need it (CDS Hooks, /readyz) depend on it."""
     settings = settings or get_settings()
     app = FastAPI(
@@ -222,6 +225,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="What the evidence says about IVIG and live birth for a woman with recurrent pregnancy loss "
         "and an immune finding. Non-randomized evidence; decision support, not a prescription.",
         lifespan=lifespan,
+        docs_url=None,  # served by plugin.web.api_docs from installed assets, not a CDN
+        redoc_url=None,
     )
     # Redirects would be built from the Host header: an unknown path is a 404, with or without a trailing slash.
     app.router.redirect_slashes = False
@@ -229,6 +234,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.plugin = load_plugin(settings)
     preflight(app.state.plugin, settings)
+    app.state.metrics = metrics = Metrics(app.state.plugin.store.version)  # after preflight: its answers not counted
+    app.state.plugin.answers.on_lookup = metrics.answer_looked_up
     app.state.storage = storage = open_storage(settings)
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(PluginError, plugin_error)
@@ -241,12 +248,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The chart sessions the SMART door opens and the widget reads: shared state, neither door imports the other.
     app.state.sessions = SessionStore(secret)
     app.state.widget_pages = Lru(settings.answer_cache_size)  # finished widget pages, one per form as typed
+    app.include_router(home.router)
+    app.include_router(metrics_door.router)
+    api_docs.install(app, "ivig-cds")
     app.include_router(api.router)
     app.include_router(widget.router)
     smart.install(app, settings, secret)
     app.include_router(function_calling.router)
     cds.install(app, settings, storage)
-    app.add_middleware(AccessLog)  # outermost: one line for every request, whatever answered it
+    # Outermost: one line and one observation for every request, whatever answered it.
+    app.add_middleware(AccessLog, observe=metrics.observe_request)
+    tracing.install(app)  # a span per request when OpenTelemetry is installed (route templates only)
     app.state.mcp = LazyMcpHttp(app.state.plugin, settings)  # the MCP SDK is imported on the first /mcp call
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
     app.router.routes.append(Route(MCP_PATH, endpoint=app.state.mcp, name="mcp", include_in_schema=False))
@@ -257,8 +269,10 @@ def open_storage(settings: Settings) -> Storage:
     """The shared store at IVIG_CDS_DATABASE_URL (its URL is checked now; it is connected on first use).
 
     Raises:
-        ValueError: a database URL that is neither SQLite nor PostgreSQL.
+        DatabaseUrlError: neither SQLite nor PostgreSQL, or an SQLite file in a directory that does not exist.
     """
+    if settings.database_url.startswith(f"sqlite:///{settings.data_dir}/"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)  # the data directory is ours to make; no other is
     storage = Storage(settings.database_url, timeout=settings.database_timeout, retention_days=settings.retention_days)
     storage.engine  # noqa: B018  # builds the engine, which checks the URL
     return storage

@@ -6,100 +6,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging.config
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from plugin.config import get_settings
-from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, RPL_TYPES, PatientProfile
-from plugin.core.stats.pooling_inputs import COLUMNS, METHODS
+from plugin.cli_args import build_parser, flag_for
+from plugin.config import ConfigError, Settings, get_settings
+from plugin.core.rules.profile import PatientProfile
 from plugin.errors import PluginError, PoolingError, ProfileError, StudyDataError
-from plugin.storage.errors import StorageUnavailableError
+from plugin.storage.errors import DatabaseUrlError, StorageUnavailableError
 
 if TYPE_CHECKING:  # each command imports what it needs (stdio `mcp` answers `initialize` sooner for it)
     from plugin.core.stats.meta_analysis import MetaAnalysis
     from plugin.core.stats.study_csv import StudyCounts
     from plugin.storage.store import Storage
-
-YES = {"yes", "true", "y", "1"}
-NO = {"no", "false", "n", "0"}
-
-
-def yes_no(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in YES | NO:
-        return lowered in YES
-    raise argparse.ArgumentTypeError(f"{text!r} is not yes or no")
-
-
-def conditions(text: str) -> list[str]:
-    """`none` is an empty list; otherwise a comma-separated list of condition names."""
-    return [] if text.strip().lower() == "none" else [part.strip() for part in text.split(",") if part.strip()]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ivig-cds", description="Evidence on IVIG and live birth in RPL.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="serve the HTTP API with uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (they share the database)")
-
-    ask = commands.add_parser("ask", help="answer one patient profile; leave out what is not known")
-    ask.add_argument("--prior-pregnancy-losses", type=int, metavar="N")
-    ask.add_argument("--nk-cell-percent", type=float, metavar="PCT", help="peripheral-blood NK cells, 0-100")
-    ask.add_argument(
-        "--autoimmune",
-        type=conditions,
-        metavar="LIST",
-        help=f"'none' or comma-separated: {', '.join(AUTOIMMUNE_CONDITIONS)}",
-    )
-    ask.add_argument("--th1-th2-ratio-elevated", type=yes_no, metavar="yes|no")
-    ask.add_argument("--ivig-start", metavar="WHEN", help=f"one of: {', '.join(IVIG_STARTS)}")
-    ask.add_argument(
-        "--rpl-type", metavar="TYPE", help=f"one of: {', '.join(RPL_TYPES)} (no live birth before, or after one)"
-    )
-    ask.add_argument("--baseline-live-birth-risk", type=float, metavar="P", help="between 0 and 1, exclusive")
-    ask.add_argument(
-        "--baseline-live-birth-source",
-        metavar="ROW",
-        help=f"a sourced baseline instead of --baseline-live-birth-risk: {', '.join(BASELINE_SOURCES)}",
-    )
-    ask.add_argument("--format", choices=["text", "markdown", "json"], default="text")
-    ask.add_argument(
-        "--detail",
-        choices=["evidence", "full"],
-        default="evidence",
-        help="evidence (default): at a glance and the evidence on one screen; full: also the certainty reasons, "
-        "every source quoted and why this answer (json is always full)",
-    )
-
-    evidence = commands.add_parser("evidence", help="evidence store commands")
-    evidence_commands = evidence.add_subparsers(dest="evidence_command", required=True)
-    evidence_commands.add_parser("check", help="load and verify the evidence store and decision tables")
-    pool = evidence_commands.add_parser(
-        "pool", help=f"re-pool study counts on the risk-ratio scale; the CSV has columns {','.join(COLUMNS)}"
-    )
-    pool.add_argument("file", type=Path, metavar="FILE.csv")
-    pool.add_argument(
-        "--method",
-        choices=METHODS,
-        required=True,
-        help="mh: Mantel-Haenszel common effect; iv: inverse-variance common effect; dl, reml: random effects",
-    )
-    pool.add_argument("--hksj", action="store_true", help="Hartung-Knapp(-Sidik-Jonkman) CI with t on k-1 df")
-
-    db = commands.add_parser("db", help="the database shared by every replica (IVIG_CDS_DATABASE_URL)")
-    db_commands = db.add_subparsers(dest="db_command", required=True)
-    db_commands.add_parser("upgrade", help="create the schema or bring it up to date (safe to run again)")
-    db_commands.add_parser("purge", help="remove spent tokens, and cards and feedback past IVIG_CDS_RETENTION_DAYS")
-
-    commands.add_parser("mcp", help="serve MCP over stdio for chat assistants (protocol on stdout, logs on stderr)")
-    return parser
 
 
 def profile_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -120,10 +43,10 @@ def ask(args: argparse.Namespace) -> int:
     try:
         profile = PatientProfile.model_validate(profile_from(args))
     except ValidationError as exc:
-        from plugin.chat.arguments import error_lines  # the same lines a chat assistant gets: no value repeated
+        from plugin.chat.arguments import allowed, field_of  # what a chat assistant is told: no value repeated
 
-        for line in error_lines(exc, PatientProfile):
-            print(f"ivig-cds ask: {line}", file=sys.stderr)  # noqa: T201
+        for error in exc.errors(include_url=False):
+            print(f"ivig-cds ask: {flag_for(field_of(error))}: {allowed(error, PatientProfile)}", file=sys.stderr)  # noqa: T201
         return 2
     from plugin.core.answer.plugin import load_plugin
     from plugin.core.answer.render import wrap_text
@@ -136,8 +59,7 @@ def ask(args: argparse.Namespace) -> int:
             output = plugin.renderer.render(plugin.answer(profile), args.format, args.detail)
             output = wrap_text(output) if args.format == "text" else output
     except ProfileError as exc:  # e.g. a sourced baseline measured in women she is not among
-        flag = "--" + str(exc.details.get("field", "")).replace("_", "-")
-        print(f"ivig-cds ask: {flag}: {exc.message}", file=sys.stderr)  # noqa: T201
+        print(f"ivig-cds ask: {flag_for(str(exc.details.get('field', '')))}: {exc.message}", file=sys.stderr)  # noqa: T201
         return 2
     print(output.rstrip("\n"))  # noqa: T201
     return 0
@@ -215,12 +137,13 @@ def db(args: argparse.Namespace) -> int:
     from plugin.storage.store import Storage
 
     settings = get_settings()
+    state_directory(settings)
     try:
         storage = Storage(
             settings.database_url, timeout=settings.database_timeout, retention_days=settings.retention_days
         )
         storage.engine  # noqa: B018  # builds the engine, which checks the URL
-    except ValueError as exc:
+    except DatabaseUrlError as exc:
         print(f"ivig-cds db: IVIG_CDS_DATABASE_URL: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     try:
@@ -235,13 +158,20 @@ def db(args: argparse.Namespace) -> int:
     return 0
 
 
+def state_directory(settings: Settings) -> None:
+    """Create the data directory (only it: a database elsewhere must be in a directory that exists) and say where
+    it is, once, on stderr as a log line."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("plugin.cli").info("data directory %s", settings.data_dir)
+
+
 def schema_current(storage: Storage) -> bool:
     """False (with the command to run) for a database older than this release; an unreachable one may start:
     the doors that need no database answer, and CDS Hooks answers 503 until it is back."""
     try:
         found = storage.schema_version()
-    except StorageUnavailableError:
-        logging.getLogger("plugin.cli").warning("the database is unavailable: CDS Hooks will answer 503 until it is")
+    except StorageUnavailableError as exc:
+        logging.getLogger("plugin.cli").warning("%s: CDS Hooks will answer 503 until it is fixed", exc.message)
         return True
     from plugin.storage.migrations import LATEST
 
@@ -262,7 +192,12 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     logging.config.dictConfig(log_config(settings.log_level))  # start-up warnings are JSON lines too
-    app = create_app(settings)  # loads and renders everything first: a broken part never binds the port
+    state_directory(settings)
+    try:
+        app = create_app(settings)  # loads and renders everything first: a broken part never binds the port
+    except DatabaseUrlError as exc:
+        print(f"ivig-cds serve: IVIG_CDS_DATABASE_URL: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     if not schema_current(app.state.storage):
         return 1
     run_server(app, settings, args.host, args.port, workers=args.workers)
@@ -279,6 +214,7 @@ def mcp() -> int:
     settings = get_settings()
     # stdout carries nothing but MCP messages, so every log line goes to stderr (as JSON lines, redacted).
     logging.config.dictConfig(log_config(settings.log_level))
+    logging.getLogger("plugin.cli").info("data directory %s", settings.data_dir)  # created only if proofs are kept
     anyio.run(serve, lambda: load_plugin(settings))
     return 0
 
@@ -286,21 +222,41 @@ def mcp() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "ask":
-            return ask(args)
-        if args.command == "evidence":
-            return evidence_pool(args) if args.evidence_command == "pool" else evidence_check()
-        if args.command == "db":
-            return db(args)
-        if args.command == "mcp":
-            return mcp()
-        return serve(args)
+        code = run(args)
+        sys.stdout.flush()  # inside the guard: a reader that has gone away is met here, not at exit
+        return code
+    except BrokenPipeError:
+        quiet_stdout()
+        return 141  # as a process ended by SIGPIPE reports it: the reader (`| head -1`) had what it wanted
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"ivig-cds: {line}", file=sys.stderr)  # noqa: T201
+        return 2
     except StorageUnavailableError as exc:
         print(f"ivig-cds: {exc.message}", file=sys.stderr)  # noqa: T201  # never the URL: it may hold a password
         return 1
     except PluginError as exc:
         print(f"ivig-cds: {exc}", file=sys.stderr)  # noqa: T201
         return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "ask":
+        return ask(args)
+    if args.command == "evidence":
+        return evidence_pool(args) if args.evidence_command == "pool" else evidence_check()
+    if args.command == "db":
+        return db(args)
+    if args.command == "mcp":
+        return mcp()
+    return serve(args)
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush at exit finds no closed pipe either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

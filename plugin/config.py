@@ -6,16 +6,29 @@ Clinical content (thresholds, estimates, wording) is never configuration: it is 
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PACKAGE = Path(__file__).resolve().parent
+ENV_PREFIX = "IVIG_CDS_"
+SQLITE_FILE = "ivig-cds.sqlite3"
 
 # 'self', 'none' (alone) or an http(s) origin, optionally with a wildcard subdomain or port; nothing that could
 # smuggle another directive (";", ",", quotes) into the header.
@@ -87,81 +100,224 @@ def issuers_in_short_form(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="IVIG_CDS_", frozen=True, extra="ignore")
+    """Every setting, read from IVIG_CDS_<NAME>; `docs/configuration.md` is generated from these fields.
 
-    evidence_dir: Path = Field(default_factory=lambda: bundled("evidence"))
-    templates_dir: Path = Field(default_factory=lambda: bundled("templates"))
-    public_base_url: str = "http://127.0.0.1:8000"
-    # Finished answers kept per worker, one per kind of patient (about 0.15 MB each); 0 turns the cache off.
-    answer_cache_size: int = Field(default=128, ge=0)
-    # Where decision tables proven on their whole grid are remembered (by the SHA-256 of the file and of the
-    # proving code), so a restart need not prove them again; unset (IVIG_CDS_PROOF_DIR=) proves at every start.
-    proof_dir: Path | None = Path("var/cache/proofs")
-    log_level: str = "INFO"
-    # EHR origins allowed to frame the widget (CSP frame-ancestors); the default allows same origin only, e.g.
-    # IVIG_CDS_FRAME_ANCESTORS="[\"'self'\", \"https://ehr.example.org\"]" (a JSON list, like the others).
-    frame_ancestors: Annotated[tuple[str, ...], AfterValidator(check_frame_ancestors)] = ("'self'",)
-    # MCP over HTTP answers only these Host and Origin headers (DNS-rebinding guard); "name:*" allows any port.
-    # Behind a real hostname, set the list (it replaces the default), e.g.
-    # IVIG_CDS_MCP_ALLOWED_HOSTS='["cds.example.org"]'; otherwise every MCP call gets 421.
-    mcp_allowed_hosts: tuple[str, ...] = ("localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", "[::1]", "[::1]:*")
-    mcp_allowed_origins: tuple[str, ...] = (
-        "http://localhost",
-        "http://localhost:*",
-        "http://127.0.0.1",
-        "http://127.0.0.1:*",
-        "http://[::1]",
-        "http://[::1]:*",
+    Lists and mappings are JSON. State (the SQLite database, remembered proofs) lives under `data_dir` unless a
+    setting names another place.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="The directory holding the service's state: the SQLite database and the remembered proofs of "
+        "the decision tables. A relative path is taken from the working directory at start and printed, so set an "
+        "absolute one when a chat client or a process manager starts the service from elsewhere.",
+        examples=["/srv/ivig-cds"],
+        json_schema_extra={"default_text": "./var"},
     )
-    # CDS Hooks door. Trusted JWT issuers: issuer -> its JWK Sets (file paths or https URLs) and the FHIR servers
-    # it may send as fhirServer, e.g. IVIG_CDS_TRUSTED_ISSUERS='{"https://ehr.example.org": {"jwks":
-    # "https://ehr.example.org/.well-known/jwks.json", "fhir_servers": ["https://fhir.example.org/r4"]}}'.
-    # The short form issuer -> JWK Set (or a list of them) allows no FHIR server. A token's `jku` header is
-    # followed only when it is one of that issuer's URLs.
-    trusted_issuers: dict[str, TrustedIssuer] = {}
-    # Local development only: accept CDS Hooks calls without a client JWT (announced at start-up).
-    allow_unauthenticated: bool = False
-    # Browser origins allowed to call /cds-services (the public CDS Hooks sandbox calls from the browser).
-    cors_origins: tuple[str, ...] = ("https://sandbox.cds-hooks.org",)
-    # Seconds allowed for each call to an EHR's FHIR server or to an issuer's JWK Set URL.
-    fhir_timeout: float = Field(default=1.0, gt=0)
-    # Seconds one CDS Hooks call may spend on all its FHIR reads together; after it the service answers from what
-    # it has (the spec asks services to answer in about 500 ms; EHRs give up after a few seconds).
-    deadline: float = Field(default=1.5, gt=0)
-    # The database shared by every replica and worker (JWT replay guard, card record, feedback): an SQLite file
-    # (the default, nothing to install) or PostgreSQL, e.g. postgresql://ivig@db.example.org/ivig. Created and
-    # upgraded by `ivig-cds db upgrade`; `serve` refuses a schema older than it knows.
-    database_url: str = "sqlite:///var/ivig-cds.sqlite3"
-    # Seconds a database call may wait (SQLite busy timeout; PostgreSQL connect, statement and lock timeouts)
-    # before it is retried and, failing that, answered 503.
-    database_timeout: float = Field(default=5.0, gt=0)
-    # Days card records and feedback are kept before `ivig-cds db purge` (or the service itself) removes them.
-    retention_days: int = Field(default=365, ge=1)
-    # Request limits, applied before any parsing (README, "Limits and logging"). Bodies in bytes: CDS Hooks calls
-    # carry prefetched charts; every other door takes a small profile.
-    max_body: int = Field(default=64 * 1024, gt=0)
-    max_cds_body: int = Field(default=1024 * 1024, gt=0)
-    max_query: int = Field(default=8192, gt=0)
-    max_parameters: int = Field(default=64, gt=0)
-    max_json_depth: int = Field(default=32, gt=0)
-    # `serve`: seconds a client has to send a whole request (headers and body), seconds an idle keep-alive
-    # connection stays open, and how many connections are served at once (more get 503).
-    read_timeout: float = Field(default=10.0, gt=0)
-    keep_alive_timeout: int = Field(default=5, gt=0)
-    max_connections: int = Field(default=1000, gt=0)
-    # Proxies whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips); none by default.
-    forwarded_allow_ips: tuple[str, ...] = ()
-    # Site medication codes ("system|code") that identify an intravenous immunoglobulin order, e.g.
-    # IVIG_CDS_IVIG_MEDICATION_CODES='["https://pharmacy.example.org/formulary|IVIG-10"]'; names are matched too.
-    ivig_medication_codes: tuple[str, ...] = ()
+    evidence_dir: Path = Field(
+        default_factory=lambda: bundled("evidence"),
+        description="The evidence store (analyses, context records, decision tables); the bundled one by default.",
+        examples=["/srv/ivig-cds/evidence"],
+        json_schema_extra={"default_text": "the bundled evidence/"},
+    )
+    templates_dir: Path = Field(
+        default_factory=lambda: bundled("templates"),
+        description="The Jinja templates every door renders with; the bundled ones by default.",
+        examples=["/srv/ivig-cds/templates"],
+        json_schema_extra={"default_text": "the bundled templates/"},
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The service's address as EHRs and browsers reach it: card links, the CDS Hooks audience, the "
+        "SMART redirect URI.",
+        examples=["https://cds.example.org"],
+    )
+    answer_cache_size: int = Field(
+        default=128,
+        ge=0,
+        description="Finished answers kept per worker, one per kind of patient (about 0.15 MB each), and as many "
+        "widget pages and card details; 0 turns the caches off.",
+        examples=[512],
+    )
+    proof_dir: Path | None = Field(
+        default=None,
+        description="Where decision tables proven on their whole grid are remembered (by the SHA-256 of the file "
+        "and of the proving code), so a restart need not prove them again; empty proves at every start.",
+        examples=["/var/cache/ivig-cds/proofs", ""],
+        json_schema_extra={"default_text": "IVIG_CDS_DATA_DIR/cache/proofs"},
+    )
+    log_level: str = Field(
+        default="INFO",
+        description="Level of the JSON log lines on stderr (DEBUG, INFO, WARNING, ERROR).",
+        examples=["WARNING"],
+    )
+    frame_ancestors: Annotated[tuple[str, ...], AfterValidator(check_frame_ancestors)] = Field(
+        default=("'self'",),
+        description="Origins allowed to frame the widget (CSP frame-ancestors): 'self', 'none' or http(s) "
+        "origins; the default allows the service's own origin only.",
+        examples=[["'self'", "https://ehr.example.org"]],
+    )
+    mcp_allowed_hosts: tuple[str, ...] = Field(
+        default=("localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", "[::1]", "[::1]:*"),
+        description="Host headers MCP over HTTP answers (DNS-rebinding guard; name:* allows any port). Behind a "
+        "real hostname set the list, which replaces the default; otherwise every MCP call gets 421.",
+        examples=[["cds.example.org"]],
+    )
+    mcp_allowed_origins: tuple[str, ...] = Field(
+        default=(
+            "http://localhost",
+            "http://localhost:*",
+            "http://127.0.0.1",
+            "http://127.0.0.1:*",
+            "http://[::1]",
+            "http://[::1]:*",
+        ),
+        description="Origin headers MCP over HTTP answers (DNS-rebinding guard); the list replaces the default.",
+        examples=[["https://cds.example.org"]],
+    )
+    trusted_issuers: dict[str, TrustedIssuer] = Field(
+        default={},
+        description="CDS Hooks clients whose JWTs are accepted: issuer -> its JWK Sets (file paths or https URLs) "
+        "and the FHIR servers it may send as fhirServer. The short form issuer -> JWK Set (or a list of them) "
+        "allows no FHIR server. A token's jku header is followed only when it is one of that issuer's URLs.",
+        examples=[
+            {
+                "https://ehr.example.org": {
+                    "jwks": "https://ehr.example.org/.well-known/jwks.json",
+                    "fhir_servers": ["https://fhir.example.org/r4"],
+                }
+            }
+        ],
+    )
+    allow_unauthenticated: bool = Field(
+        default=False,
+        description="Local development only: accept CDS Hooks calls without a client JWT (announced at start). "
+        "`make run` sets it unless it is already set.",
+        examples=[True],
+    )
+    cors_origins: tuple[str, ...] = Field(
+        default=("https://sandbox.cds-hooks.org",),
+        description="Browser origins allowed to call /cds-services (the public CDS Hooks sandbox calls from the "
+        "browser).",
+        examples=[["https://sandbox.cds-hooks.org", "https://ehr.example.org"]],
+    )
+    fhir_timeout: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds allowed for each call to an EHR's FHIR server or to an issuer's JWK Set URL.",
+        examples=[2.5],
+    )
+    deadline: float = Field(
+        default=1.5,
+        gt=0,
+        description="Seconds one CDS Hooks call may spend on all its FHIR reads together; after it the service "
+        "answers from what it has.",
+        examples=[3],
+    )
+    database_url: str = Field(
+        default="",
+        description="The database shared by every replica and worker (JWT replay guard, card record, feedback): "
+        "an SQLite file, whose directory must exist, or PostgreSQL through psycopg 3. Created and upgraded by "
+        "`ivig-cds db upgrade`; `serve` refuses a schema older than it knows.",
+        examples=["postgresql://ivig@db.example.org/ivig"],
+        json_schema_extra={"default_text": "sqlite:///IVIG_CDS_DATA_DIR/ivig-cds.sqlite3"},
+    )
+    database_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a database call may wait (SQLite busy timeout; PostgreSQL connect, statement and lock "
+        "timeouts) before it is retried, twice, and then answered 503.",
+        examples=[2],
+    )
+    retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="Days card records and feedback are kept before `ivig-cds db purge` (or the service itself) "
+        "removes them.",
+        examples=[90],
+    )
+    max_body: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="Largest request body in bytes on every door but CDS Hooks (413 above it).",
+        examples=[32768],
+    )
+    max_cds_body: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body in bytes on /cds-services, whose calls carry prefetched charts.",
+        examples=[2097152],
+    )
+    max_query: int = Field(
+        default=8192, gt=0, description="Longest query string in bytes (414 above it).", examples=[4096]
+    )
+    max_parameters: int = Field(
+        default=64, gt=0, description="Most query parameters in one request (422 above it).", examples=[32]
+    )
+    max_json_depth: int = Field(
+        default=32, gt=0, description="Deepest JSON nesting accepted (422 naming the field).", examples=[16]
+    )
+    read_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="`serve`: seconds a client has to send a whole request (headers and body) before the "
+        "connection is closed.",
+        examples=[5],
+    )
+    keep_alive_timeout: int = Field(
+        default=5, gt=0, description="`serve`: seconds an idle keep-alive connection stays open.", examples=[15]
+    )
+    max_connections: int = Field(
+        default=1000,
+        gt=0,
+        description="`serve`: connections served at once (more get 503); fewer if the open-file limit cannot "
+        "be raised to fit.",
+        examples=[200],
+    )
+    forwarded_allow_ips: tuple[str, ...] = Field(
+        default=(),
+        description="Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed; none by default.",
+        examples=[["10.0.0.5"]],
+    )
+    ivig_medication_codes: tuple[str, ...] = Field(
+        default=(),
+        description="Site medication codes (system|code) that identify an intravenous immunoglobulin order on "
+        "order-select; the order's text is matched too.",
+        examples=[["http://www.nlm.nih.gov/research/umls/rxnorm|1234567"]],
+    )
+    smart_issuers: dict[str, SmartIssuer] = Field(
+        default={},
+        description="SMART App Launch: the EHR FHIR servers accepted as iss, each with this app's client id there "
+        "(and, for a confidential client, its private key file, key id and algorithm); an http issuer only on "
+        "a loopback address.",
+        examples=[{"https://ehr.example.org/fhir": {"client_id": "ivig-cds"}}],
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the widget's session cookie. Unset, each start makes a random one (logged), so a "
+        "restart or a second worker ends every session: set it for a deployment.",
+        examples=["a long random string"],
+    )
 
-    # SMART App Launch door. The EHR FHIR servers accepted as `iss`, each with this app's client id there, e.g.
-    # IVIG_CDS_SMART_ISSUERS='{"https://ehr.example.org/fhir": {"client_id": "ivig-cds"}}'; an `http` issuer only
-    # on a loopback address. Anything else gets an error page, never a redirect.
-    smart_issuers: dict[str, SmartIssuer] = {}
-    # Signs the widget's session cookie. Unset, each start makes a random one (logged), so a restart or a second
-    # worker ends every session: set it for a deployment.
-    session_secret: SecretStr | None = None
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()  # once, at start: later changes of directory move nothing
+
+    @model_validator(mode="before")
+    @classmethod
+    def _state_under_data_dir(cls, values: Any) -> Any:
+        """The state paths not given default to places under the data directory."""
+        if not isinstance(values, dict):
+            return values
+        base = Path(values.get("data_dir") or "var").expanduser().resolve()
+        if "proof_dir" not in values:
+            values = {**values, "proof_dir": base / "cache" / "proofs"}
+        if not values.get("database_url"):
+            values = {**values, "database_url": f"sqlite:///{base / SQLITE_FILE}"}
+        return values
 
     @field_validator("proof_dir", mode="before")
     @classmethod
@@ -183,6 +339,54 @@ class Settings(BaseSettings):
         return issuers_in_short_form(value)
 
 
+class ConfigError(Exception):
+    """The environment names a setting that does not exist, or gives one a value it cannot take.
+
+    Each line names the variable and what is allowed, never the value (it may be a secret)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+def variable(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line per IVIG_CDS_* variable that is no setting, naming the closest one (a typo is never ignored)."""
+    known = sorted(Settings.model_fields)
+    lines = []
+    for name in sorted(key for key in environ if key.upper().startswith(ENV_PREFIX)):
+        field = name[len(ENV_PREFIX) :].lower()
+        if field in known:
+            continue
+        close = difflib.get_close_matches(field, known, n=1, cutoff=0.6)  # on the names alone, not the prefix
+        hint = f"did you mean {variable(close[0])}?" if close else "see docs/configuration.md for every setting"
+        lines.append(f"{name} is not a setting: {hint}")
+    return lines
+
+
+def settings_from(environ: Mapping[str, str]) -> Settings:
+    """The settings the environment gives, refusing unknown IVIG_CDS_* variables and invalid values.
+
+    Raises:
+        ConfigError: an unknown variable (with the closest valid name) or a value a setting cannot take.
+    """
+    lines = unknown_variables(environ)
+    if lines:
+        raise ConfigError(lines)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError([f"{variable(str(error['loc'][0]))}: {error['msg']}" for error in exc.errors()]) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings, read from the environment once.
+
+    Raises:
+        ConfigError: see `settings_from`.
+    """
+    return settings_from(os.environ)

@@ -89,14 +89,14 @@ def test_autoimmune_accepts_a_comma_separated_list() -> None:
 @pytest.mark.parametrize(
     ("flags", "line"),
     [
-        (["--nk-cell-percent", "140"], "nk_cell_percent: must be at most 100"),
-        (["--prior-pregnancy-losses", "-2"], "prior_pregnancy_losses: must be at least 0"),
-        (["--ivig-start", "maybe"], "ivig_start: must be one of"),
-        (["--autoimmune", "MRN-1234"], "autoimmune_conditions.0: must be one of"),
-        (["--baseline-live-birth-risk", "1.5"], "baseline_live_birth_risk: must be less than 1"),
+        (["--nk-cell-percent", "140"], "--nk-cell-percent: must be at most 100"),
+        (["--prior-pregnancy-losses", "-2"], "--prior-pregnancy-losses: must be at least 0"),
+        (["--ivig-start", "maybe"], "--ivig-start: must be one of"),
+        (["--autoimmune", "MRN-1234"], "--autoimmune: must be one of"),
+        (["--baseline-live-birth-risk", "1.5"], "--baseline-live-birth-risk: must be less than 1"),
     ],
 )
-def test_bad_flags_exit_2_naming_the_field_and_what_is_allowed_never_the_value(flags: list[str], line: str) -> None:
+def test_bad_flags_exit_2_naming_the_flag_and_what_is_allowed_never_the_value(flags: list[str], line: str) -> None:
     result = run("ask", *flags)
     assert result.returncode == 2
     assert result.stderr.startswith(f"ivig-cds ask: {line}")

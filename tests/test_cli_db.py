@@ -28,7 +28,7 @@ def run(*args: str, database_url: str, **env: str) -> subprocess.CompletedProces
 
 
 def test_db_upgrade_creates_the_schema_then_reports_it_current(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'nested' / 'ivig-cds.sqlite3'}"
+    url = f"sqlite:///{tmp_path / 'ivig-cds.sqlite3'}"
     first = run("db", "upgrade", database_url=url)
     assert (first.returncode, first.stdout) == (0, "database schema at version 1 (was 0)\n")
     again = run("db", "upgrade", database_url=url)
@@ -57,10 +57,25 @@ def test_db_purge_removes_cards_past_the_retention_period(tmp_path: Path) -> Non
     storage.close()
 
 
-def test_db_commands_on_an_unreachable_database_fail_without_printing_the_url() -> None:
-    url = f"postgresql://ivig:s3cret-pw@127.0.0.1:{free_port()}/ivig"
+def test_db_upgrade_refuses_an_sqlite_path_whose_directory_does_not_exist(tmp_path: Path) -> None:
+    result = run("db", "upgrade", database_url=f"sqlite:///{tmp_path / 'typo' / 'ivig-cds.sqlite3'}")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "ivig-cds db: IVIG_CDS_DATABASE_URL: the directory of the SQLite database does not exist: "
+        f"{tmp_path / 'typo'}\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_db_commands_on_a_refused_port_say_so_without_printing_the_password() -> None:
+    port = free_port()
+    url = f"postgresql://ivig:s3cret-pw@127.0.0.1:{port}/ivig"
     result = run("db", "upgrade", database_url=url, IVIG_CDS_DATABASE_TIMEOUT="1")
-    assert (result.returncode, result.stderr) == (1, "ivig-cds: the database is unavailable\n")
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"ivig-cds: the database server at 127.0.0.1:{port} refused the connection: "
+        "is PostgreSQL running and listening there?\n",
+    )
 
 
 def test_db_commands_refuse_a_database_url_of_another_kind_naming_the_setting() -> None:
@@ -89,7 +104,7 @@ def test_serve_starts_while_the_database_is_unreachable_and_readyz_says_so() -> 
             ready = client.get("/readyz")
             assert (ready.status_code, ready.json()) == (
                 503,
-                {"status": "not_ready", "database": "storage.unavailable"},
+                {"status": "not_ready", "database": "storage.refused"},
             )
             assert client.post("/v1/answer", json={"prior_pregnancy_losses": 3}).status_code == 200
     finally:

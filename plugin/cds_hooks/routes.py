@@ -46,6 +46,7 @@ from plugin.fhir import chart as fhir
 from plugin.fhir.search import FhirAccess
 from plugin.storage.store import Storage
 from plugin.web.deps import PluginDep
+from plugin.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ async def answer_call(
     cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, details, chart.unread)
     storage: Storage = request.app.state.storage
     await storage.record_cards(card_rows(cards, body, service_id, answer, datetime.now(UTC)))
+    metrics: Metrics = request.app.state.metrics
+    metrics.cards_returned(service_id, [card.indicator for card in cards])
     return respond(body, CdsResponse(cards=cards), answer.status)
 
 
@@ -158,6 +161,15 @@ async def store_feedback(service_id: str, body: FeedbackRequest, request: Reques
         log.info("%s feedback: %d entries refused, none stored", service_id, len(refused))
         return JSONResponse(status_code=422, content=invalid_request(refused))
     added = await storage.add_feedback(feedback_rows(service_id, body.feedback, client, datetime.now(UTC)))
+    metrics: Metrics = request.app.state.metrics
+    reasons = [entry.override_reason for entry in body.feedback]
+    metrics.feedback_acknowledged(
+        service_id,
+        [
+            (entry.outcome, bool(reason and reason.reason), bool(reason and reason.user_comment))
+            for entry, reason in zip(body.feedback, reasons, strict=True)
+        ],
+    )
     log.info("%s feedback: %d received, %d new", service_id, len(body.feedback), added)
     return JSONResponse({})
 

@@ -1,9 +1,9 @@
 """The two backends: one engine per database URL, and the one statement they spell differently.
 
-SQLite (a file; its directory is created on the first connection) runs in WAL mode, set by `db upgrade`, with a
-busy timeout on every connection, and every writing transaction starts with BEGIN IMMEDIATE: it takes the write
-lock up front, so two processes queue on the busy timeout instead of one failing at once on a lock upgrade
-(SQLITE_BUSY_SNAPSHOT).
+SQLite is a file in a directory that must exist (a mistyped path is refused rather than started empty). It runs
+in WAL mode, set by `db upgrade`, with a busy timeout on every connection, and every writing transaction starts
+with BEGIN IMMEDIATE: it takes the write lock up front, so two processes queue on the busy timeout instead of one
+failing at once on a lock upgrade (SQLITE_BUSY_SNAPSHOT).
 PostgreSQL goes through psycopg 3 (`postgresql://` means it), with a connect timeout, statement and lock timeouts,
 and pre-ping so a restarted server costs no failed request.
 """
@@ -19,6 +19,8 @@ from sqlalchemy import URL, Connection, Engine, Table, create_engine, event, mak
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError
 
+from plugin.storage.errors import DatabaseUrlError
+
 THREADS = 4  # database calls run on this many threads per process (and PostgreSQL connections per process)
 READ_ONLY = "ivig_read_only"  # an execution option: this transaction only reads (SQLite: no write lock taken)
 CHUNK = 500  # rows per INSERT: SQLite allows 32,766 bound values per statement
@@ -28,18 +30,18 @@ def database_url(text: str) -> URL:
     """The URL SQLAlchemy needs: `postgresql://` and `postgres://` mean psycopg 3.
 
     Raises:
-        ValueError: not a URL, or a backend other than SQLite and PostgreSQL.
+        DatabaseUrlError: not a URL, or a backend other than SQLite and PostgreSQL.
     """
     try:
         url = make_url(text)
     except ArgumentError as exc:
-        raise ValueError("the database URL is not a URL such as sqlite:///var/ivig-cds.sqlite3") from exc
+        raise DatabaseUrlError("the database URL is not a URL such as sqlite:///var/ivig-cds.sqlite3") from exc
     backend = url.get_backend_name()
     if backend in ("postgresql", "postgres"):
         return url.set(drivername="postgresql+psycopg")
     if backend == "sqlite" and url.get_driver_name() in ("pysqlite", ""):
         return url
-    raise ValueError("the database URL must be sqlite:///PATH or postgresql://…")
+    raise DatabaseUrlError("the database URL must be sqlite:///PATH or postgresql://…")
 
 
 def sqlite_file(url: URL) -> Path | None:
@@ -50,7 +52,11 @@ def sqlite_file(url: URL) -> Path | None:
 
 
 def open_engine(text: str, timeout: float) -> Engine:
-    """An engine for the database at `text`; nothing is connected until the first call."""
+    """An engine for the database at `text`; nothing is connected until the first call.
+
+    Raises:
+        DatabaseUrlError: see `database_url`; or an SQLite file whose directory does not exist.
+    """
     url = database_url(text)
     if url.get_backend_name() == "sqlite":
         return sqlite_engine(url, timeout)
@@ -71,14 +77,11 @@ def open_engine(text: str, timeout: float) -> Engine:
 
 def sqlite_engine(url: URL, timeout: float) -> Engine:
     path = sqlite_file(url)
+    if path is not None and not path.parent.is_dir():
+        raise DatabaseUrlError(f"the directory of the SQLite database does not exist: {path.parent.resolve()}")
     engine = create_engine(
         url, pool_size=THREADS, max_overflow=0, connect_args={"timeout": timeout, "check_same_thread": False}
     )
-
-    @event.listens_for(engine, "do_connect")
-    def _make_directory(dialect: Any, record: Any, cargs: Any, cparams: Any) -> None:
-        if path is not None:  # on the first connection, not when the app is built
-            path.parent.mkdir(parents=True, exist_ok=True)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, record: Any) -> None:

@@ -26,8 +26,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from plugin.storage import cards, feedback, migrations, replay
 from plugin.storage.cards import CardRow
-from plugin.storage.engine import READ_ONLY, THREADS, open_engine
-from plugin.storage.errors import SchemaOutOfDateError, StorageUnavailableError
+from plugin.storage.diagnosis import diagnose
+from plugin.storage.engine import READ_ONLY, THREADS, database_url, open_engine
+from plugin.storage.errors import (
+    AuthenticationFailedError,
+    MissingDatabaseError,
+    SchemaOutOfDateError,
+    StorageUnavailableError,
+)
 from plugin.storage.feedback import FeedbackRow
 from plugin.storage.group_commit import GroupCommit
 
@@ -38,6 +44,8 @@ ATTEMPTS = 3
 BACKOFF = 0.05  # seconds before the first retry, doubled each time
 TRANSIENT = (OperationalError, InterfaceError, PoolTimeoutError)
 PURGE_EVERY = 300.0  # seconds between the purges a process starts on its own
+# Causes no retry can mend: the call fails at once, naming the cause.
+LASTING = (AuthenticationFailedError, MissingDatabaseError)
 
 
 class Storage:
@@ -98,12 +106,16 @@ class Storage:
                         self._check_schema(connection)
                         return work(connection)
             except TRANSIENT as exc:
-                reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-                log.warning("database call failed (try %d of %d): %s", attempt + 1, ATTEMPTS, reason)
-                if attempt + 1 == ATTEMPTS:
-                    raise StorageUnavailableError("the database is unavailable") from exc
+                error = self.diagnose(exc)
+                log.warning("database call failed (try %d of %d): %s", attempt + 1, ATTEMPTS, error.message)
+                if attempt + 1 == ATTEMPTS or isinstance(error, LASTING):
+                    raise error from exc
                 time.sleep(BACKOFF * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def diagnose(self, exc: BaseException) -> StorageUnavailableError:
+        """What went wrong, for the operator (host, port, user and database named; never the password)."""
+        return diagnose(exc, database_url(self.url), self.timeout)
 
     def _check_schema(self, connection: Connection) -> None:
         if self._schema_current:
@@ -130,14 +142,14 @@ class Storage:
                 with connection.begin():
                     return migrations.version(connection)
         except TRANSIENT as exc:
-            raise StorageUnavailableError("the database is unavailable") from exc
+            raise self.diagnose(exc) from exc
 
     def upgrade(self) -> tuple[int, int]:
         """Bring the schema to `migrations.LATEST`; returns the version before and after."""
         try:
             return migrations.upgrade(self.engine)
         except TRANSIENT as exc:
-            raise StorageUnavailableError("the database is unavailable") from exc
+            raise self.diagnose(exc) from exc
 
     def purge(self, now: float | None = None) -> dict[str, int]:
         """Drop what is past its time: spent tokens, and cards and feedback older than the retention period."""

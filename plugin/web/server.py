@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import resource
+import shutil
+from pathlib import Path
 from typing import Any
 
 import h11
@@ -20,6 +23,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from plugin.config import Settings
 from plugin.web.logs import log_config
+from plugin.web.metrics import MULTIPROCESS_ENV
 
 try:  # httptools parses HTTP in C; uvicorn falls back to the pure-Python h11 without it
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -144,10 +148,19 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def shared_metrics(directory: Path) -> None:
+    """Workers are separate processes: point prometheus-client's multiprocess mode at an empty directory before
+    they start (they inherit the environment), so a scrape of any worker reports the figures of all of them."""
+    shutil.rmtree(directory, ignore_errors=True)  # figures of an earlier run would be added to this one
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROCESS_ENV] = str(directory)
+
+
 def serve(app: Any, settings: Settings, host: str, port: int, workers: int = 1) -> None:
     """Serve `app`; with several workers each builds its own app from the same settings (uvicorn imports it)."""
     options = uvicorn_options(settings)
     if workers > 1:
+        shared_metrics(settings.data_dir / "metrics")
         options["http"] = "plugin.web.server:settings_read_deadline"
         uvicorn.run("plugin.app:create_app", factory=True, workers=workers, host=host, port=port, **options)
     else:

@@ -28,14 +28,18 @@ router = APIRouter()
 STATIC_FILES = {"widget.js": "text/javascript; charset=utf-8", "widget.css": "text/css; charset=utf-8"}
 
 
+EMPTY: dict[str, Any] = {"type": "string", "maxLength": 0}
+
+
 def query_schema(name: str) -> dict[str, Any]:
     """The profile field's own JSON schema (null dropped: absent means unknown), as a query parameter's schema."""
     field = PROFILE_SCHEMA["properties"][name]
     options = [option for option in field.get("anyOf", [field]) if option != {"type": "null"}]
     schema: dict[str, Any] = {key: value for key, value in options[0].items() if key != "title"}
     if name == "autoimmune_conditions":
-        schema["items"] = {**schema["items"], "enum": [*schema["items"]["enum"], NONE]}
-    return schema
+        schema["items"] = {**schema["items"], "enum": [*schema["items"]["enum"], NONE, ""]}
+        return schema
+    return {"anyOf": [schema, EMPTY]}  # an empty parameter is accepted, as unknown: the document says so too
 
 
 def query_parameter(name: str, description: str | None) -> dict[str, Any]:

@@ -173,7 +173,7 @@ def test_with_postgresql_stopped_cds_hooks_answers_503_and_the_json_door_still_a
     try:
         hook = cluster.a.client.post(SERVICE_URL, json=patient_view("outage"), headers=bearer())
         assert hook.status_code == 503
-        assert [issue["diagnostics"] for issue in hook.json()["issue"]] == ["storage.unavailable"]
+        assert [issue["diagnostics"] for issue in hook.json()["issue"]] == ["storage.refused"]
         feedback = cluster.b.client.post(FEEDBACK_URL, json=feedback_on(card), headers=bearer())
         assert feedback.status_code == 503
         assert feedback.json()["resourceType"] == "OperationOutcome"
@@ -182,7 +182,7 @@ def test_with_postgresql_stopped_cds_hooks_answers_503_and_the_json_door_still_a
         assert answer.json()["status"] == "matched"
         assert cluster.a.client.get("/healthz").status_code == 200
         ready = cluster.a.client.get("/readyz")
-        assert (ready.status_code, ready.json()) == (503, {"status": "not_ready", "database": "storage.unavailable"})
+        assert (ready.status_code, ready.json()) == (503, {"status": "not_ready", "database": "storage.refused"})
     finally:
         postgres.start()
     assert cluster.a.client.get("/readyz").json() == {"status": "ready", "database": "ok"}

@@ -126,6 +126,8 @@ class AnswerCache:
         self.classes: Lru[tuple[Any, ...], Finished] = Lru(size)
         # The same profile asked again: its finished answer, found without working out its class.
         self.profiles: Lru[tuple[PatientProfile, bool], Finished] = Lru(size)
+        # Told of each lookup, True for a hit (the service's metrics); nothing by default.
+        self.on_lookup: Callable[[bool], None] = _ignore
 
     def key(self, profile: PatientProfile, ivig_order: bool) -> tuple[Any, ...]:
         """What the answer reads from the profile: the band of each number input, every other field as given."""
@@ -139,9 +141,11 @@ class AnswerCache:
         """The finished answer for this profile: made for its class once, her own values filled in otherwise."""
         found = self.profiles.get((profile, ivig_order))
         if found is not None:
+            self.on_lookup(True)
             return found
         key = self.key(profile, ivig_order)
         entry = self.classes.get(key)
+        self.on_lookup(entry is not None)
         if entry is None:
             entry = self._finish(self._compute(profile, ivig_order))
             self.classes.put(key, entry)
@@ -175,6 +179,10 @@ class AnswerCache:
             at = end
         body = b"".join([*pieces, entry.body[at:]])
         return Finished(answer, body, (), entry.markdown, entry.text, entry.evidence_markdown)
+
+
+def _ignore(hit: bool) -> None:
+    """No one is listening."""
 
 
 def joined(parts: list[tuple[str, bytes]]) -> tuple[bytes, tuple[tuple[int, int], ...]]:

@@ -26,7 +26,7 @@ from plugin.app import create_app
 from plugin.config import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = Path(os.environ.get("IVIG_CDS_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 AXE = ROOT / "var" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "artifacts"
 LAUNCH_ARGS = [
