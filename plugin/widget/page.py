@@ -118,7 +118,10 @@ def answer_or_errors(plugin: Plugin, form: ProfileForm) -> tuple[Answer | None, 
 
 
 def fits(plugin: Plugin, form: ProfileForm) -> ProfileForm:
-    """The form, with a profile that asks for what does not fit her turned into that field's error."""
+    """The form, with a profile that asks for what does not fit her turned into that field's error (only a sourced
+    baseline can, so no other form is answered here as well as on the page)."""
+    if form.profile is None or form.profile.baseline_live_birth_source is None:
+        return form
     return answer_or_errors(plugin, form)[1]
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, TypeAdapter
 from plugin.api.routes import PROFILE_EXAMPLES
 from plugin.chat.function_calling import gemini_schema, strict_schema
 from plugin.chat.tool_catalog import ANSWER, EVIDENCE, TOOLS
-from plugin.core.rules.profile import PatientProfile
+from plugin.core.rules.profile import BASELINE_SOURCES, PatientProfile
 
 FORMATS = ("openai", "openai-responses", "anthropic")
 PROFILE_FIELDS = list(PatientProfile.model_fields)
@@ -190,7 +190,7 @@ def test_gemini_declarations_are_accepted_by_google_genais_types_and_say_what_th
         "autoimmune_thyroid_disease",
         "other_autoimmune",
     ]
-    assert answer.properties["baseline_live_birth_source"].enum == ["christiansen2015_placebo"]
+    assert answer.properties["baseline_live_birth_source"].enum == list(BASELINE_SOURCES)
     evidence = declarations[EVIDENCE.name].parameters
     assert evidence is not None and evidence.type == gemini.Type.OBJECT and not evidence.properties
     assert declarations[ANSWER.name].description == ANSWER.description

@@ -269,7 +269,8 @@ def test_the_text_is_the_understood_line_then_the_first_two_layers_and_the_full_
         "baseline_live_birth_risk, baseline_live_birth_source. If any of this is wrong, call again corrected "
         "(null = not known)."
     )
-    assert rest == layers and rest.startswith(f"## IVIG and live birth: {full['at_a_glance']['headline']}")
+    assert rest == layers
+    assert rest.startswith(f"## IVIG and live birth\n\n**At a glance.** {full['at_a_glance']['headline']}")
     assert "### Detail" not in rest and "### Detail" in full["rendered"]["markdown"]
     structured = conversation.answer.structured_content
     assert structured is not None and structured["at_a_glance"] == full["at_a_glance"]
