@@ -1,7 +1,7 @@
 """The inference helpers against the published Habets figures, the absolute-effect table and the BCG vectors.
 
-Sources: standards/evidence-presentation.md (the table at its top, sections 3.0 and 3.5) and
-sources/habets2022.md (sections 2 and 6).
+Sources: the Habets 2022 figures as evidence/analyses/ records them, GRADE's absolute-effect arithmetic and the
+13 BCG vaccine trials (tests/data/bcg.csv) with the values R metafor gives for them.
 """
 
 from __future__ import annotations
