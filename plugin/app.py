@@ -40,6 +40,7 @@ from plugin.web import metrics as metrics_door
 from plugin.web.cookies import session_secret
 from plugin.web.error_page import render_request_error, request_error_page
 from plugin.web.errors import FieldProblem, error_body, validation_body
+from plugin.web.form import ProfileForm, parse_query
 from plugin.web.limits import Limits, RequestLimits
 from plugin.web.logs import AccessLog
 from plugin.web.metrics import Metrics
@@ -47,7 +48,6 @@ from plugin.web.openapi import document_errors
 from plugin.web.sessions import SessionStore
 from plugin.web.strict_json import Refusal
 from plugin.widget import routes as widget
-from plugin.widget.form import ProfileForm, parse_query
 from plugin.widget.page import render_forest, render_page
 from plugin.widget.routes import STATIC_FILES
 

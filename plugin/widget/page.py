@@ -17,10 +17,10 @@ from plugin.core.answer.views import ContextView
 from plugin.core.evidence.analysis import Analysis
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS
 from plugin.errors import ProfileError
+from plugin.web.form import FieldError, ProfileForm
 from plugin.web.sessions import Banner, ChartEntry
 from plugin.widget.forest import forest_plot
 from plugin.widget.forest_model import Comparison
-from plugin.widget.form import FieldError, ProfileForm
 
 PAGE_TEMPLATE = "widget/page.html.j2"
 FOREST_TEMPLATE = "widget/forest.svg.j2"

@@ -17,9 +17,9 @@ from plugin.core.rules.profile import PatientProfile
 from plugin.web.deps import PluginDep, SessionsDep
 from plugin.web.embedding import Document, security_headers
 from plugin.web.error_page import error_page, request_error_page
+from plugin.web.form import NONE, ProfileForm, parse_query
 from plugin.web.links import widget_query
 from plugin.web.sessions import Banner, ChartEntry
-from plugin.widget.form import NONE, ProfileForm, parse_query
 from plugin.widget.page import fits, render_forest, render_page
 
 router = APIRouter()
