@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import textstat
 
 from plugin.core.answer.decision_aid import DecisionAid
 from plugin.core.answer.icon_array import in_100
@@ -305,3 +306,21 @@ def test_a_record_without_plain_words_of_its_own_fails_to_render(plugin: Plugin,
 
     with pytest.raises(Exception, match="ontario_ig_rpl_criteria"):
         Renderer(templates).render_aid(aid_for(plugin, **NK), "text")
+
+
+def test_the_done_when_aid_reads_at_grade_8_or_lower_and_names_care_options_unknowns_and_harms(
+    plugin: Plugin, report: list[str]
+) -> None:
+    aid = aid_for(plugin, **DONE_WHEN)
+    page = html_of(plugin, aid)
+    running = running_text(page)
+    grade = textstat.flesch_kincaid_grade(running)
+
+    report.append(
+        f"decision aid for NK 18%, three losses, APS: Flesch-Kincaid grade {grade:.1f} over "
+        f"{textstat.lexicon_count(running)} words of running text"
+    )
+    assert grade <= 8
+    assert options(page) == ["standard-care", "ivig", "no-ivig", "research"]
+    assert 'data-unknown="effect_for_her"' in page and len(aid.unknowns) == 6
+    assert len(re.findall(r'<li data-context="[a-z0-9_]+">', page.split('class="harms"')[1].split("</ul>")[0])) == 4
