@@ -1,6 +1,7 @@
 """A picture of chances for the decision aid: 100 women, with and without IVIG, from the leading estimate's absolute
 effect. Drawn only where that effect exists: a baseline the caller gave or named, and a risk with IVIG that could be
-estimated at it (CLINICAL.md's rule for absolute effects); otherwise the aid says in one sentence why there is none.
+estimated at it (the rule for absolute effects in core/stats/absolute.py); otherwise the aid says in one sentence
+why there is none.
 """
 
 from __future__ import annotations
