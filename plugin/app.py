@@ -40,14 +40,16 @@ from plugin.web import metrics as metrics_door
 from plugin.web.cookies import session_secret
 from plugin.web.error_page import render_request_error, request_error_page
 from plugin.web.errors import FieldProblem, error_body, validation_body
+from plugin.web.form import ProfileForm, parse_query
 from plugin.web.limits import Limits, RequestLimits
+from plugin.web.links import DECISION_AID_PATH
 from plugin.web.logs import AccessLog
 from plugin.web.metrics import Metrics
 from plugin.web.openapi import document_errors
 from plugin.web.sessions import SessionStore
 from plugin.web.strict_json import Refusal
+from plugin.widget import decision_aid
 from plugin.widget import routes as widget
-from plugin.widget.form import ProfileForm, parse_query
 from plugin.widget.page import render_forest, render_page
 from plugin.widget.routes import STATIC_FILES
 
@@ -72,7 +74,7 @@ def door_of(path: str) -> Door:
         return "cds"
     if FHIR_PATH.match(path):
         return "fhir"
-    if path == "/widget" or path.startswith(("/widget/", "/smart/")):
+    if path in ("/widget", DECISION_AID_PATH) or path.startswith(("/widget/", "/smart/")):
         return "page"
     return "mcp" if path == MCP_PATH else "json"
 
@@ -253,6 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api_docs.install(app, "ivig-cds")
     app.include_router(api.router)
     app.include_router(widget.router)
+    app.include_router(decision_aid.router)
     smart.install(app, settings, secret)
     app.include_router(function_calling.router)
     cds.install(app, settings, storage)

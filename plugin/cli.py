@@ -1,5 +1,5 @@
-"""The `ivig-cds` command: serve, ask, evidence check, evidence pool, db upgrade, db purge, mcp. A thin shell over the
-same core as HTTP."""
+"""The `ivig-cds` command: serve, ask, decision-aid, evidence check, evidence pool, db upgrade, db purge, mcp. A thin
+shell over the same core as HTTP."""
 
 from __future__ import annotations
 
@@ -39,14 +39,21 @@ def profile_from(args: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-def ask(args: argparse.Namespace) -> int:
+def profile_or_errors(args: argparse.Namespace, command: str) -> PatientProfile | None:
+    """The profile the flags give, or None after one line on stderr per flag that is wrong (never its value)."""
     try:
-        profile = PatientProfile.model_validate(profile_from(args))
+        return PatientProfile.model_validate(profile_from(args))
     except ValidationError as exc:
         from plugin.chat.arguments import allowed, field_of  # what a chat assistant is told: no value repeated
 
         for error in exc.errors(include_url=False):
-            print(f"ivig-cds ask: {flag_for(field_of(error))}: {allowed(error, PatientProfile)}", file=sys.stderr)  # noqa: T201
+            print(f"ivig-cds {command}: {flag_for(field_of(error))}: {allowed(error, PatientProfile)}", file=sys.stderr)  # noqa: T201
+        return None
+
+
+def ask(args: argparse.Namespace) -> int:
+    profile = profile_or_errors(args, "ask")
+    if profile is None:
         return 2
     from plugin.core.answer.plugin import load_plugin
     from plugin.core.answer.render import wrap_text
@@ -62,6 +69,39 @@ def ask(args: argparse.Namespace) -> int:
         print(f"ivig-cds ask: {flag_for(str(exc.details.get('field', '')))}: {exc.message}", file=sys.stderr)  # noqa: T201
         return 2
     print(output.rstrip("\n"))  # noqa: T201
+    return 0
+
+
+def decision_aid(args: argparse.Namespace) -> int:
+    """The decision aid as text or an HTML page, on stdout or in `--output`; a page in a file carries its stylesheet
+    (there is no server to load it from)."""
+    profile = profile_or_errors(args, "decision-aid")
+    if profile is None:
+        return 2
+    from plugin.core.answer.plugin import load_plugin
+    from plugin.core.answer.render import AidPage, wrap_text
+
+    settings = get_settings()
+    plugin = load_plugin(settings)
+    try:
+        aid = plugin.decision_aid(profile)
+    except ProfileError as exc:  # a sourced baseline measured in women she is not among
+        print(f"ivig-cds decision-aid: {flag_for(str(exc.details.get('field', '')))}: {exc.message}", file=sys.stderr)  # noqa: T201
+        return 2
+    if args.format == "html":
+        css = (settings.templates_dir / "widget" / "static" / "aid.css").read_text(encoding="utf-8")
+        output = plugin.renderer.render_aid(aid, "html", AidPage(inline_css=css))
+    else:
+        output = wrap_text(plugin.renderer.render_aid(aid, "text"))
+    if args.output is None:
+        print(output.rstrip("\n"))  # noqa: T201
+        return 0
+    try:
+        args.output.write_text(output, encoding="utf-8")
+    except OSError as exc:
+        print(f"ivig-cds decision-aid: cannot write {args.output}: {exc.strerror}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(f"decision aid written to {args.output}")  # noqa: T201
     return 0
 
 
@@ -293,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.command == "ask":
         return ask(args)
+    if args.command == "decision-aid":
+        return decision_aid(args)
     if args.command == "evidence":
         commands = {"pool": evidence_pool, "release": evidence_release, "diff": evidence_diff}
         chosen = commands.get(args.evidence_command)

@@ -125,12 +125,50 @@ examples:
 
 Leave out what is not known: unknown is never read as "no"."""
 
+AID_EXAMPLES = """\
+examples:
+  ivig-cds decision-aid --prior-pregnancy-losses 3 --nk-cell-percent 18 --autoimmune antiphospholipid_syndrome
+  ivig-cds decision-aid --nk-cell-percent 18 --baseline-live-birth-risk 0.3 --format html --output aid.html
+
+The flags are ask's; leave out what is not known. Print the HTML page from a browser: two A4 pages at most."""
+
 SERVE_EXAMPLES = """\
 examples:
   ivig-cds serve                                  # http://127.0.0.1:8000, docs at /docs
   ivig-cds serve --host 0.0.0.0 --port 8080 --workers 4
 
 Settings come from IVIG_CDS_* environment variables (docs/configuration.md); run `ivig-cds db upgrade` first."""
+
+
+def add_profile_flags(parser: argparse.ArgumentParser) -> None:
+    """One optional flag per profile field (`ask` and `decision-aid`): what is left out is not known."""
+    parser.add_argument("--prior-pregnancy-losses", type=int, metavar="N", help="number of previous pregnancy losses")
+    parser.add_argument("--nk-cell-percent", type=float, metavar="PCT", help="peripheral-blood NK cells, 0 to 100")
+    parser.add_argument(
+        "--autoimmune",
+        type=conditions,
+        metavar="LIST",
+        help=f"'none', or comma-separated: {', '.join(AUTOIMMUNE_CONDITIONS)}",
+    )
+    parser.add_argument("--th1-th2-ratio-elevated", type=yes_no, metavar="yes|no", help="elevated Th1/Th2 ratio")
+    parser.add_argument("--ivig-start", metavar="WHEN", help=f"when IVIG would start: {', '.join(IVIG_STARTS)}")
+    parser.add_argument(
+        "--rpl-type",
+        metavar="TYPE",
+        help=f"{' or '.join(RPL_TYPES)} RPL (no live birth before the losses, or losses after one); chooses the "
+        "randomized subgroups shown",
+    )
+    parser.add_argument(
+        "--baseline-live-birth-risk",
+        type=float,
+        metavar="P",
+        help="assumed chance of live birth without IVIG, between 0 and 1 (adds absolute effects)",
+    )
+    parser.add_argument(
+        "--baseline-live-birth-source",
+        metavar="ROW",
+        help=f"a sourced baseline instead of a number: {', '.join(BASELINE_SOURCES)}",
+    )
 
 
 def build_parser() -> Parser:
@@ -158,33 +196,7 @@ def build_parser() -> Parser:
     )
 
     ask = command(commands, "ask", "answer one patient profile and print the answer", epilog=ASK_EXAMPLES)
-    ask.add_argument("--prior-pregnancy-losses", type=int, metavar="N", help="number of previous pregnancy losses")
-    ask.add_argument("--nk-cell-percent", type=float, metavar="PCT", help="peripheral-blood NK cells, 0 to 100")
-    ask.add_argument(
-        "--autoimmune",
-        type=conditions,
-        metavar="LIST",
-        help=f"'none', or comma-separated: {', '.join(AUTOIMMUNE_CONDITIONS)}",
-    )
-    ask.add_argument("--th1-th2-ratio-elevated", type=yes_no, metavar="yes|no", help="elevated Th1/Th2 ratio")
-    ask.add_argument("--ivig-start", metavar="WHEN", help=f"when IVIG would start: {', '.join(IVIG_STARTS)}")
-    ask.add_argument(
-        "--rpl-type",
-        metavar="TYPE",
-        help=f"{' or '.join(RPL_TYPES)} RPL (no live birth before the losses, or losses after one); chooses the "
-        "randomized subgroups shown",
-    )
-    ask.add_argument(
-        "--baseline-live-birth-risk",
-        type=float,
-        metavar="P",
-        help="assumed chance of live birth without IVIG, between 0 and 1 (adds absolute effects)",
-    )
-    ask.add_argument(
-        "--baseline-live-birth-source",
-        metavar="ROW",
-        help=f"a sourced baseline instead of a number: {', '.join(BASELINE_SOURCES)}",
-    )
+    add_profile_flags(ask)
     ask.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="output format")
     ask.add_argument(
         "--detail",
@@ -192,6 +204,22 @@ def build_parser() -> Parser:
         default="evidence",
         help="evidence: the answer at a glance and the evidence on one screen; full: also the certainty reasons, "
         "every source quoted and why this answer (json is always full)",
+    )
+
+    aid = command(
+        commands,
+        "decision-aid",
+        "the decision aid for the talk with the patient, as text or an HTML page (material for a conversation with "
+        "a clinician, not advice)",
+        epilog=AID_EXAMPLES,
+    )
+    add_profile_flags(aid)
+    aid.add_argument("--format", choices=["text", "html"], default="text", help="output format")
+    aid.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write to FILE instead of standard output (an HTML page needs no server)",
     )
 
     evidence = command(

@@ -139,3 +139,54 @@ def test_serve_refuses_to_start_on_a_broken_store(tmp_path: Path) -> None:
     result = run("serve", "--port", "0", env={"IVIG_CDS_EVIDENCE_DIR": str(tmp_path / "evidence")})
     assert result.returncode == 1
     assert "rules.gap" in result.stderr
+
+
+AID_FLAGS = ["--prior-pregnancy-losses", "3", "--nk-cell-percent", "18", "--autoimmune", "antiphospholipid_syndrome"]
+
+
+def test_decision_aid_prints_the_aid_as_text_wrapped_at_100_columns() -> None:
+    result = run("decision-aid", *AID_FLAGS)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [
+        "IVIG AFTER REPEATED PREGNANCY LOSS: YOUR CHOICES",
+        "This page is material for a talk with your clinician. It is not advice, and it does not say what to",
+    ]
+    long = [line for line in lines if len(line) > 100]
+    assert long and all(line.startswith("https://") and " " not in line for line in long)  # an address is not split
+    assert "- Aspirin and heparin: the standard care for APS. A European guideline (ESHRE 2017) suggests" in lines
+    assert "WHAT WE DO NOT KNOW" in lines and "QUESTIONS YOU MAY WANT TO ASK" in lines
+    assert "Evidence version sha256:" in result.stdout
+
+
+def test_decision_aid_writes_a_page_that_carries_its_stylesheet(tmp_path: Path) -> None:
+    out = tmp_path / "aid.html"
+    result = run(
+        "decision-aid", *AID_FLAGS, "--baseline-live-birth-risk", "0.3", "--format", "html", "--output", str(out)
+    )
+    assert (result.returncode, result.stdout) == (0, f"decision aid written to {out}\n"), result.stderr
+    page = out.read_text(encoding="utf-8")
+    css = (ROOT / "templates" / "widget" / "static" / "aid.css").read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and f"<style>{css}</style>" in page and "<link" not in page
+    assert 'id="icon-array"' in page and "The evidence for these findings, in full" not in page
+
+
+def test_decision_aid_bad_flags_exit_2_naming_the_flag_never_the_value() -> None:
+    result = run("decision-aid", "--nk-cell-percent", "140")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("ivig-cds decision-aid: --nk-cell-percent: must be")
+    assert "140" not in result.stderr
+
+
+def test_decision_aid_refuses_a_sourced_baseline_that_does_not_describe_her() -> None:
+    result = run(
+        "decision-aid", *AID_FLAGS, "--baseline-live-birth-source", "promise2015_placebo_baseline", "--format", "html"
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("ivig-cds decision-aid: --baseline-live-birth-source: PROMISE 2015")
+
+
+def test_decision_aid_cannot_write_names_the_file_and_why(tmp_path: Path) -> None:
+    result = run("decision-aid", "--output", str(tmp_path / "missing" / "aid.txt"))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(f"cannot write {tmp_path / 'missing' / 'aid.txt'}: No such file or directory")

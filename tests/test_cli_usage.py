@@ -89,14 +89,18 @@ def test_a_profile_error_names_the_flag_typed_not_the_profile_field() -> None:
 @pytest.mark.parametrize(
     ("args", "shown"),
     [
-        (["--help"], ["--version", "serve", "ask", "evidence", "db", "mcp", "ivig-cds COMMAND --help"]),
+        (["--help"], ["--version", "serve", "ask", "decision-aid", "evidence", "db", "mcp", "ivig-cds COMMAND --help"]),
         (["serve", "--help"], ["(default: 127.0.0.1)", "(default: 8000)", "(default: 1)", "examples:"]),
         (["ask", "--help"], ["(default: text)", "examples:", "ivig-cds ask --prior-pregnancy-losses 3"]),
         (["evidence", "--help"], ["check", "pool", "examples:", "ivig-cds evidence check"]),
         (["evidence", "pool", "--help"], ["study,ivig_events,ivig_total,control_events,control_total", "example:"]),
         (["db", "--help"], ["upgrade", "purge", "examples:", "ivig-cds db upgrade"]),
+        (
+            ["decision-aid", "--help"],
+            ["(default: text)", "--output FILE", "examples:", "ivig-cds decision-aid --prior-pregnancy-losses 3"],
+        ),
     ],
-    ids=["top", "serve", "ask", "evidence", "pool", "db"],
+    ids=["top", "serve", "ask", "evidence", "pool", "db", "decision-aid"],
 )
 def test_help_shows_examples_and_defaults_and_no_internal_name(args: list[str], shown: list[str]) -> None:
     result = run(*args)

@@ -19,8 +19,8 @@ from plugin.cds_hooks.cards import cards_for, summary
 from plugin.core.answer.model import Answer
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
+from plugin.web.form import parse_query
 from plugin.web.links import widget_query
-from plugin.widget.form import parse_query
 from plugin.widget.page import render_page
 from tests.core.answer.test_answer import profiles
 from tests.wording_lint import lint, our_words

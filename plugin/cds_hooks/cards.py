@@ -13,7 +13,7 @@ from plugin.core.answer.render import Renderer
 from plugin.core.answer.wording import SELECTION_SHORT
 from plugin.core.rules.profile import PatientProfile
 from plugin.fhir.chart import Finding
-from plugin.web.links import widget_query
+from plugin.web.links import DECISION_AID_LABEL, decision_aid_url, widget_query
 
 
 def summary(answer: Answer) -> str:
@@ -28,6 +28,11 @@ def widget_link(profile: PatientProfile, base_url: str) -> Link:
     return Link(
         label="Open the IVIG evidence widget for these findings", url=f"{base_url}/widget{query}", type="absolute"
     )
+
+
+def decision_aid_link(profile: PatientProfile, base_url: str) -> Link:
+    """The decision aid for the conversation with the patient, for the same findings (as the widget reads them)."""
+    return Link(label=DECISION_AID_LABEL, url=decision_aid_url(profile, base_url), type="absolute")
 
 
 # The profile fields a card names, as it names them, in the order it lists them.
@@ -120,6 +125,6 @@ def cards_for(
         detail=detail + chart_notes(findings, unread, answer.profile),
         indicator="warning" if answer.at_ivig_order else "info",
         source=Source(label=answer.citation.short, url=answer.citation.url),
-        links=(widget_link(answer.profile, base),),
+        links=(widget_link(answer.profile, base), decision_aid_link(answer.profile, base)),
     )
     return (card,)

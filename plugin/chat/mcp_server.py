@@ -1,7 +1,9 @@
-"""The MCP server: two read-only tools over the same `Plugin` as every other door, and /mcp for the HTTP app.
+"""The MCP server: two read-only tools and the decision-aid prompt over the same `Plugin` as every other door, and
+/mcp for the HTTP app.
 
-Built on the SDK's low-level `Server` with only the tools handlers, so the capabilities it derives are the same
-in `initialize` and in `server/discover` (tools, nothing list-changing, nothing to subscribe to). Served over
+Built on the SDK's low-level `Server` with only the tools and prompts handlers, so the capabilities it derives are
+the same in `initialize` and in `server/discover` (tools and prompts, nothing list-changing, nothing to subscribe
+to). Served over
 stdio (`ivig-cds mcp`, see `stdio.py`) and streamable HTTP at /mcp (`McpHttp`, edges in `http_edges.py`), which
 the HTTP app builds on the first /mcp request (`http_door.py`).
 """
@@ -15,12 +17,21 @@ from typing import Any
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types import CallToolRequestParams, CallToolResult, ListToolsResult, PaginatedRequestParams
+from mcp_types import (
+    CallToolRequestParams,
+    CallToolResult,
+    GetPromptRequestParams,
+    GetPromptResult,
+    ListPromptsResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+)
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from plugin import __version__
 from plugin.chat.http_edges import McpEdges
+from plugin.chat.prompts import ChatPrompts
 from plugin.chat.tool_catalog import INSTRUCTIONS, SERVER_NAME
 from plugin.chat.tools import ChatTools, PluginSource
 from plugin.config import Settings
@@ -30,12 +41,19 @@ from plugin.core.answer.plugin import Plugin
 def build_server(plugin: PluginSource) -> Server[Any]:
     """The MCP server; `plugin` is awaited on each tool call (stdio loads it while `initialize` is answered)."""
     tools = ChatTools(plugin)
+    prompts = ChatPrompts(plugin)
 
     async def list_tools(ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None) -> ListToolsResult:
         return ListToolsResult(tools=tools.tools)
 
     async def call_tool(ctx: ServerRequestContext[Any], params: CallToolRequestParams) -> CallToolResult:
         return await tools.call(params.name, params.arguments)
+
+    async def list_prompts(ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None) -> ListPromptsResult:
+        return ListPromptsResult(prompts=prompts.prompts)
+
+    async def get_prompt(ctx: ServerRequestContext[Any], params: GetPromptRequestParams) -> GetPromptResult:
+        return await prompts.get(params.name, params.arguments)
 
     return Server(
         SERVER_NAME,
@@ -44,6 +62,8 @@ def build_server(plugin: PluginSource) -> Server[Any]:
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_prompts=list_prompts,
+        on_get_prompt=get_prompt,
     )
 
 

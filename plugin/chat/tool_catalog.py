@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from plugin.core.rules.profile import PatientProfile
+from plugin.web.links import NOT_ADVICE
 
 SERVER_NAME = "ivig-cds"
 
@@ -74,7 +75,29 @@ EVIDENCE = ToolSpec(
 
 TOOLS: tuple[ToolSpec, ...] = (ANSWER, EVIDENCE)
 
+
+@dataclass(frozen=True)
+class PromptSpec:
+    name: str
+    title: str
+    description: str
+
+
+# The decision aid, for a person to pick in an assistant: its arguments are the answer tool's, as text.
+DECISION_AID = PromptSpec(
+    name="ivig_rpl_decision_aid",
+    title="IVIG in recurrent pregnancy loss: decision aid for the talk with the patient",
+    description=(
+        f"An encounter decision aid in plain words, {NOT_ADVICE}: the options (IVIG, no IVIG, research, and standard "
+        "care where a guideline states one for her), what is known and how sure, what is not known, the harms and "
+        "burdens of IVIG, the positions that disagree, questions she may want to ask, and the sources with their "
+        "date and the evidence version. Made from the same evidence as ivig_rpl_answer; every argument is optional "
+        "(left out means not known)."
+    ),
+)
+
 INSTRUCTIONS = (
     "Evidence on IVIG and live birth for women with recurrent pregnancy loss and an immune finding. "
-    f"{_SCOPE} Answers are decision support, not prescriptions. {_SHOW_WARNING}"
+    f"{_SCOPE} Answers are decision support, not prescriptions. {_SHOW_WARNING} The prompt {DECISION_AID.name} "
+    f"gives the decision aid in plain words for the talk with the patient: {NOT_ADVICE}."
 )

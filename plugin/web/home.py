@@ -29,6 +29,12 @@ class Door:
 
 DOORS = (
     Door("/widget", "The evidence for one patient as a page, for the EHR to frame (works without JavaScript)."),
+    Door(
+        "/decision-aid",
+        "The decision aid for the talk with the patient, in plain words and printable: material for a conversation "
+        "with a clinician, not advice.",
+        query="prior_pregnancy_losses=3&nk_cell_percent=18&autoimmune_conditions=antiphospholipid_syndrome",
+    ),
     Door("/docs", "The HTTP API, interactive (Swagger UI); /openapi.json is the document itself."),
     Door("/redoc", "The HTTP API as a reference (ReDoc)."),
     Door("/cds-services", "CDS Hooks discovery: the patient-view and order-select services an EHR calls."),

@@ -17,10 +17,11 @@ from plugin.core.answer.views import ContextView
 from plugin.core.evidence.analysis import Analysis
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS
 from plugin.errors import ProfileError
+from plugin.web.form import FieldError, ProfileForm
+from plugin.web.links import DECISION_AID_LABEL, decision_aid_url
 from plugin.web.sessions import Banner, ChartEntry
 from plugin.widget.forest import forest_plot
 from plugin.widget.forest_model import Comparison
-from plugin.widget.form import FieldError, ProfileForm
 
 PAGE_TEMPLATE = "widget/page.html.j2"
 FOREST_TEMPLATE = "widget/forest.svg.j2"
@@ -33,6 +34,7 @@ class Urls:
     widget: str = "/widget"
     answer: str = "/v1/answer"
     css: str = "/widget/static/widget.css"
+    aid_css: str = "/widget/static/aid.css"
     js: str = "/widget/static/widget.js"
     forest_template: str = "/v1/evidence/{analysis_id}/forest.svg"
 
@@ -158,6 +160,8 @@ def page_context(
         "labels": {"fields": FIELD_LABELS, "statuses": STATUS_HEADINGS},
         "urls": URLS,
         "forest_url": URLS.forest(analysis.id),
+        "aid_url": decision_aid_url(answer.profile) if answer else None,
+        "aid_label": DECISION_AID_LABEL,
         "chart": chart,
         "banner": banner,
         "launch_id": launch_id,

@@ -17,15 +17,19 @@ from plugin.core.rules.profile import PatientProfile
 from plugin.web.deps import PluginDep, SessionsDep
 from plugin.web.embedding import Document, security_headers
 from plugin.web.error_page import error_page, request_error_page
+from plugin.web.form import NONE, ProfileForm, parse_query
 from plugin.web.links import widget_query
 from plugin.web.sessions import Banner, ChartEntry
-from plugin.widget.form import NONE, ProfileForm, parse_query
 from plugin.widget.page import fits, render_forest, render_page
 
 router = APIRouter()
 
 # The only files the static route serves: an allow-list, so no path from a URL reaches the file system.
-STATIC_FILES = {"widget.js": "text/javascript; charset=utf-8", "widget.css": "text/css; charset=utf-8"}
+STATIC_FILES = {
+    "widget.js": "text/javascript; charset=utf-8",
+    "widget.css": "text/css; charset=utf-8",
+    "aid.css": "text/css; charset=utf-8",  # the decision aid's (decision_aid.py), print rules included
+}
 
 
 EMPTY: dict[str, Any] = {"type": "string", "maxLength": 0}
@@ -174,7 +178,8 @@ def get_forest(
 
 @router.get("/widget/static/{name}", tags=["widget"], include_in_schema=False)
 def get_static(request: Request, name: str) -> Response:
-    """The widget's script and stylesheet, served by the plugin itself: no third-party assets."""
+    """The widget's script and stylesheets (its own and the decision aid's), served by the plugin itself: no
+    third-party assets."""
     media_type = STATIC_FILES.get(name)
     settings: Settings = request.app.state.settings
     if media_type is None:

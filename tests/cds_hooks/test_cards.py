@@ -14,7 +14,7 @@ from plugin.core.answer.model import Answer
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
 from plugin.fhir.chart import Finding
-from plugin.widget.form import parse_query
+from plugin.web.form import parse_query
 from tests.core.answer.test_answer import profiles
 
 GRID: dict[str, list[Any]] = {

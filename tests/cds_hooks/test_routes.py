@@ -117,12 +117,12 @@ def test_each_call_gets_fresh_card_uuids(cds: TestClient) -> None:
     assert one_card(cds, body)["uuid"] != one_card(cds, body)["uuid"]
 
 
-def test_card_links_to_the_widget_with_the_profile_as_query_parameters(cds: TestClient) -> None:
+def test_card_links_to_the_widget_and_the_decision_aid_with_the_profile_as_query_parameters(cds: TestClient) -> None:
     body = hook_request(
         chart("conditions-icd10cm.json", nkCells="nk-percent.json", obstetricHistory="obstetric-3-losses.json")
     )
-    (link,) = one_card(cds, body)["links"]
-    url = urlsplit(link["url"])
+    link, aid = one_card(cds, body)["links"]
+    url, aid_url = urlsplit(link["url"]), urlsplit(aid["url"])
     assert (url.scheme, url.netloc, url.path, link["type"]) == ("https", "cds.example.org", "/widget", "absolute")
     assert parse_qsl(url.query) == [
         ("prior_pregnancy_losses", "3"),
@@ -130,6 +130,18 @@ def test_card_links_to_the_widget_with_the_profile_as_query_parameters(cds: Test
         ("autoimmune_conditions", "antiphospholipid_syndrome"),
         ("autoimmune_conditions", "systemic_lupus_erythematosus"),
     ]
+    # The decision aid for the talk with the patient: the same findings, labelled as what it is and is not.
+    assert (aid_url.scheme, aid_url.netloc, aid_url.path, aid["type"]) == (
+        "https",
+        "cds.example.org",
+        "/decision-aid",
+        "absolute",
+    )
+    assert aid_url.query == url.query
+    assert aid["label"] == (
+        "Decision aid for the talk with the patient, in plain words: material for a conversation with a clinician, "
+        "not advice"
+    )
 
 
 def test_nk_as_a_fraction_reads_the_same_as_a_percentage(cds: TestClient) -> None:
@@ -349,7 +361,7 @@ def test_the_readme_sample_request_gives_the_card_shown_there(tmp_path: Path) ->
         card = one_card(client, request)
     assert json.dumps(card["summary"]) in shown
     assert json.dumps(card["source"]["url"]) in shown
-    assert json.dumps(card["links"][0]["url"]) in shown
+    assert all(json.dumps(link["url"]) in shown and json.dumps(link["label"]) in shown for link in card["links"])
 
 
 def test_a_card_says_how_many_chart_resources_could_not_be_read(cds: TestClient) -> None:

@@ -28,11 +28,11 @@ from jsonschema import Draft202012Validator
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, CallToolResult, TextContent, Tool
+from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, Prompt, TextContent, Tool
 from mcp.types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
 from plugin.app import create_app
-from plugin.chat.tool_catalog import ANSWER, EVIDENCE
+from plugin.chat.tool_catalog import ANSWER, DECISION_AID, EVIDENCE
 from plugin.config import Settings
 from plugin.core.answer.model import WARNING_CODE
 from plugin.core.answer.plugin import Plugin
@@ -75,6 +75,12 @@ BAD_ARGUMENTS: dict[str, tuple[dict[str, Any], str]] = {
     ),
 }
 DOI = "10.1186/s13223-022-00660-8"
+# The decision aid prompt's arguments are strings (as a query string's are): the "done when" patient of the aid.
+AID_ARGUMENTS = {
+    "prior_pregnancy_losses": "3",
+    "nk_cell_percent": "18",
+    "autoimmune_conditions": "antiphospholipid_syndrome",
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ class Conversation:
     bad_answers: dict[str, CallToolResult]
     bad_evidence: CallToolResult
     unknown_tool: MCPError
+    prompts: list[Prompt]
+    aid: GetPromptResult
+    bad_aid: MCPError
 
 
 async def converse(session: ClientSession, era: str) -> Conversation:
@@ -107,6 +116,12 @@ async def converse(session: ClientSession, era: str) -> Conversation:
         unknown_tool = exc
     else:
         pytest.fail("calling a tool that does not exist succeeded")
+    try:
+        await session.get_prompt(DECISION_AID.name, {"nk_cell_percent": "140", "autoimmune_conditions": "xyzzy"})
+    except MCPError as exc:
+        bad_aid = exc
+    else:
+        pytest.fail("a decision aid with bad arguments was given")
     return Conversation(
         era=era,
         protocol_version=session.protocol_version,
@@ -119,6 +134,9 @@ async def converse(session: ClientSession, era: str) -> Conversation:
         bad_answers=bad,
         bad_evidence=await session.call_tool(EVIDENCE.name, {"analysis": "other"}),
         unknown_tool=unknown_tool,
+        prompts=(await session.list_prompts()).prompts,
+        aid=await session.get_prompt(DECISION_AID.name, AID_ARGUMENTS),
+        bad_aid=bad_aid,
     )
 
 
@@ -358,8 +376,59 @@ def test_tools_list_is_under_8_kb(conversation: Conversation) -> None:
     assert len(json.dumps({"tools": listed}, separators=(",", ":"))) < 8192
 
 
-def test_capabilities_are_tools_only_in_every_era_and_transport(conversation: Conversation) -> None:
-    assert conversation.capabilities == {"tools": {"listChanged": False}}
+def test_capabilities_are_tools_and_prompts_in_every_era_and_transport(conversation: Conversation) -> None:
+    assert conversation.capabilities == {"prompts": {"listChanged": False}, "tools": {"listChanged": False}}
+
+
+def test_the_decision_aid_prompt_is_listed_as_material_for_a_conversation_not_advice(
+    conversation: Conversation,
+) -> None:
+    (prompt,) = conversation.prompts
+    assert (prompt.name, prompt.title) == (
+        "ivig_rpl_decision_aid",
+        "IVIG in recurrent pregnancy loss: decision aid for the talk with the patient",
+    )
+    assert "material for a conversation with a clinician, not advice" in (prompt.description or "")
+    assert prompt.arguments is not None
+    assert [(a.name, a.required) for a in prompt.arguments] == [(name, False) for name in PatientProfile.model_fields]
+    conditions = next(a for a in prompt.arguments if a.name == "autoimmune_conditions")
+    assert "Comma-separated, each at most once" in (conditions.description or "")
+
+
+def test_the_decision_aid_prompt_gives_the_aid_in_plain_words_with_standard_care_harms_and_sources(
+    conversation: Conversation,
+) -> None:
+    (message,) = conversation.aid.messages
+    assert message.role == "user" and isinstance(message.content, TextContent)
+    text = message.content.text
+    assert conversation.aid.description == (
+        "IVIG in recurrent pregnancy loss: decision aid for the talk with the patient: material for a conversation "
+        "with a clinician, not advice."
+    )
+    assert text.startswith(
+        "The text below is a decision aid for the talk between a woman and her clinician: material for a "
+        "conversation with a clinician, not advice. Share it as it is"
+    )
+    assert "Made for: 3 pregnancies lost; NK cells 18%; antiphospholipid syndrome (APS)." in text
+    assert "- Aspirin and heparin: the standard care for APS. A European guideline (ESHRE 2017)" in text
+    assert "400 mg for each kg of their weight, each day for 5 days in a row" in text
+    assert "Blood clots. In the US, every IVIG product carries a boxed warning about them (US FDA 2013)." in text
+    assert "WHAT WE DO NOT KNOW" in text and "QUESTIONS YOU MAY WANT TO ASK" in text
+    assert f"https://doi.org/{DOI}" not in text and f"doi:{DOI}" in text
+    assert "The sources were last searched in November 2026." in text
+
+
+def test_bad_decision_aid_arguments_are_invalid_params_naming_each_field_never_the_value(
+    conversation: Conversation,
+) -> None:
+    error = conversation.bad_aid.error
+    assert error.code == INVALID_PARAMS
+    assert error.message == (
+        f"Invalid arguments for {DECISION_AID.name}: nk_cell_percent: Input should be less than or equal to 100; "
+        "autoimmune_conditions: Input should be 'antiphospholipid_syndrome', 'systemic_lupus_erythematosus', "
+        "'autoimmune_thyroid_disease' or 'other_autoimmune'"
+    )
+    assert "140" not in error.message and "xyzzy" not in error.message
 
 
 def test_stdout_of_ivig_cds_mcp_carries_nothing_but_json_rpc() -> None:

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 
 from fastapi.testclient import TestClient
 
 from plugin import __version__
 
-DOORS = ["/widget", "/docs", "/redoc", "/cds-services", "/v1/tools?format=openai", "/healthz", "/readyz", "/metrics"]
+AID = "/decision-aid?prior_pregnancy_losses=3&nk_cell_percent=18&autoimmune_conditions=antiphospholipid_syndrome"
+DOORS = [
+    "/widget",
+    AID,
+    "/docs",
+    "/redoc",
+    "/cds-services",
+    "/v1/tools?format=openai",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+]
 
 
 def test_home_links_every_door_and_describes_mcp(client: TestClient) -> None:
     response = client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
-    assert re.findall(r'<a href="([^"]+)">', response.text) == DOORS
+    assert [html.unescape(href) for href in re.findall(r'<a href="([^"]+)">', response.text)] == DOORS
     assert "<dt><code>/mcp</code></dt>" in response.text
     assert f'<span id="version">{__version__}</span>' in response.text
     evidence_version = client.get("/healthz").json()["evidence_version"]

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from plugin.app import create_app
-from plugin.widget.form import parse_query
+from plugin.web.form import parse_query
 from tests.cds_hooks.support import SERVICE_URL, cds_settings, chart, hook_request
 
 

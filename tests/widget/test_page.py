@@ -16,7 +16,7 @@ from plugin.app import create_app
 from plugin.config import Settings
 from plugin.core.answer.plugin import Plugin
 from plugin.core.answer.render import MissingWarningError, Renderer
-from plugin.widget.form import parse_query
+from plugin.web.form import parse_query
 from plugin.widget.page import render_forest, render_page
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -89,6 +89,19 @@ def fmt_percent(probability: float) -> str:
     return f"{(Decimal(repr(probability)) * 100).normalize():f}%"
 
 
+def fmt_plain_number(value: float) -> str:
+    """A value as the caller gave it, without a trailing ".0" (18.0 -> 18, 14.5 -> 14.5, 0.18 -> 0.18)."""
+    return f"{value:g}"
+
+
+DOI_RESOLVER = "https://doi.org/"
+
+
+def fmt_link_text(link: str) -> str:
+    """A reference's address as a reader copies it: "doi:10.1000/x" for a DOI, any other address as it is."""
+    return f"doi:{link.removeprefix(DOI_RESOLVER)}" if link.startswith(DOI_RESOLVER) else link
+
+
 def fmt_period(text: str) -> str:
     """End a sentence with one full stop, also after a quotation that ends with its own (“... events.”)."""
     return text if text.endswith((".", ".”")) else f"{text}."

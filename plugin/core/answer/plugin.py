@@ -13,8 +13,9 @@ from pydantic import Field
 
 from plugin.core.answer.answer_cache import AnswerCache
 from plugin.core.answer.compose import answer
+from plugin.core.answer.decision_aid import DecisionAid, decision_aid
 from plugin.core.answer.model import Answer
-from plugin.core.answer.render import TEMPLATES, MissingWarningError, Renderer
+from plugin.core.answer.render import AID_TEMPLATES, TEMPLATES, AidFormat, MissingWarningError, Renderer
 from plugin.core.evidence.analysis import EvidenceStore
 from plugin.core.evidence.context import Baseline
 from plugin.core.evidence.model import Frozen
@@ -68,6 +69,14 @@ class Plugin:
         """The full markdown and text, and the markdown of the first two layers (a chat assistant's text)."""
         render = self.renderer.render
         return render(result, "markdown"), render(result, "text"), render(result, "markdown", "evidence")
+
+    def decision_aid(self, profile: PatientProfile) -> DecisionAid:
+        """The decision aid for the conversation with the patient, from the same (cached) answer.
+
+        Raises:
+            ProfileError: as `answer` does, for a sourced baseline that does not describe her.
+        """
+        return decision_aid(self.answer(profile), self.store)
 
     def respond(self, profile: PatientProfile) -> RenderedAnswer:
         """The answer with its renderings, worked out afresh (the cached door bodies are proven equal to it)."""
@@ -189,4 +198,10 @@ def load_plugin(settings: Locations, store: EvidenceStore | None = None) -> Plug
     plugin = Plugin(store=store, tables=tables, renderer=renderer, cache_size=settings.answer_cache_size)
     for fmt in TEMPLATES:
         smoke_test(plugin, f"chat {fmt}", partial(renderer.render, fmt=fmt))
+    for aid_format in AID_TEMPLATES:
+        smoke_test(plugin, f"decision aid {aid_format}", partial(render_aid, plugin, fmt=aid_format))
     return plugin
+
+
+def render_aid(plugin: Plugin, answer: Answer, fmt: AidFormat) -> str:
+    return plugin.renderer.render_aid(decision_aid(answer, plugin.store), fmt)

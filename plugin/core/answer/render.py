@@ -7,22 +7,27 @@ filters. Rendering fails if the output lacks the non-randomized warning, so no c
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import jinja2
+from markupsafe import escape
 
 from plugin.core.answer import wording
+from plugin.core.answer.decision_aid import DecisionAid
 from plugin.core.answer.evidence_summary import EvidenceSummary
 from plugin.core.answer.formats import (
     fmt_ci,
     fmt_difference_cell,
     fmt_effect,
+    fmt_link_text,
     fmt_month,
     fmt_p,
     fmt_per_1000,
     fmt_percent,
     fmt_period,
+    fmt_plain_number,
     fmt_ratio,
     fmt_risk_cell,
     fmt_risk_short,
@@ -39,6 +44,9 @@ Detail = Literal["evidence", "full"]
 TEXT_WIDTH = 100
 TEMPLATES: dict[Format, str] = {"markdown": "chat/answer.md.j2", "text": "chat/answer.txt.j2"}
 EVIDENCE_TEMPLATE = "chat/evidence.md.j2"
+# The decision aid for the conversation with the patient: a printable page, and the same words as text.
+AidFormat = Literal["html", "text"]
+AID_TEMPLATES: dict[AidFormat, str] = {"html": "decision_aid/aid.html.j2", "text": "decision_aid/aid.txt.j2"}
 
 FIELD_LABELS = {
     "prior_pregnancy_losses": "prior pregnancy losses",
@@ -64,6 +72,16 @@ AUTOESCAPED = ("html", "svg", "html.j2", "svg.j2")
 
 class MissingWarningError(RuntimeError):
     """A template rendered without the non-randomized warning: a defect, never shown to a user."""
+
+
+@dataclass(frozen=True)
+class AidPage:
+    """What the HTML aid links to: its stylesheet by URL, or the stylesheet itself for a page saved as a file (which
+    has no server to load it from), and the full evidence for the same findings (none in a file)."""
+
+    stylesheet: str = ""
+    inline_css: str = ""
+    evidence: str = ""
 
 
 def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
@@ -111,6 +129,8 @@ def environment(templates_dir: Path) -> jinja2.Environment:
         randomized_rows=randomized_rows,
         month=fmt_month,
         period=fmt_period,
+        plain_number=fmt_plain_number,
+        link_text=fmt_link_text,
         field_label=FIELD_LABELS.__getitem__,
         condition_short=wording.SELECTION_SHORT.__getitem__,
     )
@@ -136,6 +156,16 @@ class Renderer:
     def render(self, answer: Answer, fmt: Format, detail: Detail = "full") -> str:
         """The answer in `fmt`, a paragraph to a line (a terminal wraps it with `wrap_text`)."""
         return self.render_template(TEMPLATES[fmt], answer, detail)
+
+    def render_aid(self, aid: DecisionAid, fmt: AidFormat, page: AidPage | None = None) -> str:
+        """The decision aid as a page (`html`) or text. Its plain words are the patient's; the answer's own first
+        lines and warning are quoted for the clinician, so this raises MissingWarningError as render_template does.
+        """
+        output = self.env.get_template(AID_TEMPLATES[fmt]).render(aid=aid, page=page or AidPage())
+        warning = aid.answer.nonrandomized_warning.text
+        if (str(escape(warning)) if fmt == "html" else warning) not in output:
+            raise MissingWarningError(f"{AID_TEMPLATES[fmt]} rendered without the non-randomized warning")
+        return output
 
     def render_evidence(self, summary: EvidenceSummary) -> str:
         """The evidence summary as markdown, warning first. Raises MissingWarningError as render_template does."""

@@ -80,6 +80,25 @@ class Baseline(Frozen):
         return self
 
 
+# How a regimen's source writes a count of days ("five consecutive days"), so the loader can find it there.
+COUNT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+class Regimen(Frozen):
+    """How a trial gave IVIG, as numbers its statement states: what a woman would go through (the decision aid's
+    practical burden). The loader checks each number against the statement, so none can drift from the source."""
+
+    dose_mg_per_kg: int = Field(gt=0)
+    days: int = Field(gt=0, lt=len(COUNT_WORDS))
+    start_weeks: tuple[int, int]
+
+    def missing_from(self, statement: str) -> list[str]:
+        """The numbers this regimen gives that the statement does not state, as the statement would write them."""
+        low, high = self.start_weeks
+        written = (f"{self.dose_mg_per_kg} mg/kg", f"{COUNT_WORDS[self.days]} consecutive days", f"{low}–{high} weeks")
+        return [text for text in written if text not in statement]
+
+
 class ContextRecord(Frozen):
     """One record as shown: the statement as the source words it, and its figures where they are confirmed."""
 
@@ -124,6 +143,8 @@ class ContextRecord(Frozen):
     certainty_or_strength: str | None = None
     subgroups: tuple[Subgroup, ...] = ()
     baseline: Baseline | None = None
+    # How the trial gave IVIG, where its statement says (a dose, a number of days, when it started).
+    regimen: Regimen | None = None
     where: Text
     unconfirmed: tuple[str, ...] = ()
 
@@ -162,6 +183,8 @@ class ContextRecord(Frozen):
             raise ValueError("a subgroup record names both the record it belongs to and its own label")
         if self.harm is not None and self.harm not in " ".join((self.statement, *self.also)):
             raise ValueError("`harm` must quote the record's statement")
+        if self.regimen is not None and (missing := self.regimen.missing_from(self.statement)):
+            raise ValueError(f"the regimen's numbers must be stated in the statement: {missing} are not")
         if self.topic in GIST_TOPICS and not self.gist:
             raise ValueError(f"a {self.topic} record needs its `gist`, the few words the short layers show")
         return self

@@ -340,6 +340,34 @@ def test_an_estimate_without_its_direction_is_refused(store_copy: Path) -> None:
     assert load_error(store_copy).code == "context.schema"
 
 
+def test_the_yamada_regimen_is_kept_as_the_numbers_its_statement_states() -> None:
+    record = load_evidence(EVIDENCE).context["yamada2022_design"]
+
+    assert record.regimen is not None
+    assert (record.regimen.dose_mg_per_kg, record.regimen.days, record.regimen.start_weeks) == (400, 5, (4, 6))
+    assert record.regimen.missing_from(record.statement) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "missing"),
+    [
+        ("dose_mg_per_kg = 400", "dose_mg_per_kg = 500", "500 mg/kg"),
+        ("days = 5", "days = 4", "four consecutive days"),
+        ("start_weeks = [4, 6]", "start_weeks = [4, 8]", "4–8 weeks"),
+    ],
+    ids=["dose", "days", "weeks"],
+)
+def test_a_regimen_number_its_statement_does_not_state_is_refused(
+    store_copy: Path, old: str, new: str, missing: str
+) -> None:
+    edit(store_copy, old, new, CONTEXT / "yamada2022-design.toml")
+
+    error = load_error(store_copy)
+
+    assert error.code == "context.schema"
+    assert missing in error.message
+
+
 def test_a_store_without_context_records_is_refused(store_copy: Path) -> None:
     shutil.rmtree(store_copy / CONTEXT)
 

@@ -1,7 +1,8 @@
-"""Widget query parameters -> PatientProfile, keeping what was typed so the page can show it back with errors.
+"""Profile parameters as text -> PatientProfile, keeping what was typed so a page can show it back with errors.
 
 Parameters are named exactly like the profile fields, so an EHR, a CDS Hooks card link or a bookmark can open
-the widget for a patient. An empty or absent parameter means unknown. `autoimmune_conditions` is repeated once
+the widget or the decision aid for a patient, and an MCP prompt's arguments (strings, like a query's) read the same
+way. An empty or absent parameter means unknown. `autoimmune_conditions` is repeated once
 per condition, and the single value `none` means she has none. A bad value never raises: it becomes a
 `FieldError` naming the field, and no profile is built (an answer for a different profile would mislead).
 """

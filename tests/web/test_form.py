@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, PatientProfile
-from plugin.widget.form import FIELDS, parse_query
+from plugin.web.form import FIELDS, parse_query
 
 
 def query(**fields: Any) -> list[tuple[str, str]]:
