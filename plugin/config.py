@@ -259,6 +259,27 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(
         default=32, gt=0, description="Deepest JSON nesting accepted (422 naming the field).", examples=[16]
     )
+    feedback_per_card: int = Field(
+        default=20,
+        gt=0,
+        description="CDS Hooks feedback entries one card may hold; a batch that would pass it is refused whole (422 "
+        "naming `feedback[i].card`).",
+        examples=[50],
+    )
+    feedback_per_minute: int = Field(
+        default=600,
+        gt=0,
+        description="CDS Hooks feedback entries one client (its issuer; its address in development mode) may send "
+        "in a minute, per worker; more get 429 with Retry-After.",
+        examples=[120],
+    )
+    development_fhir_ports: tuple[int, ...] = Field(
+        default=(),
+        description="Development mode: loopback ports an unauthenticated CDS Hooks call may name as its fhirServer "
+        "(with the EHR's token), beside the ports of the trusted issuers' FHIR servers; no other loopback port "
+        "(a database's, say) is ever sent a request.",
+        examples=[[8080]],
+    )
     max_header_bytes: int = Field(
         default=32 * 1024,
         gt=0,

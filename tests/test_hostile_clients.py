@@ -9,17 +9,33 @@ the run's summary.
 from __future__ import annotations
 
 import json
+import os
+import resource
 import selectors
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from joserfc import jws
+from joserfc.jwk import ECKey, KeySet
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
-from tests.served import Server, served
+from tests.cds_hooks.support import SERVICE_URL, chart, hook_request, serve
+from tests.conftest import ROOT
+from tests.served import CONSOLE_SCRIPT, Server, served, upgraded_database
 from tests.test_malformed_traffic import Prober
 
 IDLE_CONNECTIONS = 1050
@@ -108,6 +124,8 @@ def parser_server(request: pytest.FixtureRequest) -> Iterator[Server]:
     with served(H11_SERVE if request.param == "h11" else (), env={"IVIG_CDS_ALLOW_UNAUTHENTICATED": "1"}) as running:
         running.log_until("Application startup complete")
         assert any("h11_impl" in line or "Started server" in line for line in running.log)
+        for _ in range(20):  # warmed up, as the other servers are by the tests before theirs
+            httpx.get(f"{running.url}/healthz")
         yield running
 
 
@@ -138,3 +156,235 @@ def test_4_a_16_mb_header_gets_431_on_both_parsers_and_twenty_of_them_cost_no_me
     assert set(answers) == {(431, "request.headers_too_large")}
     assert grown < 20, grown  # each connection holds at most one read (256 KiB) beyond the 32 KiB limit
     report.append(f"finding 4: twenty 16 MB headers: {answers[0][0]} each, peak memory grew {grown:.1f} MiB")
+
+
+# The CDS Hooks door with client JWTs: one issuer whose keys are in a file, and one whose JWK Set URL always fails.
+ISSUER = "https://ehr.example.org"
+OTHER_ISSUER = "https://other-ehr.example.org"
+BROKEN_ISSUER = "https://broken-ehr.example.org"
+BASE = "https://cds.example.org"
+KEY = ECKey.generate_key("P-256", parameters={"kid": "ehr-1"})
+
+
+def signed(issuer: str = ISSUER, path: str = SERVICE_URL, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {"iss": issuer, "aud": f"{BASE}{path}", "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
+    header = {"alg": "ES256", "typ": "JWT", "kid": "ehr-1"}
+    return jws.serialize_compact(header, json.dumps(payload | claims), KEY)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def jwks_hits() -> Iterator[tuple[str, list[str]]]:
+    """A loopback JWK Set URL that answers 500 every time, and the requests it received."""
+    hits: list[str] = []
+
+    async def failing(request: Request) -> Response:
+        hits.append(request.url.path)
+        return Response(status_code=500)
+
+    with serve(Starlette(routes=[Route("/jwks.json", failing)])) as base:
+        yield f"{base}/jwks.json", hits
+
+
+def issuers_env(folder: Path, broken_jwks: str) -> dict[str, str]:
+    keys = folder / "jwks.json"
+    keys.write_text(json.dumps(KeySet([KEY]).as_dict(private=False)), encoding="utf-8")
+    issuers = {
+        ISSUER: {"jwks": str(keys)},
+        OTHER_ISSUER: {"jwks": str(keys)},
+        BROKEN_ISSUER: {"jwks": broken_jwks},
+    }
+    return {"IVIG_CDS_TRUSTED_ISSUERS": json.dumps(issuers), "IVIG_CDS_PUBLIC_BASE_URL": BASE}
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`serve` as deployed: every CDS Hooks call needs a client JWT (JWK Sets from files only)."""
+    folder = tmp_path_factory.mktemp("guarded")
+    keys = folder / "jwks.json"
+    keys.write_text(json.dumps(KeySet([KEY]).as_dict(private=False)), encoding="utf-8")
+    issuers = {ISSUER: {"jwks": str(keys)}, OTHER_ISSUER: {"jwks": str(keys)}}
+    env = {
+        "IVIG_CDS_TRUSTED_ISSUERS": json.dumps(issuers),
+        "IVIG_CDS_PUBLIC_BASE_URL": BASE,
+        "IVIG_CDS_FEEDBACK_PER_CARD": "3",
+        "IVIG_CDS_FEEDBACK_PER_MINUTE": "8",
+    }
+    with served(env=env) as running:
+        yield running
+
+
+def timed_post(port: int, path: str, body: bytes, headers: str = "") -> tuple[int, float]:
+    """POST `body` on a raw socket, sending it as fast as the server reads it; the status and the seconds from the
+    first byte sent to the status line received."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.perf_counter()
+        sender = threading.Thread(target=lambda: send_quietly(sock, head + body), daemon=True)
+        sender.start()
+        received = b""
+        while b"\r\n" not in received:
+            data = sock.recv(4096)
+            if not data:
+                break
+            received += data
+        elapsed = time.perf_counter() - started
+        sender.join(timeout=10)
+    return int(received.split(b" ", 2)[1]), elapsed
+
+
+def send_quietly(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass  # answered and closed before all of it was sent: what the test is about
+
+
+def test_2_a_1_mib_unauthenticated_cds_body_is_refused_from_its_headers(guarded: Server, report: list[str]) -> None:
+    body = b"[" + b"{}," * (1024 * 1024 // 3 - 1) + b"{}]"
+    assert 1_000_000 < len(body) <= 1024 * 1024
+    with Prober(guarded.url):
+        results = [timed_post(guarded.port, SERVICE_URL, body) for _ in range(8)]
+    assert {status for status, _ in results} == {401}
+    slowest = max(elapsed for _, elapsed in results)
+    assert slowest < 0.05, results
+    # A token that fails verification is refused as early, its body unread too.
+    status, elapsed = timed_post(guarded.port, SERVICE_URL, body, f"Authorization: Bearer {signed(aud='x')}\r\n")
+    assert (status, elapsed < 0.05) == (401, True)
+    report.append(f"finding 2: a 1 MiB unauthenticated CDS body refused (401) in at most {slowest * 1000:.1f} ms")
+
+
+def test_6_a_feedback_timestamp_at_the_edge_of_the_date_range_is_422_naming_it(server: Server) -> None:
+    for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-00:01"):
+        entry = {"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": moment}
+        response = httpx.post(f"{server.url}{SERVICE_URL}/feedback", json={"feedback": [entry]})
+        assert response.status_code == 422, moment
+        assert response.json()["issue"][0]["expression"] == ["feedback[0].outcomeTimestamp"]
+
+
+def test_7_a_900_kb_hook_instance_is_422_naming_the_limit_and_never_logged(server: Server) -> None:
+    huge = "h" * 900_000
+    response = httpx.post(f"{server.url}{SERVICE_URL}", json=hook_request(chart(), hookInstance=huge))
+    assert response.status_code == 422
+    (issue,) = response.json()["issue"]
+    assert issue["expression"] == ["hookInstance"]
+    assert issue["details"]["text"] == "hookInstance is longer than 128 characters"
+    httpx.get(f"{server.url}/openapi.json")
+    lines = server.log_until('"route": "/openapi.json"')
+    assert max(len(line) for line in lines) < 2000
+    assert not any("hhhhhhhhhh" in line for line in lines)
+
+
+def issued_card(server: Server, token: str | None = None) -> str:
+    headers = bearer(token) if token else {}
+    response = httpx.post(f"{server.url}{SERVICE_URL}", json=hook_request(chart()), headers=headers)
+    assert response.status_code == 200, response.text
+    card: str = response.json()["cards"][0]["uuid"]
+    return card
+
+
+def feedback(card: str, second: int) -> dict[str, Any]:
+    moment = f"2026-03-02T10:00:{second:02d}Z"
+    return {"feedback": [{"card": card, "outcome": "overridden", "outcomeTimestamp": moment}]}
+
+
+FEEDBACK_URL = f"{SERVICE_URL}/feedback"
+
+
+def test_7_feedback_is_taken_only_from_the_cards_issuer_and_bounded_per_card_and_per_client(guarded: Server) -> None:
+    card = issued_card(guarded, signed())
+    url = f"{guarded.url}{FEEDBACK_URL}"
+    stranger = httpx.post(url, json=feedback(card, 0), headers=bearer(signed(OTHER_ISSUER, FEEDBACK_URL)))
+    assert (stranger.status_code, stranger.json()["issue"][0]["expression"]) == (422, ["feedback[0].card"])
+    statuses = [
+        httpx.post(url, json=feedback(card, second), headers=bearer(signed(path=FEEDBACK_URL))).status_code
+        for second in range(4)
+    ]
+    assert statuses == [200, 200, 200, 422]  # IVIG_CDS_FEEDBACK_PER_CARD is 3 here
+    full = httpx.post(url, json=feedback(card, 9), headers=bearer(signed(path=FEEDBACK_URL))).json()
+    assert full["issue"][0]["details"]["text"] == (
+        "feedback[0].card already has the most feedback entries one card may hold (3)"
+    )
+    # Eight entries a minute per client here: five taken or refused above, three more now, then 429.
+    other = issued_card(guarded, signed())
+    answers = [httpx.post(url, json=feedback(other, n), headers=bearer(signed(path=FEEDBACK_URL))) for n in range(4)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+    assert answers[-1].json()["issue"][0]["diagnostics"] == "cds.too_many_feedback_entries"
+    assert int(answers[-1].headers["Retry-After"]) > 0
+
+
+def test_8_a_long_jti_is_a_401_naming_the_limit(guarded: Server) -> None:
+    response = httpx.post(
+        f"{guarded.url}{SERVICE_URL}", json=hook_request(chart()), headers=bearer(signed(jti="j" * 2800))
+    )
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        'Bearer error="invalid_token", error_description="jti longer than 256 characters"'
+    )
+    assert response.content == b""
+
+
+def test_8_a_jwk_set_that_fails_to_load_is_not_asked_again_for_a_while(
+    tmp_path: Path, jwks_hits: tuple[str, list[str]]
+) -> None:
+    url, hits = jwks_hits
+    env = issuers_env(tmp_path, url) | {"IVIG_CDS_ALLOW_UNAUTHENTICATED": "1"}  # http JWK Sets: development only
+    with served(env=env) as running:
+        hits.clear()
+        for _ in range(3):
+            headers = bearer(signed(BROKEN_ISSUER))
+            assert httpx.post(f"{running.url}{SERVICE_URL}", json=hook_request(chart()), headers=headers).is_success
+    assert len(hits) == 1  # not twice per request, nor once per request
+
+
+def test_8_readyz_is_not_ready_when_the_database_cannot_be_written(tmp_path: Path) -> None:
+    with served(env={"IVIG_CDS_ALLOW_UNAUTHENTICATED": "1"}) as running:
+        assert httpx.get(f"{running.url}/readyz").status_code == 200
+        _, hard = resource.prlimit(running.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(running.pid, resource.RLIMIT_FSIZE, (1, hard))  # no file may grow: a full disk
+        try:
+            response = httpx.get(f"{running.url}/readyz", timeout=30)
+            assert (response.status_code, response.json()["status"]) == (503, "not_ready")
+            assert httpx.get(f"{running.url}/healthz").status_code == 200  # liveness is not readiness
+        finally:
+            resource.prlimit(running.pid, resource.RLIMIT_FSIZE, (hard, hard))
+        assert httpx.get(f"{running.url}/readyz").status_code == 200
+
+
+def test_8_development_mode_sends_no_request_to_a_loopback_port_it_was_not_given(server: Server) -> None:
+    seen: list[str] = []
+
+    async def anything(request: Request) -> Response:
+        seen.append(request.url.path)
+        return Response(status_code=200)
+
+    with serve(Starlette(routes=[Route("/{path:path}", anything)])) as base:
+        body = hook_request(None, fhirServer=base, fhirAuthorization={"access_token": "t", "token_type": "Bearer"})
+        response = httpx.post(f"{server.url}{SERVICE_URL}", json=body)
+    assert (response.status_code, seen) == (412, [])
+
+
+def test_8_an_evidence_file_that_is_not_utf8_is_named_when_serve_stops(tmp_path: Path) -> None:
+    evidence = tmp_path / "evidence"
+    shutil.copytree(ROOT / "evidence", evidence)
+    broken = next((evidence / "context").glob("*.toml"))
+    broken.write_bytes(broken.read_bytes().replace(b"\n", "\n# caf\xe9\n".encode("latin-1"), 1))
+    env = {**os.environ, **upgraded_database({"IVIG_CDS_EVIDENCE_DIR": str(evidence)})}
+    finished = subprocess.run(
+        [CONSOLE_SCRIPT, "serve", "--host", "127.0.0.1", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode != 0
+    output = finished.stdout + finished.stderr
+    assert broken.name in output and "not UTF-8" in output
+    assert "UnicodeDecodeError" not in output
