@@ -280,6 +280,19 @@ class Settings(BaseSettings):
         "(a database's, say) is ever sent a request.",
         examples=[[8080]],
     )
+    smart_pending_launches: int = Field(
+        default=1000,
+        gt=0,
+        description="SMART launches waiting for their callback at once, per worker; past it a new launch gets a 429 "
+        "page (none waiting is ever pushed out, so a real sign-in survives a flood of anonymous launches).",
+        examples=[5000],
+    )
+    smart_pending_per_client: int = Field(
+        default=10,
+        gt=0,
+        description="SMART launches one client address may have waiting at once, per worker (429 page past it).",
+        examples=[20],
+    )
     max_header_bytes: int = Field(
         default=32 * 1024,
         gt=0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import selectors
 import shutil
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -36,6 +38,7 @@ from starlette.routing import Route
 from tests.cds_hooks.support import SERVICE_URL, chart, hook_request, serve
 from tests.conftest import ROOT
 from tests.served import CONSOLE_SCRIPT, Server, served, upgraded_database
+from tests.smart.ehr import CLIENT_ID, Ehr
 from tests.test_malformed_traffic import Prober
 
 IDLE_CONNECTIONS = 1050
@@ -388,3 +391,44 @@ def test_8_an_evidence_file_that_is_not_utf8_is_named_when_serve_stops(tmp_path:
     output = finished.stdout + finished.stderr
     assert broken.name in output and "not UTF-8" in output
     assert "UnicodeDecodeError" not in output
+
+
+def error_code(response: httpx.Response) -> str:
+    found = re.search(r'data-error="([^"]+)"', response.text)
+    assert found, response.text[:500]
+    return found.group(1)
+
+
+def test_5_anonymous_launches_do_not_evict_a_pending_sign_in(report: list[str]) -> None:
+    ehr = Ehr()
+    with serve(ehr.app()) as base:
+        ehr.base = base
+        env = {
+            "IVIG_CDS_SMART_ISSUERS": json.dumps({ehr.fhir: {"client_id": CLIENT_ID}}),
+            "IVIG_CDS_SMART_PENDING_LAUNCHES": "40",
+            "IVIG_CDS_SMART_PENDING_PER_CLIENT": "10",
+        }
+        with served(env=env) as running:
+            launch = f"{running.url}/smart/launch?iss={ehr.fhir}&launch=abc"
+            with httpx.Client() as user:
+                started = user.get(launch)
+                assert started.status_code == 302
+                state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
+                refused = 0
+                with ThreadPoolExecutor(8) as pool:
+                    for status in pool.map(anonymous_launch, [(launch, n) for n in range(1005)]):
+                        refused += status == 429
+                assert refused == 1005 - 30  # the user's 1, then 10 from each of three addresses: 40 in all
+                # The user's launch is still waiting: the EHR's answer reaches it (here a denial, not "unknown").
+                cookie = started.headers["set-cookie"].split(";", 1)[0]  # Secure: a browser sends it to loopback
+                callback = f"{running.url}/smart/callback?state={state}&error=access_denied"
+                answer = user.get(callback, headers={"Cookie": cookie})
+            assert (answer.status_code, error_code(answer)) == (403, "smart.authorization_denied")
+            report.append(f"finding 5: 1,005 anonymous launches, {refused} refused (429); the pending sign-in kept")
+
+
+def anonymous_launch(job: tuple[str, int]) -> int:
+    url, n = job
+    source = f"127.0.0.{2 + n % 3}"  # three anonymous addresses, none the user's
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source)) as client:
+        return client.get(url).status_code

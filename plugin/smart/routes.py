@@ -25,7 +25,15 @@ from plugin.fhir.chart import read_chart
 from plugin.fhir.search import PATIENT_READ, FhirAccess, read_searches
 from plugin.fhir.urls import for_log
 from plugin.smart.issuers import Discovery, DiscoveryError, find_issuer, issuers_from
-from plugin.smart.launch import PENDING_SECONDS, CodeRefusedError, Launches, authorization_url, exchange
+from plugin.smart.launch import (
+    PENDING_SECONDS,
+    CodeRefusedError,
+    Launches,
+    Pending,
+    PendingLaunches,
+    authorization_url,
+    exchange,
+)
 from plugin.smart.reading import banner, entry, lifetime
 from plugin.smart.scopes import granted
 from plugin.web.cookies import SignedCookie
@@ -59,6 +67,7 @@ ERROR_PAGES: dict[int | str, dict[str, Any]] = {
     400: {"description": "An error page: a missing or unlisted issuer, or a launch this browser did not start."},
     401: {"description": "An error page: the EHR's access token has expired."},
     403: {"description": "An error page: the EHR refused the authorization, or granted too little to read the chart."},
+    429: {"description": "An error page: too many sign-ins are waiting for the EHR, from this client or in all."},
     502: {"description": "An error page: the EHR's configuration, token endpoint or FHIR server failed."},
 }
 
@@ -84,8 +93,10 @@ async def launch(
     except DiscoveryError:
         return refuse(request, "smart.discovery_failed")
     url, state, verifier, scope = authorization_url(issuer, config, redirect_uri(settings), launch or None, iss)
-    launches: Launches = request.app.state.smart_launches
-    launches.add(state, issuer, config, verifier, scope)
+    launches: PendingLaunches = request.app.state.smart_launches
+    client = request.client.host if request.client else ""
+    if not launches.add(state, Pending(issuer, config, verifier, scope=scope, client=client)):
+        return refuse(request, "smart.too_many_launches")
     response = RedirectResponse(url, status_code=302, headers=NO_STORE)
     cookie: SignedCookie = request.app.state.smart_launch_cookie
     cookie.set(response, state, max_age=int(PENDING_SECONDS))
@@ -112,7 +123,7 @@ async def callback(
     started = cookie.read(request)
     if not state or started is None or not hmac.compare_digest(state.encode(), started.encode()):
         return refuse(request, "smart.state_mismatch")
-    launches: Launches = request.app.state.smart_launches
+    launches: PendingLaunches = request.app.state.smart_launches
     pending = launches.take(state)
     if pending is None:
         return refuse(request, "smart.state_unknown", clear_launch=True)
@@ -161,6 +172,6 @@ def install(app: FastAPI, settings: Settings, secret: str) -> None:
     """
     app.state.smart_issuers = issuers_from(settings.smart_issuers)
     app.state.smart_discovery = Discovery(settings.fhir_timeout)
-    app.state.smart_launches = Launches()
+    app.state.smart_launches = Launches(settings.smart_pending_launches, settings.smart_pending_per_client)
     app.state.smart_launch_cookie = SignedCookie(LAUNCH_COOKIE, secret, "smart-launch")
     app.include_router(router)

@@ -41,6 +41,12 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         "This sign-in has already been used or has expired",
         f"Each launch can be completed once, within ten minutes. {RELAUNCH}",
     ),
+    "smart.too_many_launches": (
+        429,
+        "Too many sign-ins are waiting",
+        "The app holds as many unfinished sign-ins as it may, from this address or in all, so this one was not "
+        f"started; those waiting end within ten minutes. {RELAUNCH}",
+    ),
     "smart.authorization_denied": (
         403,
         "The EHR did not authorize the app",
