@@ -216,6 +216,20 @@ class Settings(BaseSettings):
         "answers from what it has.",
         examples=[3],
     )
+    max_fhir_response_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        gt=0,
+        description="Largest response from an EHR's FHIR server in bytes as received, for CDS Hooks and SMART "
+        "alike; a longer one is cut there, streaming, and read as a failed query (logged naming this setting).",
+        examples=[4194304],
+    )
+    max_fhir_decompressed_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Largest FHIR response in bytes once inflated (gzip or deflate): a small compressed reply that "
+        "would inflate past it is cut as it inflates, and read as a failed query.",
+        examples=[8388608],
+    )
     database_url: str = Field(
         default="",
         description="The database shared by every replica and worker (JWT replay guard, card record, feedback): "

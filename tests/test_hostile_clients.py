@@ -8,6 +8,7 @@ the run's summary.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -20,7 +21,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+import zlib
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,13 +34,14 @@ from joserfc import jws
 from joserfc.jwk import ECKey, KeySet
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.cds_hooks.support import SERVICE_URL, chart, hook_request, serve
 from tests.conftest import ROOT
 from tests.served import CONSOLE_SCRIPT, Server, served, upgraded_database
-from tests.smart.ehr import CLIENT_ID, Ehr
+from tests.smart.conftest import ALL_SCOPES
+from tests.smart.ehr import CLIENT_ID, LAUNCH, PATIENT, Ehr
 from tests.test_malformed_traffic import Prober
 
 IDLE_CONNECTIONS = 1050
@@ -432,3 +435,173 @@ def anonymous_launch(job: tuple[str, int]) -> int:
     source = f"127.0.0.{2 + n % 3}"  # three anonymous addresses, none the user's
     with httpx.Client(transport=httpx.HTTPTransport(local_address=source)) as client:
         return client.get(url).status_code
+
+
+# Finding 3: FHIR responses past the size limits, from a FHIR server on loopback that the service is told of.
+FHIR_TOKEN = "fhir-token-5d0c2b"
+DEADLINE = 1.5  # IVIG_CDS_DEADLINE, its default
+MAX_FHIR_RESPONSE = 2 * 1024 * 1024  # IVIG_CDS_MAX_FHIR_RESPONSE_BYTES, its default
+BUNDLE_BYTES = 10_000_000
+BOMB_INFLATED = 128 * 1024 * 1024
+CHUNK = 64 * 1024
+
+
+def large_bundle(size: int = BUNDLE_BYTES) -> bytes:
+    """A searchset of about `size` bytes: her hypertension, over and over (nothing this service is about)."""
+    entry = json.dumps(
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "clinicalStatus": {"coding": [{"code": "active"}]},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}], "text": "Hypertension"},
+                "subject": {"reference": f"Patient/{PATIENT}"},
+            }
+        }
+    )
+    entries = ",".join([entry] * (size // (len(entry) + 1) + 1))
+    return f'{{"resourceType":"Bundle","type":"searchset","entry":[{entries}]}}'.encode()
+
+
+def gzip_bomb(inflated: int = BOMB_INFLATED) -> bytes:
+    """An empty searchset padded with spaces to `inflated` bytes, gzip-compressed to about a thousandth of that."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [packer.compress(b'{"resourceType":"Bundle","type":"searchset",')]
+    spaces = b" " * (1024 * 1024)
+    parts += [packer.compress(spaces) for _ in range(inflated // len(spaces))]
+    parts += [packer.compress(b'"entry":[]}'), packer.flush()]
+    return b"".join(parts)
+
+
+class LargeFhir:
+    """A FHIR server whose searches answer a 10 MB Bundle streamed without a length (under /big), or a small gzip
+    reply that inflates to 128 MiB (under /bomb)."""
+
+    def __init__(self) -> None:
+        self.bundle = large_bundle()
+        self.bomb = gzip_bomb()
+
+    async def big(self, request: Request) -> StreamingResponse:
+        async def pieces() -> AsyncIterator[bytes]:
+            for start in range(0, len(self.bundle), CHUNK):
+                yield self.bundle[start : start + CHUNK]
+
+        return StreamingResponse(pieces(), media_type="application/fhir+json")
+
+    async def bombed(self, request: Request) -> Response:
+        headers = {"Content-Encoding": "gzip"}
+        return Response(self.bomb, media_type="application/fhir+json", headers=headers)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/big/{rest:path}", self.big), Route("/bomb/{rest:path}", self.bombed)])
+
+
+@pytest.fixture(scope="module")
+def large_fhir() -> Iterator[tuple[LargeFhir, str, Server]]:
+    """The FHIR server, and `serve` in development mode allowed to query it."""
+    fhir = LargeFhir()
+    with serve(fhir.app()) as base:
+        port = urlsplit(base).port
+        env = {"IVIG_CDS_ALLOW_UNAUTHENTICATED": "1", "IVIG_CDS_DEVELOPMENT_FHIR_PORTS": json.dumps([port])}
+        with served(env=env) as running:
+            yield fhir, base, running
+
+
+def fetched_from(server: str, prefetch: dict[str, Any] | None = None) -> dict[str, Any]:
+    authorization = {"access_token": FHIR_TOKEN, "token_type": "Bearer"}
+    return hook_request(prefetch, fhirServer=server, fhirAuthorization=authorization)
+
+
+def timed_call(server: Server, body: dict[str, Any]) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    response = httpx.post(f"{server.url}{SERVICE_URL}", json=body, timeout=60)
+    return response, time.perf_counter() - started
+
+
+def cut_lines(server: Server, setting: str, count: int) -> list[str]:
+    """The log lines naming `setting`, once `count` of them have arrived (bounded wait)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [line for line in server.log if setting in line]
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.05)
+    return [line for line in server.log if setting in line]
+
+
+def test_3_a_10_mb_fhir_bundle_is_cut_at_the_limit_with_the_probe_still_answering(
+    large_fhir: tuple[LargeFhir, str, Server], report: list[str]
+) -> None:
+    _, base, running = large_fhir
+    with Prober(running.url) as prober:
+        unavailable, took = timed_call(running, fetched_from(f"{base}/big"))
+        # With the problem list sent, the card is built and names what the cut searches would have told.
+        partial, partial_took = timed_call(running, fetched_from(f"{base}/big", chart()))
+    assert unavailable.status_code == 412
+    assert unavailable.json()["issue"][0]["diagnostics"] == "fhir.unavailable"
+    assert partial.status_code == 200
+    (card,) = partial.json()["cards"]
+    assert "NK" not in card["summary"] and "peripheral-blood NK-cell percentage" in card["detail"]
+    assert max(took, partial_took) < DEADLINE, (took, partial_took)
+    lines = cut_lines(running, "IVIG_CDS_MAX_FHIR_RESPONSE_BYTES", 5)
+    keys = {key for key in ("conditions", "nkCells", "obstetricHistory") for line in lines if f"'{key}'" in line}
+    assert keys == {"conditions", "nkCells", "obstetricHistory"}
+    assert all(f"({MAX_FHIR_RESPONSE} bytes)" in line and "read as unavailable" in line for line in lines)
+    assert not any(PATIENT in line or FHIR_TOKEN in line for line in running.log)
+    report.append(
+        f"finding 3: 10 MB FHIR Bundles cut at {MAX_FHIR_RESPONSE // 1024 // 1024} MiB: 412 in {took * 1000:.0f} ms, "
+        f"a card in {partial_took * 1000:.0f} ms; /healthz p90 {prober.p90 * 1000:.0f} ms over {prober.count} probes"
+    )
+
+
+def test_3_a_gzip_reply_that_inflates_past_the_limit_is_cut_and_memory_stays_bounded(
+    large_fhir: tuple[LargeFhir, str, Server], report: list[str]
+) -> None:
+    fhir, base, running = large_fhir
+    assert len(fhir.bomb) < 200_000
+    before = running.peak_memory_mib()
+    with Prober(running.url):
+        response, took = timed_call(running, fetched_from(f"{base}/bomb"))
+    grown = running.peak_memory_mib() - before
+    assert response.status_code == 412
+    assert response.json()["issue"][0]["diagnostics"] == "fhir.unavailable"
+    assert took < DEADLINE, took
+    assert grown < 40, grown  # three searches, each inflated to at most 4 MiB, never 128 MiB
+    lines = cut_lines(running, "IVIG_CDS_MAX_FHIR_DECOMPRESSED_BYTES", 3)
+    assert len(lines) == 3, lines
+    report.append(
+        f"finding 3: a {len(fhir.bomb) // 1024} KiB gzip reply inflating to 128 MiB cut at 4 MiB in "
+        f"{took * 1000:.0f} ms; peak memory grew {grown:.1f} MiB"
+    )
+
+
+def test_3_the_smart_callback_with_10_mb_bundles_is_cut_with_the_probe_still_answering(report: list[str]) -> None:
+    ehr = Ehr(oversized=large_bundle())
+    with serve(ehr.app()) as base:
+        ehr.base = base
+        ehr.register(f"{BASE}/smart/callback", ALL_SCOPES)
+        env = {
+            "IVIG_CDS_SMART_ISSUERS": json.dumps({ehr.fhir: {"client_id": CLIENT_ID}}),
+            "IVIG_CDS_PUBLIC_BASE_URL": BASE,
+        }
+        with served(env=env) as running, httpx.Client(timeout=60) as user:
+            started = user.get(f"{running.url}/smart/launch?iss={ehr.fhir}&launch={LAUNCH}")
+            assert started.status_code == 302
+            cookie = started.headers["set-cookie"].split(";", 1)[0]
+            consent = httpx.get(started.headers["location"])
+            found = re.search(r'href="([^"]+)"', consent.text)
+            assert found, consent.text
+            link = urlsplit(html.unescape(found.group(1)))  # to BASE, which is this serve
+            with Prober(running.url) as prober:
+                began = time.perf_counter()
+                answer = user.get(f"{running.url}{link.path}?{link.query}", headers={"Cookie": cookie})
+                took = time.perf_counter() - began
+            assert (answer.status_code, error_code(answer)) == (502, "smart.chart_unavailable")
+            assert PATIENT not in answer.text
+            assert took < DEADLINE + 1.0, took  # the code exchange, then the reads within the deadline
+            lines = cut_lines(running, "IVIG_CDS_MAX_FHIR_RESPONSE_BYTES", 3)
+            assert len(lines) == 3, lines
+            assert not any(PATIENT in line for line in running.log)
+    report.append(
+        f"finding 3: SMART callback with 10 MB Bundles: chart_unavailable page in {took * 1000:.0f} ms; "
+        f"/healthz p90 {prober.p90 * 1000:.0f} ms"
+    )

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fhir.resources.R4B.codeableconcept import CodeableConcept
@@ -45,7 +46,7 @@ from plugin.cds_hooks.outcome import invalid_request, refusal_outcome
 from plugin.config import Settings
 from plugin.core.answer.plugin import Plugin
 from plugin.fhir import chart as fhir
-from plugin.fhir.search import FhirAccess
+from plugin.fhir.search import FhirAccess, FhirLimits
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.feedback import CardsFullError
 from plugin.storage.store import Storage
@@ -172,10 +173,15 @@ async def answer_call(
     recorded before it is returned (no record, no card: feedback on it would be refused)."""
     settings: Settings = request.app.state.settings
     access = fhir_access(body, client, request.app.state.cds_fhir_servers)
-    resources = await prefetch.gather(
-        body.prefetch, access, body.context.patient_id, timeout=settings.fhir_timeout, deadline=settings.deadline
+    parsed = await prefetch.gather(
+        body.prefetch,
+        access,
+        body.context.patient_id,
+        timeout=settings.fhir_timeout,
+        deadline=settings.deadline,
+        limits=FhirLimits.of(settings),
     )
-    chart = fhir.read_chart(resources, reasons)
+    chart = await anyio.to_thread.run_sync(fhir.chart_from, parsed, reasons)
     if not chart.relevant:
         return respond(body, CdsResponse(cards=()), "no RPL diagnosis and no count of two or more losses")
     answer = plugin.answer(chart.profile, ivig_order=body.hook == "order-select")

@@ -5,9 +5,10 @@ authorization endpoint with PKCE S256, `aud` the `iss` as sent and the scopes in
 (`scopes`); the state travels in a signed cookie as well as the URL, so a callback is taken only in the browser that
 started it. Callback: state checked and spent, code exchanged, the granted scope checked, `patient` taken from the
 token response, her Conditions, Observations and (where granted) Patient record read once with the token through
-the shared FHIR search, and mapped by the shared chart reader (`plugin.fhir.chart`, as CDS Hooks does). The result
-is kept as this launch's record (`plugin.web.sessions`), and the browser goes to /widget?launch=<its id>: the page
-shows that launch's patient, under her banner, and no other. No patient data and no token in any URL, the page's
+the shared FHIR search (size limits, parsing off the event loop, one deadline), and mapped by the shared chart
+reader (`plugin.fhir.chart`, as CDS Hooks does). The result is kept as this launch's record (`plugin.web.sessions`),
+and the browser goes to /widget?launch=<its id>: the page shows that launch's patient, under her banner, and no
+other. No patient data and no token in any URL, the page's
 storage or the log. Every failure is an HTML error page naming a stable code.
 """
 
@@ -17,12 +18,13 @@ import hmac
 import logging
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from plugin.config import Settings
-from plugin.fhir.chart import read_chart
-from plugin.fhir.search import PATIENT_READ, FhirAccess, read_searches
+from plugin.fhir.chart import Parsed, chart_from
+from plugin.fhir.search import PATIENT_READ, FhirAccess, FhirLimits, read_searches
 from plugin.fhir.urls import for_log
 from plugin.smart.issuers import Discovery, DiscoveryError, find_issuer, issuers_from
 from plugin.smart.launch import (
@@ -147,12 +149,20 @@ async def callback(
         return refuse(request, "smart.scope_not_granted", clear_launch=True)
     access = FhirAccess(pending.issuer.base, access_token)
     found = await read_searches(
-        access, patient, timeout=settings.fhir_timeout, deadline=settings.deadline, with_patient=grant.patient
+        access,
+        patient,
+        timeout=settings.fhir_timeout,
+        deadline=settings.deadline,
+        limits=FhirLimits.of(settings),
+        with_patient=grant.patient,
     )
-    record = found.pop(PATIENT_READ, [])
+    record = found.pop(PATIENT_READ, Parsed()).others
     if not found:
         return refuse(request, "smart.chart_unavailable", clear_launch=True)
-    chart = read_chart(resource for resources in found.values() for resource in resources)
+    parsed = Parsed()
+    for read in found.values():
+        parsed.add(read)
+    chart = await anyio.to_thread.run_sync(chart_from, parsed)
     entries = tuple(entry(finding, chart.profile) for finding in chart.findings)
     who = banner(patient, record, token.get("need_patient_banner"))
     session = ChartSession(chart.profile, entries, who, sessions.clock() + seconds, access_token)

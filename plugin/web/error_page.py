@@ -84,7 +84,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "smart.chart_unavailable": (
         502,
         "The chart could not be read",
-        f"The EHR's FHIR server refused the access token or did not answer in time, so no finding was read. {RELAUNCH}",
+        "The EHR's FHIR server refused the access token, did not answer in time or answered with more than this "
+        f"service reads, so no finding was read. {RELAUNCH}",
     ),
 }
 
