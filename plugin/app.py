@@ -173,7 +173,8 @@ def limits(settings: Settings) -> Limits:
 
 async def client_refused(request: Request, exc: Exception) -> Response:
     """A CDS Hooks client that failed authentication gets a bare 401: no body, no reason (best practice)."""
-    return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    challenge = exc.challenge if isinstance(exc, ClientRefusedError) else "Bearer"
+    return Response(status_code=401, headers={"WWW-Authenticate": challenge})
 
 
 @asynccontextmanager

@@ -216,6 +216,20 @@ class Settings(BaseSettings):
         "answers from what it has.",
         examples=[3],
     )
+    max_fhir_response_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        gt=0,
+        description="Largest response from an EHR's FHIR server in bytes as received, for CDS Hooks and SMART "
+        "alike; a longer one is cut there, streaming, and read as a failed query (logged naming this setting).",
+        examples=[4194304],
+    )
+    max_fhir_decompressed_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Largest FHIR response in bytes once inflated (gzip or deflate): a small compressed reply that "
+        "would inflate past it is cut as it inflates, and read as a failed query.",
+        examples=[8388608],
+    )
     database_url: str = Field(
         default="",
         description="The database shared by every replica and worker (JWT replay guard, card record, feedback): "
@@ -259,12 +273,63 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(
         default=32, gt=0, description="Deepest JSON nesting accepted (422 naming the field).", examples=[16]
     )
+    feedback_per_card: int = Field(
+        default=20,
+        gt=0,
+        description="CDS Hooks feedback entries one card may hold; a batch that would pass it is refused whole (422 "
+        "naming `feedback[i].card`).",
+        examples=[50],
+    )
+    feedback_per_minute: int = Field(
+        default=600,
+        gt=0,
+        description="CDS Hooks feedback entries one client (its issuer; its address in development mode) may send "
+        "in a minute, per worker; more get 429 with Retry-After.",
+        examples=[120],
+    )
+    development_fhir_ports: tuple[int, ...] = Field(
+        default=(),
+        description="Development mode: loopback ports an unauthenticated CDS Hooks call may name as its fhirServer "
+        "(with the EHR's token), beside the ports of the trusted issuers' FHIR servers; no other loopback port "
+        "(a database's, say) is ever sent a request.",
+        examples=[[8080]],
+    )
+    smart_pending_launches: int = Field(
+        default=1000,
+        gt=0,
+        description="SMART launches waiting for their callback at once, per worker; past it a new launch gets a 429 "
+        "page (none waiting is ever pushed out, so a real sign-in survives a flood of anonymous launches).",
+        examples=[5000],
+    )
+    smart_pending_per_client: int = Field(
+        default=10,
+        gt=0,
+        description="SMART launches one client address may have waiting at once, per worker (429 page past it).",
+        examples=[20],
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        gt=0,
+        description="`serve`: largest request head (request line and headers) in bytes; 431 above it (414 when the "
+        "request line alone is longer), answered before the rest is buffered.",
+        examples=[16384],
+    )
+    max_headers: int = Field(
+        default=100, gt=0, description="`serve`: most header fields in one request (431 above it).", examples=[50]
+    )
     read_timeout: float = Field(
         default=10.0,
         gt=0,
-        description="`serve`: seconds a client has to send a whole request (headers and body) before the "
-        "connection is closed.",
+        description="`serve`: seconds a client has, from its first byte (or from the end of the previous response), "
+        "to send a whole request (headers and body) before the connection is closed.",
         examples=[5],
+    )
+    first_byte_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        description="`serve`: seconds a new connection may stay silent before the first byte of its request; it "
+        "is closed then.",
+        examples=[1],
     )
     keep_alive_timeout: int = Field(
         default=5, gt=0, description="`serve`: seconds an idle keep-alive connection stays open.", examples=[15]
@@ -272,9 +337,20 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         default=1000,
         gt=0,
-        description="`serve`: connections served at once (more get 503); fewer if the open-file limit cannot "
-        "be raised to fit.",
+        description="`serve`: connections per worker; fewer if the open-file limit cannot be raised to fit. A request "
+        "that begins while more are held closes the oldest idle connection (then the oldest still sending its "
+        "request), or gets 503 when every one is busy answering. Idle connections may pass it until their "
+        "first-byte deadline; past twice the number a new connection is closed at once.",
         examples=[200],
+    )
+    max_connections_per_client: int = Field(
+        default=200,
+        gt=0,
+        description="`serve`: connections per client address, per worker: a request that begins while the client "
+        "holds more closes that client's oldest idle connection (then its oldest still sending), or gets 503 when "
+        "every one of them is busy answering. Proxies in IVIG_CDS_FORWARDED_ALLOW_IPS are not capped (their users "
+        "share their address).",
+        examples=[50],
     )
     forwarded_allow_ips: tuple[str, ...] = Field(
         default=(),

@@ -34,6 +34,13 @@ class Server:
     url: str
     port: int
     log: list[str]
+    pid: int = 0
+
+    def peak_memory_mib(self) -> float:
+        """The process's peak resident memory so far (VmHWM), in MiB."""
+        status = Path(f"/proc/{self.pid}/status").read_text(encoding="utf-8")
+        line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
 
     def log_until(self, marker: str) -> list[str]:
         """The log so far, once a line containing `marker` has arrived (bounded wait for the reader thread)."""
@@ -66,7 +73,7 @@ def served(command: Sequence[str] = (), env: dict[str, str] | None = None) -> It
     log: list[str] = []
     reader = threading.Thread(target=lambda: log.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
-    running = Server(url=f"http://127.0.0.1:{port}", port=port, log=log)
+    running = Server(url=f"http://127.0.0.1:{port}", port=port, log=log, pid=process.pid)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

@@ -34,6 +34,8 @@ class Prober:
     def __init__(self, url: str) -> None:
         self.url = url
         self.results: list[tuple[int, float]] = []
+        self.count = 0
+        self.p90 = math.inf
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -66,9 +68,11 @@ class Prober:
         self.thread.join(timeout=10)
         statuses = [status for status, _ in self.results]
         durations = sorted(duration for _, duration in self.results)
+        self.count = len(durations)
+        self.p90 = durations[math.ceil(len(durations) * 0.9) - 1] if durations else math.inf
         assert statuses and set(statuses) == {200}, statuses
         assert len(durations) >= MIN_PROBES, durations
-        assert durations[math.ceil(len(durations) * 0.9) - 1] < 0.1, durations  # nine in ten within 100 ms
+        assert self.p90 < 0.1, durations  # nine in ten within 100 ms
         assert durations[-1] < 1.0, durations[-1]
 
 
@@ -124,7 +128,7 @@ def test_2_nan_in_prefetch_is_a_422_and_the_log_holds_no_patient_id_or_token(ser
     response = httpx.post(f"{server.url}{SERVICE_URL}", content=text, headers={"Content-Type": "application/json"})
     assert (response.status_code, response.json()["issue"][0]["expression"]) == (422, ["prefetch.x"])
     forged = hook_request(chart(), hookInstance='a\n{"level": "ERROR", "message": "forged"}')
-    assert httpx.post(f"{server.url}{SERVICE_URL}", json=forged).status_code == 200
+    assert httpx.post(f"{server.url}{SERVICE_URL}", json=forged).status_code == 422  # refused for its newline
     httpx.get(f"{server.url}/openapi.json")
     lines = server.log_until('"route": "/openapi.json"')
     assert all(json.loads(line)["message"] != "forged" for line in lines)

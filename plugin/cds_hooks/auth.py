@@ -37,14 +37,23 @@ LEEWAY = 60  # seconds of clock skew allowed on exp and iat
 MAX_AGE = 300  # a token issued longer ago than this is refused, which also bounds the replay memory
 JWKS_TTL = 300.0  # seconds a loaded JWK Set is reused
 JWKS_RETRY = 30.0  # an unknown `kid` reloads a URL's JWK Set at most this often (key rotation)
+JWKS_FAILURE_TTL = 10.0  # seconds a JWK Set that failed to load is not asked for again (calls meanwhile get 401)
+MAX_JTI = 256  # characters: a longer `jti` is refused (401 naming the limit) before the replay guard stores it
+MAX_TENANT = 256  # characters: a longer `tenant` claim is refused the same way (it is stored with feedback)
 
 
 class ClientRefusedError(Exception):
     """The caller is not a trusted CDS client. `reason` is for the log only; the client gets a bare 401."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, told: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.told = told  # the reason names a limit and nothing of the token: the 401 may say it
+
+    @property
+    def challenge(self) -> str:
+        """The WWW-Authenticate value: bare, or with the limit that was passed (RFC 6750 error_description)."""
+        return f'Bearer error="invalid_token", error_description="{self.reason}"' if self.told else "Bearer"
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class JwksCache:
         self.timeout = timeout
         self.clock = clock
         self._sets: dict[str, tuple[float, KeySet]] = {}
+        self._failed: dict[str, float] = {}  # when a location last failed to load
 
     async def get(self, location: str, *, refresh: bool = False) -> KeySet | None:
         now = self.clock()
@@ -92,11 +102,16 @@ class JwksCache:
             age = now - cached[0]
             if age < JWKS_TTL and not (refresh and age >= JWKS_RETRY):
                 return cached[1]
+        failed = self._failed.get(location)
+        if failed is not None and now - failed < JWKS_FAILURE_TTL:
+            return None if cached is None else cached[1]  # failed a moment ago: not asked again yet
         try:
             key_set = KeySet.import_key_set(await self._load(location))
         except (OSError, ValueError, httpx.HTTPError, JoseError) as exc:
             log.warning("could not load a trusted issuer's JWK Set: %s", type(exc).__name__)
+            self._failed[location] = now
             return None if cached is None else cached[1]
+        self._failed.pop(location, None)
         self._sets[location] = (now, key_set)
         return key_set
 
@@ -204,7 +219,11 @@ class ClientVerifier:
         issued, expires, jti = claims["iat"], claims["exp"], claims["jti"]
         if now - issued > MAX_AGE + LEEWAY:
             raise ClientRefusedError("token too old")
+        if len(str(jti)) > MAX_JTI:
+            raise ClientRefusedError(f"jti longer than {MAX_JTI} characters", told=True)
         tenant = claims.get("tenant")
+        if isinstance(tenant, str) and len(tenant) > MAX_TENANT:
+            raise ClientRefusedError(f"tenant longer than {MAX_TENANT} characters", told=True)
         client = Client(issuer=issuer, tenant=tenant if isinstance(tenant, str) else None, jti=str(jti))
         return client, min(expires, issued + MAX_AGE) + LEEWAY
 

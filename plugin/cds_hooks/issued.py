@@ -19,7 +19,12 @@ from plugin.storage.cards import CardRow
 
 
 def card_rows(
-    cards: Sequence[Card], body: CdsRequest, service_id: str, answer: Answer, issued_at: datetime
+    cards: Sequence[Card],
+    body: CdsRequest,
+    service_id: str,
+    answer: Answer,
+    issued_at: datetime,
+    client_issuer: str | None = None,
 ) -> list[CardRow]:
     return [
         CardRow(
@@ -31,6 +36,7 @@ def card_rows(
             estimate_ids=tuple(estimate.id for estimate in answer.estimates),
             evidence_version=answer.evidence_version,
             issued_at=issued_at,
+            client_issuer=client_issuer,
         )
         for card in cards
     ]

@@ -36,7 +36,15 @@ SUMMARY_LIMIT = 140  # "one-sentence, <140-character summary"
 MAX_FEEDBACK_ENTRIES = 100
 MAX_BUNDLE_ENTRIES = 1000
 
+# Every string a caller sends is bounded before it is logged or stored: identifiers to a line's worth of visible
+# ASCII (no space, no control character: a log line cannot be broken or padded with them), free text to a paragraph.
+MAX_IDENTIFIER = 128
+MAX_CALLER_TEXT = 1024
+MAX_COMMENT = 4096
+VISIBLE_ASCII = r"^[\x21-\x7e]+$"
 Text = Annotated[str, Field(min_length=1)]
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_IDENTIFIER, pattern=VISIBLE_ASCII)]
+CallerText = Annotated[str, Field(min_length=1, max_length=MAX_CALLER_TEXT)]
 Hook = Literal["patient-view", "order-select"]
 
 
@@ -66,12 +74,12 @@ class FhirAuthorization(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    access_token: SecretStr = Field(min_length=1)
-    token_type: str
+    access_token: SecretStr = Field(min_length=1, max_length=MAX_COMMENT * 4)
+    token_type: Annotated[str, Field(max_length=MAX_IDENTIFIER)]
     expires_in: int | None = None
-    scope: str | None = None
-    subject: str | None = None
-    patient: str | None = None
+    scope: Annotated[str, Field(max_length=MAX_COMMENT)] | None = None
+    subject: Annotated[str, Field(max_length=MAX_CALLER_TEXT)] | None = None
+    patient: Annotated[str, Field(max_length=MAX_CALLER_TEXT)] | None = None
 
     @field_validator("token_type")
     @classmethod
@@ -84,15 +92,15 @@ class FhirAuthorization(BaseModel):
 class HookContext(CdsModel):
     """The patient-view context fields this service reads."""
 
-    patient_id: Text
-    user_id: str | None = None
-    encounter_id: str | None = None
+    patient_id: Annotated[str, Field(min_length=1, max_length=MAX_CALLER_TEXT)]
+    user_id: Annotated[str, Field(max_length=MAX_CALLER_TEXT)] | None = None
+    encounter_id: Annotated[str, Field(max_length=MAX_CALLER_TEXT)] | None = None
 
 
 class OrderSelectContext(HookContext):
     """order-select adds the orders being drafted and which of them the clinician just selected (both REQUIRED)."""
 
-    selections: Annotated[tuple[Text, ...], AfterValidator(not_empty)]
+    selections: Annotated[tuple[CallerText, ...], Field(max_length=MAX_FEEDBACK_ENTRIES), AfterValidator(not_empty)]
     draft_orders: dict[str, Any]
 
 
@@ -100,8 +108,8 @@ class CdsRequest(CdsModel):
     """The fields every hook call shares; each service narrows `hook` and `context` to its own hook."""
 
     hook: Hook
-    hook_instance: Text
-    fhir_server: str | None = None  # judged later, against the caller's issuer, not here
+    hook_instance: Identifier  # logged and stored with each card
+    fhir_server: Annotated[str, Field(max_length=MAX_CALLER_TEXT)] | None = None  # judged against the issuer later
     fhir_authorization: FhirAuthorization | None = None
     context: HookContext
     prefetch: dict[str, Any] | None = None
@@ -185,22 +193,22 @@ class Discovery(CdsModel):
 
 
 class AcceptedSuggestion(CdsModel):
-    id: Text
+    id: Identifier
 
 
 class ReasonCoding(CdsModel):
     """The override reason the clinician picked: a Coding with both `system` and `code`."""
 
-    system: Text
-    code: Text
-    display: str | None = None
+    system: CallerText
+    code: CallerText
+    display: Annotated[str, Field(max_length=MAX_CALLER_TEXT)] | None = None
 
 
 class OverrideReason(CdsModel):
     """Why a card was overridden: a picked reason, a comment, or both; never an empty object."""
 
     reason: ReasonCoding | None = None
-    user_comment: Text | None = None
+    user_comment: Annotated[str, Field(min_length=1, max_length=MAX_COMMENT)] | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
@@ -222,7 +230,10 @@ class FeedbackEntry(CdsModel):
     @field_validator("outcome_timestamp")
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)  # the spec asks for UTC; a +02:00 offset is the same instant
+        try:
+            return value.astimezone(UTC)  # the spec asks for UTC; a +02:00 offset is the same instant
+        except OverflowError:  # 0001-01-01T00:00:00+14:00 and 9999-12-31T23:59:59-00:01 have no UTC time
+            raise PydanticCustomError("cds.out_of_range", "is outside the years 1 to 9999 once in UTC") from None
 
     @model_validator(mode="after")
     def _outcome_rules(self) -> Self:

@@ -37,6 +37,7 @@ READABLE: dict[str, str] = {
     "extra_forbidden": "is not allowed",
     "timezone_aware": "needs a time zone",
     "too_long": "has too many items",
+    "string_pattern_mismatch": "holds characters that are not allowed",
 }
 
 
@@ -78,6 +79,8 @@ def invalid_request(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             location += tuple(filter(None, [(error.get("ctx") or {}).get("field")]))
         path = "body" if kind == "json_invalid" else field_path(location)
         reason = str(error.get("msg")) if kind.startswith("cds.") else READABLE.get(kind, "is not valid")
+        if kind == "string_too_long":  # the limit is ours, never the caller's value
+            reason = f"is longer than {int((error.get('ctx') or {}).get('max_length', 0))} characters"
         code = "request.missing_field" if kind == "missing" else "request.invalid_field"
         issues.append(
             {

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -233,22 +235,61 @@ def newest(observations: Iterable[Observation]) -> Observation | None:
     return max(observations, key=lambda obs: when(observed(obs)), default=None)
 
 
+class DeadlinePassedError(Exception):
+    """Parsing stopped because the call's deadline passed (the resources not yet parsed are left unread)."""
+
+
+@dataclass
+class Parsed:
+    """Resources already read into models, so the chart can be read from them later without parsing again: the
+    FHIR search parses each page as it arrives, off the event loop. `others` keeps the resources of types the chart
+    does not read (her Patient record for the banner); `unread` counts the unreadable ones by type."""
+
+    models: list[Observation | Condition] = field(default_factory=list)
+    others: list[dict[str, Any]] = field(default_factory=list)
+    unread: Counter[str] = field(default_factory=Counter)
+
+    def add(self, more: Parsed) -> None:
+        self.models += more.models
+        self.others += more.others
+        self.unread += more.unread
+
+
+def parse_all(resources: Iterable[Mapping[str, Any]], stop_at: float | None = None) -> Parsed:
+    """Parse each resource (CPU-bound: run it off the event loop for more than a few).
+
+    Raises:
+        DeadlinePassedError: `time.monotonic()` passed `stop_at` before every resource was parsed.
+    """
+    parsed = Parsed()
+    for raw in resources:
+        if stop_at is not None and time.monotonic() > stop_at:
+            raise DeadlinePassedError
+        try:
+            read = parse(raw)
+        except Unreadable as exc:
+            parsed.unread[str(exc)] += 1
+            continue
+        if read is not None:
+            parsed.models.append(read)
+        else:
+            parsed.others.append(dict(raw))
+    return parsed
+
+
 def read_chart(resources: Iterable[Mapping[str, Any]], reasons: Iterable[CodeableConcept] = ()) -> Chart:
     """Read a profile from FHIR resources (any mix of Observations and Conditions; other types are ignored).
 
     `reasons` are diagnoses stated elsewhere, such as the reason on a draft IVIG order; they count like
     active Conditions.
     """
-    parsed: list[Observation | Condition] = []
-    unread: dict[str, int] = {}
-    for raw in resources:
-        try:
-            read = parse(raw)
-        except Unreadable as exc:
-            unread[str(exc)] = unread.get(str(exc), 0) + 1
-            continue
-        if read is not None:
-            parsed.append(read)
+    return chart_from(parse_all(resources), reasons)
+
+
+def chart_from(read: Parsed, reasons: Iterable[CodeableConcept] = ()) -> Chart:
+    """Read a profile from resources already parsed (`parse_all`)."""
+    parsed = read.models
+    unread = read.unread
     observations = [r for r in parsed if isinstance(r, Observation) and r.status in FINAL]
     diagnoses: dict[Feature, Finding] = {}
     stated = [

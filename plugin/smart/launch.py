@@ -10,8 +10,8 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import httpx2
 from authlib.integrations.base_client import OAuthError
@@ -24,7 +24,6 @@ from plugin.smart.scopes import requested
 
 PENDING_SECONDS = 600.0
 ASSERTION_SECONDS = 300  # SMART: a client assertion expires no more than five minutes after it is made
-MAX_PENDING = 1000
 
 
 @dataclass(frozen=True)
@@ -34,27 +33,57 @@ class Pending:
     issuer: Issuer
     config: SmartConfiguration
     verifier: str = field(repr=False)
-    started: float
+    started: float = 0.0  # set by the store when the launch is added
     scope: str = ""  # what was asked for: a token response without `scope` grants just that (RFC 6749 5.1)
+    client: str = ""  # the address that started it, for the per-client limit
+
+
+class PendingLaunches(Protocol):
+    """Where launches wait for their callback: this process's memory (`Launches`) today; a table in the shared
+    database would let a callback reach another replica. A launch is never pushed out by newer ones: when a limit
+    is reached the new launch is refused instead, so a real user's sign-in lasts its PENDING_SECONDS whatever
+    anonymous traffic does meanwhile."""
+
+    def add(self, state: str, pending: Pending) -> bool:
+        """Keep `pending` under `state`, started now; False (nothing kept) when its client or the store holds its
+        most."""
+        ...
+
+    def take(self, state: str) -> Pending | None:
+        """The launch under `state`, once, within PENDING_SECONDS; None otherwise."""
+        ...
 
 
 class Launches:
-    """Launches by state; each is taken once, within PENDING_SECONDS (the clock is injectable for tests)."""
+    """Launches by state in memory, at most `total` and `per_client` at once (the clock is injectable for tests)."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, total: int = 1000, per_client: int = 10, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total = total
+        self.per_client = per_client
         self.clock = clock
         self.pending: dict[str, Pending] = {}
+        self.by_client: dict[str, int] = {}
 
-    def add(self, state: str, issuer: Issuer, config: SmartConfiguration, verifier: str, scope: str = "") -> None:
+    def add(self, state: str, pending: Pending) -> bool:
         now = self.clock()
         for old in [s for s, p in self.pending.items() if now - p.started > PENDING_SECONDS]:
-            del self.pending[old]
-        while len(self.pending) >= MAX_PENDING:
-            self.pending.pop(next(iter(self.pending)))
-        self.pending[state] = Pending(issuer, config, verifier, now, scope)
+            self.drop(old)
+        if len(self.pending) >= self.total or self.by_client.get(pending.client, 0) >= self.per_client:
+            return False
+        self.pending[state] = replace(pending, started=now)
+        self.by_client[pending.client] = self.by_client.get(pending.client, 0) + 1
+        return True
+
+    def drop(self, state: str) -> Pending | None:
+        pending = self.pending.pop(state, None)
+        if pending is not None:
+            left = self.by_client.pop(pending.client, 1) - 1
+            if left:
+                self.by_client[pending.client] = left
+        return pending
 
     def take(self, state: str) -> Pending | None:
-        pending = self.pending.pop(state, None)
+        pending = self.drop(state)
         if pending is None or self.clock() - pending.started > PENDING_SECONDS:
             return None
         return pending

@@ -5,9 +5,10 @@ authorization endpoint with PKCE S256, `aud` the `iss` as sent and the scopes in
 (`scopes`); the state travels in a signed cookie as well as the URL, so a callback is taken only in the browser that
 started it. Callback: state checked and spent, code exchanged, the granted scope checked, `patient` taken from the
 token response, her Conditions, Observations and (where granted) Patient record read once with the token through
-the shared FHIR search, and mapped by the shared chart reader (`plugin.fhir.chart`, as CDS Hooks does). The result
-is kept as this launch's record (`plugin.web.sessions`), and the browser goes to /widget?launch=<its id>: the page
-shows that launch's patient, under her banner, and no other. No patient data and no token in any URL, the page's
+the shared FHIR search (size limits, parsing off the event loop, one deadline), and mapped by the shared chart
+reader (`plugin.fhir.chart`, as CDS Hooks does). The result is kept as this launch's record (`plugin.web.sessions`),
+and the browser goes to /widget?launch=<its id>: the page shows that launch's patient, under her banner, and no
+other. No patient data and no token in any URL, the page's
 storage or the log. Every failure is an HTML error page naming a stable code.
 """
 
@@ -17,15 +18,24 @@ import hmac
 import logging
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from plugin.config import Settings
-from plugin.fhir.chart import read_chart
-from plugin.fhir.search import PATIENT_READ, FhirAccess, read_searches
+from plugin.fhir.chart import Parsed, chart_from
+from plugin.fhir.search import PATIENT_READ, FhirAccess, FhirLimits, read_searches
 from plugin.fhir.urls import for_log
 from plugin.smart.issuers import Discovery, DiscoveryError, find_issuer, issuers_from
-from plugin.smart.launch import PENDING_SECONDS, CodeRefusedError, Launches, authorization_url, exchange
+from plugin.smart.launch import (
+    PENDING_SECONDS,
+    CodeRefusedError,
+    Launches,
+    Pending,
+    PendingLaunches,
+    authorization_url,
+    exchange,
+)
 from plugin.smart.reading import banner, entry, lifetime
 from plugin.smart.scopes import granted
 from plugin.web.cookies import SignedCookie
@@ -59,6 +69,7 @@ ERROR_PAGES: dict[int | str, dict[str, Any]] = {
     400: {"description": "An error page: a missing or unlisted issuer, or a launch this browser did not start."},
     401: {"description": "An error page: the EHR's access token has expired."},
     403: {"description": "An error page: the EHR refused the authorization, or granted too little to read the chart."},
+    429: {"description": "An error page: too many sign-ins are waiting for the EHR, from this client or in all."},
     502: {"description": "An error page: the EHR's configuration, token endpoint or FHIR server failed."},
 }
 
@@ -84,8 +95,10 @@ async def launch(
     except DiscoveryError:
         return refuse(request, "smart.discovery_failed")
     url, state, verifier, scope = authorization_url(issuer, config, redirect_uri(settings), launch or None, iss)
-    launches: Launches = request.app.state.smart_launches
-    launches.add(state, issuer, config, verifier, scope)
+    launches: PendingLaunches = request.app.state.smart_launches
+    client = request.client.host if request.client else ""
+    if not launches.add(state, Pending(issuer, config, verifier, scope=scope, client=client)):
+        return refuse(request, "smart.too_many_launches")
     response = RedirectResponse(url, status_code=302, headers=NO_STORE)
     cookie: SignedCookie = request.app.state.smart_launch_cookie
     cookie.set(response, state, max_age=int(PENDING_SECONDS))
@@ -112,7 +125,7 @@ async def callback(
     started = cookie.read(request)
     if not state or started is None or not hmac.compare_digest(state.encode(), started.encode()):
         return refuse(request, "smart.state_mismatch")
-    launches: Launches = request.app.state.smart_launches
+    launches: PendingLaunches = request.app.state.smart_launches
     pending = launches.take(state)
     if pending is None:
         return refuse(request, "smart.state_unknown", clear_launch=True)
@@ -136,12 +149,20 @@ async def callback(
         return refuse(request, "smart.scope_not_granted", clear_launch=True)
     access = FhirAccess(pending.issuer.base, access_token)
     found = await read_searches(
-        access, patient, timeout=settings.fhir_timeout, deadline=settings.deadline, with_patient=grant.patient
+        access,
+        patient,
+        timeout=settings.fhir_timeout,
+        deadline=settings.deadline,
+        limits=FhirLimits.of(settings),
+        with_patient=grant.patient,
     )
-    record = found.pop(PATIENT_READ, [])
+    record = found.pop(PATIENT_READ, Parsed()).others
     if not found:
         return refuse(request, "smart.chart_unavailable", clear_launch=True)
-    chart = read_chart(resource for resources in found.values() for resource in resources)
+    parsed = Parsed()
+    for read in found.values():
+        parsed.add(read)
+    chart = await anyio.to_thread.run_sync(chart_from, parsed)
     entries = tuple(entry(finding, chart.profile) for finding in chart.findings)
     who = banner(patient, record, token.get("need_patient_banner"))
     session = ChartSession(chart.profile, entries, who, sessions.clock() + seconds, access_token)
@@ -161,6 +182,6 @@ def install(app: FastAPI, settings: Settings, secret: str) -> None:
     """
     app.state.smart_issuers = issuers_from(settings.smart_issuers)
     app.state.smart_discovery = Discovery(settings.fhir_timeout)
-    app.state.smart_launches = Launches()
+    app.state.smart_launches = Launches(settings.smart_pending_launches, settings.smart_pending_per_client)
     app.state.smart_launch_cookie = SignedCookie(LAUNCH_COOKIE, secret, "smart-launch")
     app.include_router(router)

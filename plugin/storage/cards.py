@@ -26,6 +26,7 @@ class CardRow:
     estimate_ids: tuple[str, ...]
     evidence_version: str
     issued_at: datetime
+    client_issuer: str | None = None  # whose call the card answered; None in development mode
 
 
 def record(connection: Connection, rows: Sequence[CardRow]) -> int:
@@ -33,11 +34,13 @@ def record(connection: Connection, rows: Sequence[CardRow]) -> int:
     return insert_if_absent(connection, cards, values)
 
 
-def issued(connection: Connection, service_id: str, uuids: Sequence[UUID]) -> set[UUID]:
-    """The uuids among `uuids` that `service_id` returned (and that are still within the retention period)."""
+def issued(connection: Connection, service_id: str, uuids: Sequence[UUID], issuer: str | None = None) -> set[UUID]:
+    """The uuids among `uuids` that `service_id` returned to `issuer`'s calls (None: calls without an issuer), and
+    that are still within the retention period."""
     if not uuids:
         return set()
-    query = select(cards.c.uuid).where(cards.c.service_id == service_id, cards.c.uuid.in_(set(uuids)))
+    same_issuer = cards.c.client_issuer.is_(None) if issuer is None else cards.c.client_issuer == issuer
+    query = select(cards.c.uuid).where(cards.c.service_id == service_id, cards.c.uuid.in_(set(uuids)), same_issuer)
     return set(connection.execute(query).scalars())
 
 

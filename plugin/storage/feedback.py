@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from plugin.storage.engine import insert_if_absent
 from plugin.storage.schema import feedback
@@ -29,8 +29,34 @@ class FeedbackRow:
     received_at: datetime
 
 
-def add(connection: Connection, rows: Sequence[FeedbackRow]) -> int:
-    """Store the entries not stored yet; returns how many were new."""
+class CardsFullError(Exception):
+    """Storing the entries would leave these cards with more entries than allowed; nothing was stored."""
+
+    def __init__(self, cards: Sequence[UUID]) -> None:
+        super().__init__(f"{len(cards)} card(s) full")
+        self.cards = list(cards)
+
+
+def add(connection: Connection, rows: Sequence[FeedbackRow], per_card: int | None = None) -> int:
+    """Store the entries not stored yet; returns how many were new.
+
+    Raises:
+        CardsFullError: with `per_card`, a card would hold more entries than that (nothing is stored).
+    """
+    if per_card is not None and rows:
+        row = feedback.c
+        service_ids = {entry.service_id for entry in rows}
+        query = (
+            select(row.card, func.count())
+            .where(row.service_id.in_(service_ids), row.card.in_({entry.card for entry in rows}))
+            .group_by(row.card)
+        )
+        held: dict[UUID, int] = {found[0]: found[1] for found in connection.execute(query)}
+        for entry in rows:
+            held[entry.card] = held.get(entry.card, 0) + 1
+        full = [card for card, count in held.items() if count > per_card]
+        if full:
+            raise CardsFullError(full)
     return insert_if_absent(connection, feedback, [asdict(row) for row in rows])
 
 

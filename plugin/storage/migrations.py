@@ -31,7 +31,16 @@ def _first(connection: Connection) -> None:
     schema.metadata.create_all(connection, tables=[schema.jwt_replay, schema.cards, schema.feedback])
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "replay guard, card record and feedback", _first),)
+def _card_issuer(connection: Connection) -> None:
+    """Step 1 creates the tables as `schema` describes them now, so only a database made before this step lacks it."""
+    if "client_issuer" not in {column["name"] for column in inspect(connection).get_columns("cards")}:
+        connection.execute(text("ALTER TABLE cards ADD COLUMN client_issuer VARCHAR"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "replay guard, card record and feedback", _first),
+    Migration(2, "the client issuer each card was issued to", _card_issuer),
+)
 LATEST = MIGRATIONS[-1].version
 
 

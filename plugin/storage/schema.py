@@ -80,6 +80,8 @@ cards = Table(
     Column("estimate_ids", JSON, nullable=False),
     Column("evidence_version", String, nullable=False),
     Column("issued_at", UtcDateTime, nullable=False),
+    # The client issuer whose call the card answered (none in development mode): feedback only from that issuer.
+    Column("client_issuer", String, nullable=True),
     Index("ix_cards_issued_at", "issued_at"),
 )
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +46,9 @@ ATTEMPTS = 3
 BACKOFF = 0.05  # seconds before the first retry, doubled each time
 TRANSIENT = (OperationalError, InterfaceError, PoolTimeoutError)
 PURGE_EVERY = 300.0  # seconds between the purges a process starts on its own
+# The row `ready` writes in the replay table (as an issuer no configuration can name), one per process; it has
+# expired as soon as it is written, so the next purge removes it.
+READINESS_PROBE = f"{socket.gethostname()}:{os.getpid()}"
 # Causes no retry can mend: the call fails at once, naming the cause.
 LASTING = (AuthenticationFailedError, MissingDatabaseError)
 
@@ -197,18 +202,23 @@ class Storage:
     async def _write_cards(self, rows: list[CardRow]) -> None:
         await self.run(partial(cards.record, rows=rows))
 
-    async def issued(self, service_id: str, uuids: Sequence[UUID]) -> set[UUID]:
-        """Which of these card uuids `service_id` returned."""
-        return await self.run(partial(cards.issued, service_id=service_id, uuids=uuids), write=False)
+    async def issued(self, service_id: str, uuids: Sequence[UUID], issuer: str | None = None) -> set[UUID]:
+        """Which of these card uuids `service_id` returned to calls from `issuer` (None: calls without one)."""
+        return await self.run(partial(cards.issued, service_id=service_id, uuids=uuids, issuer=issuer), write=False)
 
-    async def add_feedback(self, rows: Sequence[FeedbackRow]) -> int:
-        """Store the entries not stored yet (a retransmission adds nothing); returns how many were new."""
-        return await self.run(partial(feedback.add, rows=rows))
+    async def add_feedback(self, rows: Sequence[FeedbackRow], per_card: int | None = None) -> int:
+        """Store the entries not stored yet (a retransmission adds nothing); returns how many were new.
+
+        Raises:
+            CardsFullError: with `per_card`, a card would hold more entries than that (nothing is stored).
+        """
+        return await self.run(partial(feedback.add, rows=rows, per_card=per_card))
 
     async def ready(self) -> None:
-        """Raises StorageUnavailableError (or SchemaOutOfDateError) unless the database answers at this schema."""
+        """Raises StorageUnavailableError (or SchemaOutOfDateError) unless the database answers at this schema and
+        accepts a write (a full disk or a read-only database still answers reads)."""
         self._schema_current = False  # read the version again: someone may have replaced the database
-        await self.run(lambda connection: None, write=False)
+        await self.run(partial(replay.mark_ready, probe=READINESS_PROBE, now=self.clock()))
 
     def _purge_quietly(self, now: float) -> None:
         try:

@@ -41,6 +41,12 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         "This sign-in has already been used or has expired",
         f"Each launch can be completed once, within ten minutes. {RELAUNCH}",
     ),
+    "smart.too_many_launches": (
+        429,
+        "Too many sign-ins are waiting",
+        "The app holds as many unfinished sign-ins as it may, from this address or in all, so this one was not "
+        f"started; those waiting end within ten minutes. {RELAUNCH}",
+    ),
     "smart.authorization_denied": (
         403,
         "The EHR did not authorize the app",
@@ -78,7 +84,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "smart.chart_unavailable": (
         502,
         "The chart could not be read",
-        f"The EHR's FHIR server refused the access token or did not answer in time, so no finding was read. {RELAUNCH}",
+        "The EHR's FHIR server refused the access token, did not answer in time or answered with more than this "
+        f"service reads, so no finding was read. {RELAUNCH}",
     ),
 }
 

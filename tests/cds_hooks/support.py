@@ -108,14 +108,14 @@ def empty_values(value: Any, path: str = "$") -> list[str]:
 
 
 @contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on 127.0.0.1 in a thread; yields its base URL.
+def serve(app: ASGIApp, port: int = 0) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 (on `port`, or any free one) in a thread; yields its base URL.
 
     The socket is bound and listening before the thread starts, so requests queue instead of racing start-up.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     sock.listen(64)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))

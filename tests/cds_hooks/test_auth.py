@@ -88,12 +88,12 @@ def development(tmp_path_factory: pytest.TempPathFactory, jwks_url: str) -> Iter
         yield client
 
 
-def feedback_from(client: TestClient, token: str | None) -> str | None:
-    """Send one feedback entry (on a card issued without a token, in development mode); the issuer stored with it
-    says which client the service believed it was."""
-    body = {
-        "feedback": [{"card": issue_card(client), "outcome": "overridden", "outcomeTimestamp": "2026-03-02T10:00:00Z"}]
-    }
+def feedback_from(client: TestClient, token: str | None, issuing: str | None = None) -> str | None:
+    """Send one feedback entry on a card issued in development mode with `issuing` (without a token when None; the
+    feedback must come from the card's issuer); the issuer stored with it says which client the service believed."""
+    headers = {"Authorization": f"Bearer {issuing}"} if issuing else None
+    card = issue_card(client, headers=headers)
+    body = {"feedback": [{"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-03-02T10:00:00Z"}]}
     assert call(client, token, f"{SERVICE_URL}/feedback", body).status_code == 200
     stored = client.app.state.storage.feedback_entries()  # type: ignore[attr-defined]
     issuer: str | None = stored[-1]["client_issuer"]
@@ -152,7 +152,8 @@ def test_audience_may_be_a_list_holding_the_endpoint(secured: TestClient) -> Non
 
 def test_an_allow_listed_jku_is_fetched_and_its_key_accepted(development: TestClient, jwks_url: str) -> None:
     token = signed(JKU_KEY, "ES256", header={"jku": jwks_url}, iss=ROTATING_ISSUER, aud=f"{AUDIENCE}/feedback")
-    assert feedback_from(development, token) == ROTATING_ISSUER
+    issuing = signed(JKU_KEY, "ES256", header={"jku": jwks_url}, iss=ROTATING_ISSUER, aud=AUDIENCE)
+    assert feedback_from(development, token, issuing) == ROTATING_ISSUER
 
 
 def test_development_mode_treats_a_token_that_does_not_verify_as_no_token(development: TestClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -128,10 +129,21 @@ class FhirServer:
         return sum(1 for seen, _, _ in self.requests if seen == path)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# Development mode queries a loopback FHIR server only on a port it is told of: each test's server uses this one.
+FHIR_PORT = free_port()
+
+
 @pytest.fixture()
 def fhir() -> Iterator[FhirServer]:
     server = FhirServer()
-    with serve(server.app) as base:
+    with serve(server.app, FHIR_PORT) as base:
         server.base = base
         yield server
         server.release.set()
@@ -139,7 +151,7 @@ def fhir() -> Iterator[FhirServer]:
 
 @pytest.fixture(scope="module")
 def cds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = cds_settings(tmp_path_factory.mktemp("fetch"), fhir_timeout=0.5)
+    settings = cds_settings(tmp_path_factory.mktemp("fetch"), fhir_timeout=0.5, development_fhir_ports=[FHIR_PORT])
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -192,7 +204,8 @@ def test_a_fhir_server_slower_than_the_timeout_is_412_not_a_hang(cds: TestClient
 
 @pytest.fixture(scope="module")
 def per_read_timeout_of_one_second(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = cds_settings(tmp_path_factory.mktemp("drip"), fhir_timeout=1.0)  # the deadline stays at its default
+    # The deadline stays at its default.
+    settings = cds_settings(tmp_path_factory.mktemp("drip"), fhir_timeout=1.0, development_fhir_ports=[FHIR_PORT])
     with TestClient(create_app(settings)) as client:
         yield client
 

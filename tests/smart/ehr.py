@@ -27,7 +27,7 @@ from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.cds_hooks.support import load
@@ -265,7 +265,8 @@ class Ehr:
     """The EHR's state: registered clients, launches, issued codes and tokens, what it refused and was asked.
 
     `token_lifetime` is sent as `expires_in` as it is (an int, or a float such as 3600.0); `withheld` scopes are left
-    out of what a token grants; `token_extras` are added to the token response (`need_patient_banner`...).
+    out of what a token grants; `token_extras` are added to the token response (`need_patient_banner`...); every
+    search answers `oversized`, when set, streamed without a length.
     """
 
     base: str = ""
@@ -275,6 +276,7 @@ class Ehr:
     omits_patient: bool = False
     configuration_broken: bool = False
     empty_chart: bool = False
+    oversized: bytes | None = None
     v1_only: bool = False
     withheld: set[str] = field(default_factory=set)
     token_extras: dict[str, Any] = field(default_factory=dict)
@@ -378,7 +380,7 @@ class Ehr:
                 return None
             return issued if issued.allows(resource, action) else None
 
-        async def search(request: Request) -> JSONResponse:
+        async def search(request: Request) -> Response:
             self.requests.append(("GET", request.url.path, dict(request.query_params)))
             resource = request.url.path.rpartition("/")[2]
             patient = request.query_params.get("patient")
@@ -386,6 +388,10 @@ class Ehr:
                 return JSONResponse(DENIED, status_code=401)
             if self.empty_chart:
                 return JSONResponse(searchset())
+            if self.oversized is not None:
+                whole = self.oversized
+                pieces = (whole[start : start + 65536] for start in range(0, len(whole), 65536))
+                return StreamingResponse(pieces, media_type="application/fhir+json")
             codes = request.query_params.get("code", "")
             if patient == PATIENT_B:
                 return JSONResponse(chart_of_b(request.url.path, codes))

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from plugin.config import SmartIssuer
 from plugin.core.rules.profile import PatientProfile
 from plugin.smart.issuers import Discovery, SmartConfiguration, issuers_from
-from plugin.smart.launch import CodeRefusedError, Launches, exchange
+from plugin.smart.launch import CodeRefusedError, Launches, Pending, exchange
 from plugin.web.sessions import BROWSER_COOKIE, Banner, ChartSession, SessionStore
 from tests.smart.conftest import Smart
 from tests.smart.ehr import LAUNCH, PATIENT, Ehr
@@ -108,7 +108,7 @@ def test_an_unreachable_token_endpoint_is_a_refused_code() -> None:
     issuer = issuers_from({"http://127.0.0.1:9/fhir": SmartIssuer(client_id="ivig-cds")})["http://127.0.0.1:9/fhir"]
     config = SmartConfiguration("http://127.0.0.1:9/auth", "http://127.0.0.1:9/token", frozenset())
     launches = Launches()
-    launches.add("s", issuer, config, "v" * 43)
+    launches.add("s", Pending(issuer, config, "v" * 43))
     pending = launches.take("s")
     assert pending is not None and launches.take("s") is None  # taken once
     with pytest.raises(CodeRefusedError) as refused:

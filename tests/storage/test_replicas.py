@@ -122,6 +122,7 @@ def test_card_rows_match_the_cards_returned(cluster: Cluster) -> None:
             "estimate_ids": estimate_ids,
             "evidence_version": version,
             "issued_at": row["issued_at"],
+            "client_issuer": "https://ehr.example.org",
         }
     assert len(estimate_ids) == 2
 

@@ -51,7 +51,9 @@ def every_door(url: str) -> None:
         fetching = cds_call(fhirServer=closed, fhirAuthorization={"access_token": TOKEN, "token_type": "Bearer"})
         del fetching["prefetch"]["nkCells"]
         assert client.post(SERVICE_URL, json=fetching).status_code == 200
-        assert client.post(SERVICE_URL, json=cds_call(hookInstance=FORGED)).status_code == 200
+        assert (
+            client.post(SERVICE_URL, json=cds_call(hookInstance=FORGED)).status_code == 422
+        )  # refused for its newline
         nan = json.dumps(cds_call()).replace('"prefetch": {', '"prefetch": {"x": NaN, ', 1)
         assert client.post(SERVICE_URL, content=nan, headers={"Content-Type": "application/json"}).status_code == 422
         feedback = {"feedback": [{"card": MRN, "outcome": "overridden", "outcomeTimestamp": "2026-03-02T10:00:00Z"}]}
