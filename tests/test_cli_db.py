@@ -30,15 +30,15 @@ def run(*args: str, database_url: str, **env: str) -> subprocess.CompletedProces
 def test_db_upgrade_creates_the_schema_then_reports_it_current(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ivig-cds.sqlite3'}"
     first = run("db", "upgrade", database_url=url)
-    assert (first.returncode, first.stdout) == (0, "database schema at version 1 (was 0)\n")
+    assert (first.returncode, first.stdout) == (0, "database schema at version 2 (was 0)\n")
     again = run("db", "upgrade", database_url=url)
-    assert (again.returncode, again.stdout) == (0, "database schema at version 1\n")
+    assert (again.returncode, again.stdout) == (0, "database schema at version 2\n")
 
 
 def test_serve_refuses_a_database_older_than_it_knows_naming_the_command(tmp_path: Path) -> None:
     result = run("serve", "--port", str(free_port()), database_url=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     assert result.returncode == 1
-    assert "schema is at version 0, this release needs 1: run `ivig-cds db upgrade`" in result.stderr
+    assert "schema is at version 0, this release needs 2: run `ivig-cds db upgrade`" in result.stderr
 
 
 def test_db_purge_removes_cards_past_the_retention_period(tmp_path: Path) -> None:

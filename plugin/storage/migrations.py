@@ -31,7 +31,14 @@ def _first(connection: Connection) -> None:
     schema.metadata.create_all(connection, tables=[schema.jwt_replay, schema.cards, schema.feedback])
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "replay guard, card record and feedback", _first),)
+def _evidence_release(connection: Connection) -> None:
+    schema.metadata.create_all(connection, tables=[schema.evidence_release])
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "replay guard, card record and feedback", _first),
+    Migration(2, "the evidence releases replicas switch to", _evidence_release),
+)
 LATEST = MIGRATIONS[-1].version
 
 
