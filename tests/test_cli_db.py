@@ -102,10 +102,12 @@ def test_serve_starts_while_the_database_is_unreachable_and_readyz_says_so() -> 
                     time.sleep(0.1)
             assert health.status_code == 200
             ready = client.get("/readyz")
-            assert (ready.status_code, ready.json()) == (
-                503,
-                {"status": "not_ready", "database": "storage.refused"},
-            )
+            assert ready.status_code == 503
+            assert {key: ready.json()[key] for key in ("status", "database", "evidence_version")} == {
+                "status": "not_ready",
+                "database": "storage.refused",
+                "evidence_version": health.json()["evidence_version"],
+            }
             assert client.post("/v1/answer", json={"prior_pregnancy_losses": 3}).status_code == 200
     finally:
         process.terminate()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -128,7 +129,8 @@ async def answer_call(
         return respond(body, CdsResponse(cards=()), "no RPL diagnosis and no count of two or more losses")
     answer = plugin.answer(chart.profile, ivig_order=body.hook == "order-select")
     details: CardDetails = request.app.state.cds_details
-    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, details, chart.unread)
+    render = partial(details.render, plugin.renderer)
+    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, render, chart.unread)
     storage: Storage = request.app.state.storage
     await storage.record_cards(card_rows(cards, body, service_id, answer, datetime.now(UTC)))
     metrics: Metrics = request.app.state.metrics
@@ -200,8 +202,7 @@ def install(app: FastAPI, settings: Settings, storage: Storage) -> None:
     )
     servers = {issuer: trusted.fhir_servers for issuer, trusted in issuers.items()}
     app.state.cds_fhir_servers = FhirServerPolicy(servers, development=development)
-    plugin: Plugin = app.state.plugin
-    app.state.cds_details = CardDetails(plugin.renderer, settings.answer_cache_size)
+    app.state.cds_details = CardDetails(settings.answer_cache_size)
     app.add_middleware(CdsCors, origins=settings.cors_origins)
     app.include_router(router)
     if settings.allow_unauthenticated:

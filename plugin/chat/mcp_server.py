@@ -24,7 +24,6 @@ from plugin.chat.http_edges import McpEdges
 from plugin.chat.tool_catalog import INSTRUCTIONS, SERVER_NAME
 from plugin.chat.tools import ChatTools, PluginSource
 from plugin.config import Settings
-from plugin.core.answer.plugin import Plugin
 
 
 def build_server(plugin: PluginSource) -> Server[Any]:
@@ -45,13 +44,6 @@ def build_server(plugin: PluginSource) -> Server[Any]:
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
-
-
-def loaded(plugin: Plugin) -> PluginSource:
-    async def get() -> Plugin:
-        return plugin
-
-    return get
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
