@@ -4,6 +4,8 @@ Uvicorn closes an idle keep-alive connection after `keep_alive_timeout`, but has
 may take to send a request: a connection that sends nothing, or half its headers, stays open for ever, and a few
 hundred of them exhaust the open files. `ReadDeadline` closes any connection whose request is not complete
 `read_timeout` seconds after the connection opened or the previous response ended.
+
+With several workers, SIGHUP to the parent reloads the evidence release in each worker (`HangupForwarding`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import logging
 import os
 import resource
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from plugin.config import Settings
 from plugin.web.logs import log_config
@@ -156,12 +160,44 @@ def shared_metrics(directory: Path) -> None:
     os.environ[MULTIPROCESS_ENV] = str(directory)
 
 
+class HangupForwarding(Multiprocess):
+    """uvicorn's supervisor of several workers, except that SIGHUP reloads the evidence in each worker instead of
+    replacing the workers: each proves the new release before it switches and keeps the old one if it is broken
+    (saying why in its /readyz), where a replaced worker would start on whatever the directory holds. A worker
+    that has not finished starting gets the signal once it has: until then, SIGHUP would end it."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[Any]) -> None:
+        super().__init__(config, sockets)
+        self.owed: list[Process] = []
+
+    def handle_hup(self) -> None:
+        log.info("SIGHUP: every worker reloads the evidence release")
+        self.owed = list(self.processes)
+        self.forward_hangups()
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        self.forward_hangups()
+
+    def forward_hangups(self) -> None:
+        waiting = []
+        for process in self.owed:
+            if process not in self.processes or process.pid is None:
+                continue  # replaced since: its successor loads the release the directory names as it starts
+            if process.is_ready(timeout=1):
+                os.kill(process.pid, signal.SIGHUP)
+            else:
+                waiting.append(process)
+        self.owed = waiting
+
+
 def serve(app: Any, settings: Settings, host: str, port: int, workers: int = 1) -> None:
     """Serve `app`; with several workers each builds its own app from the same settings (uvicorn imports it)."""
     options = uvicorn_options(settings)
     if workers > 1:
         shared_metrics(settings.data_dir / "metrics")
         options["http"] = "plugin.web.server:settings_read_deadline"
-        uvicorn.run("plugin.app:create_app", factory=True, workers=workers, host=host, port=port, **options)
+        config = uvicorn.Config("plugin.app:create_app", factory=True, workers=workers, host=host, port=port, **options)
+        HangupForwarding(config, sockets=[config.bind_socket()]).run()
     else:
         uvicorn.run(app, host=host, port=port, **options)
