@@ -34,6 +34,7 @@ class Server:
     url: str
     port: int
     log: list[str]
+    pid: int
 
     def log_until(self, marker: str) -> list[str]:
         """The log so far, once a line containing `marker` has arrived (bounded wait for the reader thread)."""
@@ -66,7 +67,7 @@ def served(command: Sequence[str] = (), env: dict[str, str] | None = None) -> It
     log: list[str] = []
     reader = threading.Thread(target=lambda: log.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
-    running = Server(url=f"http://127.0.0.1:{port}", port=port, log=log)
+    running = Server(url=f"http://127.0.0.1:{port}", port=port, log=log, pid=process.pid)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
