@@ -82,6 +82,56 @@ def evidence_check() -> int:
     return 0
 
 
+def evidence_release(args: argparse.Namespace) -> int:
+    import datetime
+
+    from plugin.curation.release import release
+
+    try:
+        notes = args.notes.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"ivig-cds evidence release: cannot read {args.notes}: {exc.strerror}", file=sys.stderr)  # noqa: T201
+        return 2
+    settings = get_settings().model_copy(update={"evidence_dir": args.directory, "proof_dir": None})
+    released_on = args.released_on or datetime.datetime.now(datetime.UTC).date()
+    new, previous = release(settings, args.label, notes, released_on)
+    after = f" (after {previous.label}, {previous.version})" if previous is not None else ""
+    print(f"released {new.label}: evidence version {new.version}, {len(new.files)} files{after}")  # noqa: T201
+    return 0
+
+
+def evidence_diff(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from plugin.core.answer.plugin import load_plugin
+    from plugin.curation.diff import diff
+    from plugin.curation.reading import Reader
+    from plugin.curation.report import print_report
+
+    plugins = []
+    for directory in (args.old, args.new):
+        settings = get_settings().model_copy(update={"evidence_dir": directory, "proof_dir": None})
+        try:
+            plugins.append(load_plugin(settings))
+        except PluginError as exc:
+            print(f"ivig-cds evidence diff: {directory}: {exc}", file=sys.stderr)  # noqa: T201
+            return 2
+    errors = Console(stderr=True)
+    with Progress(console=errors, disable=not errors.is_terminal, transient=True) as progress:
+        task = progress.add_task("answering the profile grid with both releases", total=None)
+        result = diff(
+            Reader(plugins[0]),
+            Reader(plugins[1]),
+            lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    if args.format == "json":
+        print(json.dumps(result.report(), indent=2, ensure_ascii=False))  # noqa: T201
+    else:
+        print_report(result, Console(highlight=False, soft_wrap=True))
+    return 1 if result.changed else 0
+
+
 def pool_report(result: MetaAnalysis, studies: Sequence[StudyCounts]) -> dict[str, Any]:
     """The JSON a curator reads: ratios and their log-scale counterparts, heterogeneity, which studies were adjusted."""
     pi = result.pi
@@ -246,7 +296,9 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "ask":
         return ask(args)
     if args.command == "evidence":
-        return evidence_pool(args) if args.evidence_command == "pool" else evidence_check()
+        commands = {"pool": evidence_pool, "release": evidence_release, "diff": evidence_diff}
+        chosen = commands.get(args.evidence_command)
+        return chosen(args) if chosen is not None else evidence_check()
     if args.command == "db":
         return db(args)
     if args.command == "mcp":

@@ -9,6 +9,7 @@ metavar a person would recognise.
 from __future__ import annotations
 
 import argparse
+import datetime
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -103,6 +104,13 @@ def positive(text: str) -> int:
     return number
 
 
+def date(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a date, YYYY-MM-DD") from None
+
+
 def flag_for(field: str) -> str:
     """The `ask` flag that sets a profile field (`autoimmune_conditions.0` -> `--autoimmune`)."""
     name = field.split(".", 1)[0]
@@ -189,12 +197,39 @@ def build_parser() -> Parser:
     evidence = command(
         commands,
         "evidence",
-        "check the evidence store, or re-pool study data",
-        epilog="examples:\n  ivig-cds evidence check\n  ivig-cds evidence pool studies.csv --method reml --hksj",
+        "check, release and compare evidence stores, or re-pool study data",
+        epilog="examples:\n  ivig-cds evidence check\n"
+        "  ivig-cds evidence release evidence/ --label 2026.12 --notes CHANGES.md\n"
+        "  ivig-cds evidence diff old-release/ evidence/\n"
+        "  ivig-cds evidence pool studies.csv --method reml --hksj",
     )
     evidence_commands = evidence.add_subparsers(title="commands", dest="evidence_command", metavar="COMMAND")
     evidence_commands.required = True
     command(evidence_commands, "check", "load and verify the evidence store and every decision table")
+    release = command(
+        evidence_commands,
+        "release",
+        "check an edited store as serve would, then write its manifest (release.toml)",
+        epilog="The manifest holds the label, the day, how current the sources are, your notes and the SHA-256 of "
+        "every file; a file changed afterwards is refused at load.\n\n"
+        "example:\n  ivig-cds evidence release evidence/ --label 2027.01 --notes CHANGES.md",
+    )
+    release.add_argument("directory", type=Path, metavar="DIR", help="the evidence store to release")
+    release.add_argument("--label", required=True, metavar="L", help="the release's label, e.g. 2027.01 or 2027.01.1")
+    release.add_argument(
+        "--notes", required=True, type=Path, metavar="FILE", help="the curators' notes: what changed, and why"
+    )
+    release.add_argument("--released-on", type=date, metavar="YYYY-MM-DD", help="the release day (default: today, UTC)")
+    diff = command(
+        evidence_commands,
+        "diff",
+        "answer the whole profile grid with two releases and report which answers change",
+        epilog="Exit status: 0 when no answer changes, 1 when some do, 2 when a release cannot be loaded.\n\n"
+        "example:\n  ivig-cds evidence diff old-release/ evidence/ --format json > diff.json",
+    )
+    diff.add_argument("old", type=Path, metavar="OLD", help="the release serving now")
+    diff.add_argument("new", type=Path, metavar="NEW", help="the release proposed")
+    diff.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     pool = command(
         evidence_commands,
         "pool",

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.releases import release_again
+
 ROOT = Path(__file__).resolve().parent.parent
 ISSUE_FLAGS = [
     "--prior-pregnancy-losses",
@@ -133,6 +135,7 @@ def test_serve_refuses_to_start_on_a_broken_store(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "evidence", tmp_path / "evidence")
     table = tmp_path / "evidence" / "rules" / "habets-2022-ivig-rpl-status.toml"
     table.write_text(table.read_text(encoding="utf-8").replace('"(12, 100]"', '"(13, 100]"', 1), encoding="utf-8")
+    release_again(tmp_path / "evidence")
     result = run("serve", "--port", "0", env={"IVIG_CDS_EVIDENCE_DIR": str(tmp_path / "evidence")})
     assert result.returncode == 1
     assert "rules.gap" in result.stderr

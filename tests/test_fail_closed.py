@@ -9,6 +9,7 @@ import pytest
 
 from plugin.core.answer.plugin import STATUS_EXAMPLES
 from plugin.core.rules.table import STATUSES
+from tests.releases import release_again
 from tests.test_cli import ROOT, run
 
 
@@ -43,6 +44,7 @@ def test_every_status_has_an_example_that_start_up_renders() -> None:
 
 def test_without_the_decision_tables_neither_serve_nor_evidence_check_starts(parts: Path) -> None:
     shutil.rmtree(parts / "evidence" / "rules")
+    release_again(parts / "evidence")
     refused(parts, "rules.missing_table", serve=True)
 
 
@@ -74,4 +76,5 @@ def test_a_question_naming_a_table_the_store_lacks_stops_the_start(parts: Path) 
     question = parts / "evidence" / "question.toml"
     text = question.read_text(encoding="utf-8")
     question.write_text(text.replace('notes = "habets-2022-ivig-rpl-notes"', 'notes = "habets-2022-notes"'), "utf-8")
+    release_again(parts / "evidence")
     refused(parts, "rules.missing_table")

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from plugin.core.evidence.labels import label_key
+from plugin.core.evidence.release import label_key
 from plugin.storage.engine import insert_if_absent
 from plugin.storage.schema import evidence_release
 

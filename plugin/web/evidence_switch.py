@@ -17,6 +17,7 @@ says so in /readyz, rather than switch to something else.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,8 +30,8 @@ import anyio
 import anyio.to_thread
 
 from plugin.core.answer.plugin import Plugin
-from plugin.core.evidence.labels import newer
-from plugin.core.evidence.store import content_hash, load_release
+from plugin.core.evidence.release import MANIFEST, content_hash, newer
+from plugin.core.evidence.store import load_release
 from plugin.errors import EvidenceError, PluginError
 
 log = logging.getLogger(__name__)
@@ -125,14 +126,19 @@ class Reload:
 
 
 def peek(evidence_dir: Path) -> tuple[str | None, str]:
-    """The label of the release `evidence_dir` names now (None when it names none), and a fingerprint of its files:
-    enough to tell, without loading it, whether it is the release another replica switched to."""
+    """The label of the release `evidence_dir` names now (None when its manifest cannot be read), and a fingerprint
+    of its manifest and files: enough to tell, without loading it, whether it is the release another replica
+    switched to, and whether anything changed since it was last tried."""
     here = evidence_dir.resolve()
     try:
-        label: str | None = load_release(here / "release.toml").label
+        label: str | None = load_release(here / MANIFEST).label
     except EvidenceError:
         label = None
-    return label, content_hash(here)
+    try:
+        manifest = hashlib.sha256((here / MANIFEST).read_bytes()).hexdigest()[:16]
+    except OSError:
+        manifest = "none"
+    return label, f"{manifest}/{content_hash(here, label or '')}"
 
 
 class EvidenceSwitch:

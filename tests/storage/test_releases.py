@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, insert, select
 
-from plugin.core.evidence.labels import label_key, newer
+from plugin.core.evidence.release import label_key, newer
 from plugin.storage import migrations, schema
 from plugin.storage.store import Storage
 

@@ -129,6 +129,10 @@ class AnswerCache:
         # Told of each lookup, True for a hit (the service's metrics); nothing by default.
         self.on_lookup: Callable[[bool], None] = _ignore
 
+    def cut_points(self, name: str) -> tuple[float, ...]:
+        """The values at which the answer can change for number input `name` (one of BANDED)."""
+        return self._bands[name].points
+
     def key(self, profile: PatientProfile, ivig_order: bool) -> tuple[Any, ...]:
         """What the answer reads from the profile: the band of each number input, every other field as given."""
         parts: list[Any] = [self._version, ivig_order, tuple(her_findings(profile))]

@@ -55,7 +55,14 @@ def baseline_of(profile: PatientProfile, store: EvidenceStore) -> tuple[float, s
         return profile.baseline_live_birth_risk, wording.BASELINE_CLINICIAN
     if profile.baseline_live_birth_source is None:
         return None
-    record = store.context[profile.baseline_live_birth_source]
+    record = store.baselines().get(profile.baseline_live_birth_source)
+    if record is None:
+        raise ProfileError(
+            f"this release of the evidence ({store.label}) holds no such baseline; name one of "
+            f"{', '.join(sorted(store.baselines())) or 'none'}, or give a baseline risk",
+            code="profile.baseline_not_in_release",
+            field=SOURCE_FIELD,
+        )
     why = misfit(record, profile)
     if why is not None:
         raise ProfileError(
@@ -75,6 +82,8 @@ def not_shown_note(store: EvidenceStore, rr: float, *, short: bool = False) -> s
         for r in store.baselines().values()
         if r.baseline is not None and r.baseline.source_kind == "placebo_arm"
     )
+    if not arms:  # a release without placebo arms (an older one) has no usual chances to set beside the RR
+        return wording.ABSOLUTE_NOT_SHOWN_SHORT_NO_ARMS if short else wording.ABSOLUTE_NOT_SHOWN_NO_ARMS
     lowest, highest = arms[0][0], arms[-1][0]
     reached = Decimal(repr(lowest)) * Decimal(repr(rr)) * 100
     where = "would pass 100%" if reached > 100 else f"would give {int(reached)}% or more"

@@ -135,19 +135,20 @@ def smoke_test(plugin: Plugin, channel: str, render: Callable[[Answer], object])
 
 
 def check_baseline_names(store: EvidenceStore, evidence_dir: Path) -> None:
-    """The sourced baselines a caller may name are exactly the store's baseline records, and each population it
-    excludes is named in the profile's vocabulary.
+    """Every sourced baseline the store holds is one a caller may name, and each population it excludes is named in
+    the profile's vocabulary. A release may hold fewer than the profile names (an older one did): naming one it
+    does not hold is the caller's error, answered at the request.
 
     Raises:
-        EvidenceError: a name without its record, a record without its name, or an unknown excluded condition.
+        EvidenceError: a record without its name, or an unknown excluded condition.
     """
-    named, held = set(BASELINE_SOURCES), set(store.baselines())
-    if named != held:
+    unnamed = sorted(set(store.baselines()) - set(BASELINE_SOURCES))
+    if unnamed:
         raise EvidenceError(
-            "the profile's baseline sources and the store's baseline records differ",
+            "every baseline record must be a baseline source the profile can name",
             code="evidence.baseline_names",
             file=str(evidence_dir / "context"),
-            value=sorted(named ^ held),
+            value=unnamed,
         )
     for record in store.baselines().values():
         unknown = sorted(set(record.baseline.excludes if record.baseline else ()) - set(AUTOIMMUNE_CONDITIONS))
@@ -161,15 +162,17 @@ def check_baseline_names(store: EvidenceStore, evidence_dir: Path) -> None:
             )
 
 
-def load_plugin(settings: Locations) -> Plugin:
+def load_plugin(settings: Locations, store: EvidenceStore | None = None) -> Plugin:
     """Load evidence, tables and templates, and render every status as markdown and text (fail closed).
+
+    `store` is the evidence already in memory (a release not yet written to disk), instead of loading it.
 
     Raises:
         EvidenceError: an evidence file is broken or inconsistent, or its baselines and the profile's names differ.
         RuleTableError: a decision table is broken, unsound or missing.
         TemplateError: a template does not compile or cannot render some status.
     """
-    store = load_evidence(settings.evidence_dir)
+    store = store or load_evidence(settings.evidence_dir)
     proofs = ProofDirectory(settings.proof_dir) if settings.proof_dir is not None else None
     tables = load_tables(settings.evidence_dir, set(store.refs()), set(store.context), proofs)
     missing = sorted(set(store.question.tables.model_dump().values()) - set(tables))

@@ -162,6 +162,13 @@ ABSOLUTE_NOT_SHOWN_SHORT = (
     "live births ({trials}), where RR {rr} {where}."
 )
 
+ABSOLUTE_NOT_SHOWN_NO_ARMS = (
+    "Absolute effects: not shown. The relative effect of these non-randomized studies cannot be carried to usual "
+    "live-birth chances, and this release of the evidence holds no placebo-arm chances to compare it with."
+)
+
+ABSOLUTE_NOT_SHOWN_SHORT_NO_ARMS = "Absolute effects: not shown, since no baseline was given."
+
 # The first layer (at a glance): a few plain sentences a clinician reads in ten seconds, assembled from data.
 CERTAINTY_WORDS: dict[CertaintyLevel, str] = {"low": "low certainty", "very_low": "very uncertain"}
 GLANCE_HEADLINE = {

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from plugin.core.evidence.context import SEARCH_DATE, ContextRecord
 from plugin.core.evidence.model import Frozen, Slug, Text
 from plugin.core.evidence.question import Question
+from plugin.core.evidence.release import Release
 
 Provenance = Literal["stated", "derived", "inferred"]
 CertaintyLevel = Literal["low", "very_low"]
@@ -217,14 +218,18 @@ class EvidenceStore(Frozen):
     analyses: dict[str, Analysis]
     context: dict[str, ContextRecord] = {}
     version: str
-    label: str
+    release: Release
+
+    @property
+    def label(self) -> str:
+        """The release's label, e.g. `2026.12`: what people call this version."""
+        return self.release.label
 
     @property
     def sources_last_searched(self) -> str:
         """The oldest of the dates its sources were last searched (ISO 8601, to the month where the day was not
         recorded): how current the least recently searched part of the answer is."""
-        dates = [a.source.last_searched for a in self.analyses.values()]
-        return min(dates + [r.last_searched for r in self.context.values()])
+        return oldest_search(self.analyses, self.context)
 
     def baselines(self) -> dict[str, ContextRecord]:
         """The records a caller may name as the baseline chance of live birth without IVIG."""
@@ -247,3 +252,8 @@ class EvidenceStore(Frozen):
     def refs(self) -> Iterator[str]:
         for analysis in self.analyses.values():
             yield from (analysis.ref(e) for e in analysis.estimates)
+
+
+def oldest_search(analyses: dict[str, Analysis], context: dict[str, ContextRecord]) -> str:
+    """The oldest date any source of the store was last searched (ISO 8601 dates compare as text)."""
+    return min([a.source.last_searched for a in analyses.values()] + [r.last_searched for r in context.values()])

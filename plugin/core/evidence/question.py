@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from plugin.core.evidence.model import Frozen, Slug, Text
 
 
@@ -26,10 +24,3 @@ class Question(Frozen):
     analysis: Slug
     randomized_lead: Text
     tables: Tables
-
-
-class Release(Frozen):
-    """`evidence/release.toml`: the human label of this release of the store, beside its content hash."""
-
-    schema_version: Literal[1]
-    label: str = Field(pattern=r"^\d{4}\.\d{2}(\.\d+)?$")

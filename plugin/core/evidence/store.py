@@ -1,35 +1,26 @@
 """Reading the evidence store from disk: every file validated and checked, or nothing served (fail closed).
 
 `load_evidence(dir)` returns an `EvidenceStore` whose `version` is the content hash of every file in the
-store. Any schema, provenance or consistency failure raises `EvidenceError` naming file, field and value,
-so the service refuses to start on half-loaded evidence.
+store and its release label. Any schema, provenance or consistency failure, or a file that is not the one its
+release manifest names, raises `EvidenceError` naming file, field and value, so the service refuses to start on
+half-loaded or unreleased evidence.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from plugin.core.evidence.analysis import Analysis, EvidenceStore
+from plugin.core.evidence.analysis import Analysis, EvidenceStore, oldest_search
 from plugin.core.evidence.consistency import check_analysis
 from plugin.core.evidence.context import ContextRecord
 from plugin.core.evidence.files import read_toml
-from plugin.core.evidence.question import Question, Release
+from plugin.core.evidence.question import Question
+from plugin.core.evidence.release import MANIFEST, Release, check_release
 from plugin.core.evidence.study_data import check_repooling
 from plugin.errors import EvidenceError
-
-STORE_SUFFIXES = (".toml", ".csv", ".json")
-
-
-def content_hash(directory: Path) -> str:
-    """SHA-256 over every store file's relative path and bytes, in path order: the evidence version."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in STORE_SUFFIXES):
-        digest.update(path.relative_to(directory).as_posix().encode("utf-8") + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return "sha256:" + digest.hexdigest()[:16]
 
 
 def validation_error(path: Path, exc: ValidationError, prefix: str) -> EvidenceError:
@@ -156,21 +147,35 @@ def check_references(analyses: dict[str, Analysis], context: dict[str, ContextRe
 
 
 def load_release(path: Path) -> Release:
-    """Load `release.toml`, the release's label.
+    """Load the manifest, `release.toml`.
 
     Raises:
         EvidenceError: the file is missing or malformed.
     """
     if not path.is_file():
-        raise EvidenceError("the store must say which release it is", code="release.missing", file=str(path))
+        raise EvidenceError(
+            "the store must say which release it is (write it with `ivig-cds evidence release`)",
+            code="release.missing",
+            file=str(path),
+        )
     try:
         return Release.model_validate(read_toml(path))
     except ValidationError as exc:
         raise validation_error(path, exc, "release") from None
 
 
-def load_evidence(directory: Path) -> EvidenceStore:
+class Parts(NamedTuple):
+    """The store's content, loaded and checked, before its manifest is read."""
+
+    question: Question
+    analyses: dict[str, Analysis]
+    context: dict[str, ContextRecord]
+
+
+def load_parts(directory: Path) -> Parts:
     """Load `question.toml` and every `analyses/*.toml` and `context/*.toml` under `directory`.
+
+    `ivig-cds evidence release` loads these alone, to write the manifest of an edited store.
 
     Raises:
         EvidenceError: the directory holds no analysis or no context record, or any file fails to load.
@@ -184,8 +189,19 @@ def load_evidence(directory: Path) -> EvidenceStore:
         raise EvidenceError("no context records found", code="context.empty", file=str(directory / "context"))
     context = {r.id: r for r in map(load_context_record, context_files)}
     check_references(analyses, context, directory / "analyses")
-    question = load_question(directory / "question.toml", analyses, context)
-    release = load_release(directory / "release.toml")
-    return EvidenceStore(
-        question=question, analyses=analyses, context=context, version=content_hash(directory), label=release.label
-    )
+    return Parts(load_question(directory / "question.toml", analyses, context), analyses, context)
+
+
+def load_evidence(directory: Path) -> EvidenceStore:
+    """Load the store under `directory`, then prove its files are the ones its manifest released.
+
+    The content is checked first, so a curator editing a store sees what is wrong with an edit before being told
+    that the edit is not released yet.
+
+    Raises:
+        EvidenceError: any file fails to load, or a file is not the one released.
+    """
+    parts = load_parts(directory)
+    release = load_release(directory / MANIFEST)
+    version = check_release(directory, release, oldest_search(parts.analyses, parts.context))
+    return EvidenceStore(**parts._asdict(), version=version, release=release)

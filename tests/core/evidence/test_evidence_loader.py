@@ -14,6 +14,7 @@ import pytest
 from plugin.core.evidence.analysis import EvidenceStore
 from plugin.core.evidence.store import load_evidence
 from plugin.errors import EvidenceError
+from tests.releases import release_again
 
 ROOT = Path(__file__).resolve().parents[3]
 EVIDENCE = ROOT / "evidence"
@@ -82,18 +83,22 @@ def test_version_is_the_same_for_identical_content_in_another_directory(store_co
     assert load_evidence(store_copy).version == load_evidence(EVIDENCE).version
 
 
-def test_version_changes_when_one_byte_of_an_analysis_file_changes(store_copy: Path) -> None:
+def test_one_byte_of_an_analysis_file_changed_is_refused_until_released_with_a_new_version(store_copy: Path) -> None:
     before = load_evidence(store_copy).version
-    edit(store_copy, "# Habets et al. 2022:", "# Habets et al. 2022;")  # a reviewer comment: still loads
+    edit(store_copy, "# Habets et al. 2022:", "# Habets et al. 2022;")  # a reviewer comment: still valid content
 
-    assert load_evidence(store_copy).version != before
+    refused = load_error(store_copy)
+    assert (refused.code, refused.details["file"]) == ("release.file_changed", str(store_copy / ANALYSIS_FILE))
+    assert load_evidence(release_again(store_copy)).version != before
 
 
-def test_version_changes_when_one_byte_of_a_decision_table_changes(store_copy: Path) -> None:
+def test_one_byte_of_a_decision_table_changed_is_refused_until_released_with_a_new_version(store_copy: Path) -> None:
     before = load_evidence(store_copy).version
     edit(store_copy, "# Which kind of answer", "# Which kind of answers", relative=STATUS_TABLE_FILE)
 
-    assert load_evidence(store_copy).version != before
+    refused = load_error(store_copy)
+    assert (refused.code, refused.details["file"]) == ("release.file_changed", str(store_copy / STATUS_TABLE_FILE))
+    assert load_evidence(release_again(store_copy)).version != before
 
 
 def test_version_of_an_edited_store_returns_when_the_edit_is_undone(store_copy: Path) -> None:
