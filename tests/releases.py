@@ -54,11 +54,16 @@ def release(folder: Path, label: str, *, marked: bool = False, name: str | None 
 
 
 def broken(folder: Path, how: str) -> Path:
-    """A release, its manifest rewritten for its files, that must be refused all the same, for the fault in the FDA
-    record: `unknown_key` (a key no context record has, `context.schema`) or `toml_syntax` (`evidence.toml_syntax`)."""
+    """A release that must be refused, for its fault in the FDA record: `unknown_key` (a key no context record has,
+    `context.schema`) or `toml_syntax` (`evidence.toml_syntax`), each with its manifest rewritten for its files so
+    that only the fault refuses it; or `tampered` (its provenance edited after the release, the manifest left as it
+    was: `release.file_changed`)."""
     target = release(folder, BROKEN_LABEL, name=f"broken-{how}")
     record = target / MARKED_FILE
     text = record.read_text(encoding="utf-8")
+    if how == "tampered":
+        record.write_text(text.replace('where = "', 'where = "Edited after the release. ', 1), encoding="utf-8")
+        return target
     extra = 'colour = "red"\n' if how == "unknown_key" else "where = [unclosed\n"
     record.write_text(text + extra, encoding="utf-8")
     return release_again(target)

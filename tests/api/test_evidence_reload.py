@@ -178,7 +178,11 @@ def test_reloading_the_release_already_served_changes_nothing_and_says_so(servic
 
 @pytest.mark.parametrize(
     ("how", "code", "field"),
-    [("unknown_key", "context.schema", "colour"), ("toml_syntax", "evidence.toml_syntax", None)],
+    [
+        ("unknown_key", "context.schema", "colour"),
+        ("toml_syntax", "evidence.toml_syntax", None),
+        ("tampered", "release.file_changed", "files"),
+    ],
 )
 def test_a_broken_release_is_refused_and_the_one_before_keeps_serving(
     service: Service, caplog: pytest.LogCaptureFixture, how: str, code: str, field: str | None
