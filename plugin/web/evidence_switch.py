@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,6 +169,7 @@ class EvidenceSwitch:
         started = time.monotonic()
         plugin = load()
         self.load_seconds = time.monotonic() - started
+        self.look_seconds = 0.0  # the last look at the database that switched: the query, the peek and the load
         self.served = Served(plugin, clock())
         self.last: Reload | None = None
         # One reload at a time, on the loop that serves (a test may start the same app twice, on two loops).
@@ -296,6 +298,7 @@ class EvidenceSwitch:
         replica's release when no replica has switched to a newer one."""
         if self.ledger is None:
             return
+        started = time.monotonic()
         try:
             newest = await self.ledger.newest_release()
         except PluginError as exc:
@@ -321,13 +324,16 @@ class EvidenceSwitch:
             async with self.one_at_a_time():
                 self._finish(Reload("waiting", "poll", self.clock(), newest.label, newest.version, reason=reason))
             return
-        await self.reload("poll", wanted=newest)
+        if (await self.reload("poll", wanted=newest)).outcome == "switched":
+            self.look_seconds = time.monotonic() - started
 
     def readiness(self) -> dict[str, Any]:
         """What /readyz says of the evidence: the release served since when, how soon replicas converge, and what
         the last reload did (its error when it failed)."""
         served = self.served
-        converges = round(self.poll_seconds + self.load_seconds, 1) if self.poll_seconds > 0 else None
+        # A newer release is seen at the next look at most `poll_seconds` later, and switched to once that look is over.
+        look = max(self.load_seconds, self.look_seconds)
+        converges = math.ceil((self.poll_seconds + look) * 10) / 10 if self.poll_seconds > 0 else None
         return {
             "evidence_version": served.version,
             "evidence_label": served.label,
