@@ -10,6 +10,7 @@ from functools import partial
 from http import HTTPStatus
 from typing import Any, Literal
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from plugin import __version__
+from plugin.api import admin
 from plugin.api import routes as api
 from plugin.cds_hooks import routes as cds
 from plugin.cds_hooks.auth import ClientRefusedError
@@ -38,9 +40,12 @@ from plugin.storage.store import Storage
 from plugin.web import api_docs, home, tracing
 from plugin.web import metrics as metrics_door
 from plugin.web.cookies import session_secret
+from plugin.web.deps import plugin_of
 from plugin.web.error_page import render_request_error, request_error_page
 from plugin.web.errors import FieldProblem, error_body, validation_body
+from plugin.web.evidence_switch import EvidenceSwitch, Reload, Served
 from plugin.web.form import ProfileForm, parse_query
+from plugin.web.hangup import on_hangup
 from plugin.web.limits import Limits, RequestLimits
 from plugin.web.links import DECISION_AID_PATH
 from plugin.web.logs import AccessLog
@@ -86,7 +91,7 @@ def outcome_response(door: Door, status: int, body: dict[str, Any], headers: Any
 
 def page_response(request: Request, status: int, code: str, message: str, headers: Any = None) -> Response:
     settings: Settings = request.app.state.settings
-    page = request_error_page(request.app.state.plugin, status, code, message, settings.frame_ancestors)
+    page = request_error_page(plugin_of(request), status, code, message, settings.frame_ancestors)
     page.headers.update(headers or {})
     return page
 
@@ -180,10 +185,18 @@ async def client_refused(request: Request, exc: Exception) -> Response:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Runs what must live as long as the server: the MCP server, built in a worker thread on the first /mcp
-    request (without it /mcp cannot answer); lets go of the database connections at the end."""
+    request (without it /mcp cannot answer); an evidence reload on each SIGHUP; the look for a newer release in
+    the shared database. Lets go of the database connections at the end."""
+    switch: EvidenceSwitch = app.state.evidence
     try:
-        async with app.state.mcp.running():
-            yield
+        async with app.state.mcp.running(), anyio.create_task_group() as tasks:
+            with on_hangup(switch.ask):
+                tasks.start_soon(switch.answer_signals)
+                tasks.start_soon(switch.poll)
+                try:
+                    yield
+                finally:
+                    tasks.cancel_scope.cancel()
     finally:
         app.state.storage.close()
 
@@ -211,6 +224,26 @@ def preflight(plugin: Plugin, settings: Settings) -> None:
         )
 
 
+def proven_plugin(settings: Settings, metrics: Metrics) -> Plugin:
+    """The release IVIG_CDS_EVIDENCE_DIR names now, loaded and rendered once in every channel (fail closed).
+
+    The directory is resolved once, first: a symlink swapped while it loads cannot mix two releases.
+
+    Raises:
+        EvidenceError, RuleTableError, TemplateError: what `load_plugin` and `preflight` raise.
+    """
+    here = settings.model_copy(update={"evidence_dir": settings.evidence_dir.resolve()})
+    plugin = load_plugin(here)
+    preflight(plugin, here)
+    plugin.answers.on_lookup = metrics.answer_looked_up  # after preflight: its answers are not counted
+    return plugin
+
+
+def reloaded(metrics: Metrics, result: Reload, served: Served) -> None:
+    metrics.evidence_reloaded(result.trigger, result.outcome)
+    metrics.evidence_served(served.version, served.label)
+
+
 def truthful_openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document with every error status each operation can answer (cached like FastAPI's own)."""
     app.openapi_schema = document_errors(FastAPI.openapi(app), CDS_PREFIX, door_of)
@@ -235,18 +268,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     app.openapi = lambda: app.openapi_schema or truthful_openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
-    app.state.plugin = load_plugin(settings)
-    preflight(app.state.plugin, settings)
-    app.state.metrics = metrics = Metrics(app.state.plugin.store.version)  # after preflight: its answers not counted
-    app.state.plugin.answers.on_lookup = metrics.answer_looked_up
+    app.state.metrics = metrics = Metrics()
     app.state.storage = storage = open_storage(settings)
+    # The release every door serves, read once per request; SIGHUP, /admin/evidence/reload and the poll switch it.
+    app.state.evidence = switch = EvidenceSwitch(
+        partial(proven_plugin, settings, metrics),
+        settings.evidence_dir,
+        ledger=storage,
+        poll_seconds=settings.evidence_poll_seconds,
+        on_reload=partial(reloaded, metrics),
+    )
+    metrics.evidence_served(switch.served.version, switch.served.label)
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(PluginError, plugin_error)
     app.add_exception_handler(ClientRefusedError, client_refused)
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(HTTPException, http_error)
     # Inside CORS (added by the CDS Hooks door), so a refused CDS call still carries its CORS headers.
-    app.add_middleware(RequestLimits, limits=limits(settings), render=partial(render_refusal, app.state.plugin))
+    app.add_middleware(
+        RequestLimits,
+        limits=limits(settings),
+        render=lambda path, refusal: render_refusal(switch.plugin, path, refusal),
+    )
     secret = session_secret(settings.session_secret.get_secret_value() if settings.session_secret else None)
     # The chart sessions the SMART door opens and the widget reads: shared state, neither door imports the other.
     app.state.sessions = SessionStore(secret)
@@ -255,6 +298,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_door.router)
     api_docs.install(app, "ivig-cds")
     app.include_router(api.router)
+    if settings.admin_token is not None:  # off unless configured: without a token the path does not exist
+        app.include_router(admin.router)
     app.include_router(widget.router)
     app.include_router(decision_aid.router)
     smart.install(app, settings, secret)
@@ -263,10 +308,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: one line and one observation for every request, whatever answered it.
     app.add_middleware(AccessLog, observe=metrics.observe_request)
     tracing.install(app)  # a span per request when OpenTelemetry is installed (route templates only)
-    app.state.mcp = LazyMcpHttp(app.state.plugin, settings)  # the MCP SDK is imported on the first /mcp call
+    app.state.mcp = LazyMcpHttp(partial(served_plugin, switch), settings)  # the MCP SDK: on the first /mcp call
     # One exact route rather than Mount("/"): /mcp cannot shadow other paths, in whatever order they are added.
     app.router.routes.append(Route(MCP_PATH, endpoint=app.state.mcp, name="mcp", include_in_schema=False))
     return app
+
+
+async def served_plugin(switch: EvidenceSwitch) -> Plugin:
+    """The release an MCP tool call uses, asked for once at its start."""
+    return switch.plugin
 
 
 def open_storage(settings: Settings) -> Storage:

@@ -277,9 +277,11 @@ def schema_current(storage: Storage) -> bool:
 
 def serve(args: argparse.Namespace) -> int:
     from plugin.app import create_app
+    from plugin.web.hangup import defer_hangups
     from plugin.web.logs import log_config
     from plugin.web.server import serve as run_server
 
+    defer_hangups()  # SIGHUP reloads the evidence once serving; before that, it is remembered, not fatal
     settings = get_settings()
     logging.config.dictConfig(log_config(settings.log_level))  # start-up warnings are JSON lines too
     state_directory(settings)

@@ -370,6 +370,22 @@ class Settings(BaseSettings):
         "a loopback address.",
         examples=[{"https://ehr.example.org/fhir": {"client_id": "ivig-cds"}}],
     )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token of POST /admin/evidence/reload, which loads the evidence release "
+        "IVIG_CDS_EVIDENCE_DIR names now and switches to it without a restart (as SIGHUP does). Unset, the endpoint "
+        "does not exist (404); at least 16 characters.",
+        examples=["a long random string"],
+    )
+    evidence_poll_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds between two looks at the shared database for a newer evidence release than this "
+        "replica serves (another replica switched): when its evidence directory holds that release it switches "
+        "too, so replicas converge within this interval and the load. 0 never looks.",
+        examples=[10],
+    )
     session_secret: SecretStr | None = Field(
         default=None,
         description="Signs the widget's session cookie. Unset, each start makes a random one (logged), so a "
@@ -395,7 +411,7 @@ class Settings(BaseSettings):
             values = {**values, "database_url": f"sqlite:///{base / SQLITE_FILE}"}
         return values
 
-    @field_validator("proof_dir", mode="before")
+    @field_validator("proof_dir", "admin_token", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value

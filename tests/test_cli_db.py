@@ -14,6 +14,7 @@ from uuid import uuid4
 import httpx
 
 from plugin.storage.cards import CardRow
+from plugin.storage.migrations import LATEST
 from plugin.storage.store import Storage
 from tests.storage.postgres import free_port
 
@@ -30,15 +31,15 @@ def run(*args: str, database_url: str, **env: str) -> subprocess.CompletedProces
 def test_db_upgrade_creates_the_schema_then_reports_it_current(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ivig-cds.sqlite3'}"
     first = run("db", "upgrade", database_url=url)
-    assert (first.returncode, first.stdout) == (0, "database schema at version 1 (was 0)\n")
+    assert (first.returncode, first.stdout) == (0, f"database schema at version {LATEST} (was 0)\n")
     again = run("db", "upgrade", database_url=url)
-    assert (again.returncode, again.stdout) == (0, "database schema at version 1\n")
+    assert (again.returncode, again.stdout) == (0, f"database schema at version {LATEST}\n")
 
 
 def test_serve_refuses_a_database_older_than_it_knows_naming_the_command(tmp_path: Path) -> None:
     result = run("serve", "--port", str(free_port()), database_url=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     assert result.returncode == 1
-    assert "schema is at version 0, this release needs 1: run `ivig-cds db upgrade`" in result.stderr
+    assert "schema is at version 0, this release needs 2: run `ivig-cds db upgrade`" in result.stderr
 
 
 def test_db_purge_removes_cards_past_the_retention_period(tmp_path: Path) -> None:
@@ -102,10 +103,12 @@ def test_serve_starts_while_the_database_is_unreachable_and_readyz_says_so() -> 
                     time.sleep(0.1)
             assert health.status_code == 200
             ready = client.get("/readyz")
-            assert (ready.status_code, ready.json()) == (
-                503,
-                {"status": "not_ready", "database": "storage.refused"},
-            )
+            assert ready.status_code == 503
+            assert {key: ready.json()[key] for key in ("status", "database", "evidence_version")} == {
+                "status": "not_ready",
+                "database": "storage.refused",
+                "evidence_version": health.json()["evidence_version"],
+            }
             assert client.post("/v1/answer", json={"prior_pregnancy_losses": 3}).status_code == 200
     finally:
         process.terminate()

@@ -56,7 +56,10 @@ def test_version_prints_the_package_version() -> None:
             ["serve", "--port", SECRET_LOOKING],
             "ivig-cds serve: error: argument --port: must be a port number, 0 to 65535",
         ),
-        (["evidence", SECRET_LOOKING], "ivig-cds evidence: error: argument COMMAND: must be one of check, pool"),
+        (
+            ["evidence", SECRET_LOOKING],
+            "ivig-cds evidence: error: argument COMMAND: must be one of check, release, diff, pool",
+        ),
         (["db", SECRET_LOOKING], "ivig-cds db: error: argument COMMAND: must be one of upgrade, purge"),
         (["db"], "ivig-cds db: error: the following arguments are required: COMMAND"),
         (

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from plugin.api.fhir_evidence import evidence_bundle
 from plugin.core.answer.plugin import RenderedAnswer
@@ -19,6 +19,7 @@ from plugin.core.rules.profile import PROFILE_EXAMPLE, PatientProfile
 from plugin.storage.errors import StorageUnavailableError
 from plugin.storage.store import Storage
 from plugin.web.deps import PluginDep
+from plugin.web.evidence_switch import EvidenceSwitch
 
 router = APIRouter()
 
@@ -72,11 +73,31 @@ class Health(BaseModel):
     evidence_version: str
 
 
+class EvidenceReload(BaseModel):
+    """What the last reload did: `switched`, `unchanged` (that release was served already), `failed` (with `error`:
+    code, message, file, field; the release before keeps serving) or `waiting` (the shared database names a newer
+    release than the evidence directory holds: `reason`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+    trigger: str
+    at: str
+
+
 class Readiness(BaseModel):
-    """`status` is ready or not_ready; `database` is ok, or the code of what is wrong (never the URL)."""
+    """`status` is ready or not_ready; `database` is ok, or the code of what is wrong (never the URL). The evidence
+    release served, since when (ISO 8601, UTC: the start for the first), how often the shared database is looked at
+    for a newer one (0: never) and so how soon replicas agree, and what the last reload did (null before any)."""
 
     status: str
     database: str
+    evidence_version: str
+    evidence_label: str
+    switched_at: str
+    evidence_poll_seconds: float
+    evidence_converges_within_seconds: float | None
+    evidence_reload: EvidenceReload | None
 
 
 @router.post("/v1/answer", response_model=RenderedAnswer, tags=["answer"])
@@ -150,12 +171,15 @@ def get_evidence_fhir(plugin: PluginDep, analysis_id: str) -> Response:
 )
 async def readyz(request: Request) -> JSONResponse:
     """Whether this replica can answer every door: 200 when the database answers at the current schema, else 503.
+    Either way, which evidence release it serves and what its last reload did (a refused release does not make it
+    unready: the release before keeps serving).
 
     /healthz stays liveness: the JSON, widget and chat doors answer without a database.
     """
     storage: Storage = request.app.state.storage
+    switch: EvidenceSwitch = request.app.state.evidence
     try:
         await storage.ready()
     except StorageUnavailableError as exc:
-        return JSONResponse(status_code=503, content=Readiness(status="not_ready", database=exc.code).model_dump())
-    return JSONResponse(content=Readiness(status="ready", database="ok").model_dump())
+        return JSONResponse(status_code=503, content={"status": "not_ready", "database": exc.code} | switch.readiness())
+    return JSONResponse(content={"status": "ready", "database": "ok"} | switch.readiness())

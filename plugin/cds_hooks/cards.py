@@ -86,17 +86,17 @@ def chart_notes(
 
 class CardDetails:
     """The detail markdown of a card, rendered once per answer: an answer from the plugin is a function of the
-    evidence version, the profile and whether it is asked at an IVIG order, so those three are the key."""
+    evidence version, the profile and whether it is asked at an IVIG order, so those three are the key. Rendered
+    with the renderer of the plugin the request uses (`render(renderer, answer)`), whichever release that is."""
 
-    def __init__(self, renderer: Renderer, size: int) -> None:
-        self.renderer = renderer
+    def __init__(self, size: int) -> None:
         self.rendered: Lru[tuple[str, PatientProfile, bool], str] = Lru(size)
 
-    def __call__(self, answer: Answer) -> str:
+    def render(self, renderer: Renderer, answer: Answer) -> str:
         key = (answer.evidence_version, answer.profile, answer.at_ivig_order)
         detail = self.rendered.get(key)
         if detail is None:
-            detail = self.renderer.render_template(DETAIL_TEMPLATE, answer)
+            detail = renderer.render_template(DETAIL_TEMPLATE, answer)
             self.rendered.put(key, detail)
         return detail
 
@@ -112,8 +112,8 @@ def cards_for(
     """One card for this answer, or none when the evidence is not about this patient (`not_rpl`).
 
     At an IVIG order the card is a `warning`: the regulatory and safety points lead its detail. `details` gives the
-    rendered detail (a `CardDetails`), or it is rendered here. `unread` counts the chart's resources, by type, that
-    could not be read.
+    rendered detail (`CardDetails.render` with the request's renderer), or it is rendered here. `unread` counts the
+    chart's resources, by type, that could not be read.
     """
     if answer.status == "not_rpl":
         return ()

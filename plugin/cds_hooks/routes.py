@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 import anyio.to_thread
@@ -186,7 +187,8 @@ async def answer_call(
         return respond(body, CdsResponse(cards=()), "no RPL diagnosis and no count of two or more losses")
     answer = plugin.answer(chart.profile, ivig_order=body.hook == "order-select")
     details: CardDetails = request.app.state.cds_details
-    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, details, chart.unread)
+    render = partial(details.render, plugin.renderer)
+    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, render, chart.unread)
     storage: Storage = request.app.state.storage
     issuer = client.issuer if client else None
     await storage.record_cards(card_rows(cards, body, service_id, answer, datetime.now(UTC), issuer))
@@ -283,8 +285,7 @@ def install(app: FastAPI, settings: Settings, storage: Storage) -> None:
         servers, development=development, development_ports=settings.development_fhir_ports
     )
     app.state.cds_feedback_rate = FeedbackRate(settings.feedback_per_minute)
-    plugin: Plugin = app.state.plugin
-    app.state.cds_details = CardDetails(plugin.renderer, settings.answer_cache_size)
+    app.state.cds_details = CardDetails(settings.answer_cache_size)
     app.add_middleware(CdsAuthentication, settings=settings)  # outside the body limits, inside CORS
     app.add_middleware(CdsCors, origins=settings.cors_origins)
     app.include_router(router)

@@ -20,10 +20,10 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from plugin.config import Settings
-from plugin.core.answer.plugin import Plugin
 
 if TYPE_CHECKING:
     from plugin.chat.mcp_server import McpHttp
+    from plugin.chat.tools import PluginSource
 
 MCP_PATH = "/mcp"
 # JSON-RPC 2.0: -32700 for a body that is not (strict) JSON, -32600 for one that is too large to read.
@@ -39,10 +39,10 @@ def jsonrpc_refusal(code: str, message: str, field: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": None, "error": error}
 
 
-def build(plugin: Plugin, settings: Settings) -> McpHttp:
-    from plugin.chat.mcp_server import McpHttp, build_server, loaded  # the SDK, imported here only
+def build(plugin: PluginSource, settings: Settings) -> McpHttp:
+    from plugin.chat.mcp_server import McpHttp, build_server  # the SDK, imported here only
 
-    return McpHttp(build_server(loaded(plugin)), settings)
+    return McpHttp(build_server(plugin), settings)
 
 
 async def not_running(scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,9 +52,10 @@ async def not_running(scope: Scope, receive: Receive, send: Send) -> None:
 
 class LazyMcpHttp:
     """The ASGI endpoint at /mcp, and `running()` for the host app's lifespan, which builds the server in a
-    worker thread on the first request and runs it until shutdown (each start of the host app runs a fresh one)."""
+    worker thread on the first request and runs it until shutdown (each start of the host app runs a fresh one).
+    Each tool call asks `plugin` for the release served when it starts, so the server outlives a switch."""
 
-    def __init__(self, plugin: Plugin, settings: Settings) -> None:
+    def __init__(self, plugin: PluginSource, settings: Settings) -> None:
         self.plugin = plugin
         self.settings = settings
         self._wanted: anyio.Event | None = None

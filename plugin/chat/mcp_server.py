@@ -35,7 +35,6 @@ from plugin.chat.prompts import ChatPrompts
 from plugin.chat.tool_catalog import INSTRUCTIONS, SERVER_NAME
 from plugin.chat.tools import ChatTools, PluginSource
 from plugin.config import Settings
-from plugin.core.answer.plugin import Plugin
 
 
 def build_server(plugin: PluginSource) -> Server[Any]:
@@ -65,13 +64,6 @@ def build_server(plugin: PluginSource) -> Server[Any]:
         on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
     )
-
-
-def loaded(plugin: Plugin) -> PluginSource:
-    async def get() -> Plugin:
-        return plugin
-
-    return get
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 OUTPUTS: dict[str, type[BaseModel]] = {ANSWER.name: Answer, EVIDENCE.name: EvidenceSummary}
 
+# The plugin a tool call uses, asked for once at its start: the release served then, kept to its end.
 PluginSource = Callable[[], Awaitable[Plugin]]
 
 
@@ -103,7 +104,7 @@ class ChatTools:
     def __init__(self, plugin: PluginSource) -> None:
         self.plugin = plugin
         self.tools = [listing(spec) for spec in TOOLS]
-        self._evidence: tuple[str, dict[str, Any]] | None = None
+        self._evidence: tuple[str, str, dict[str, Any]] | None = None  # per evidence version
 
     async def call(self, name: str, arguments: Mapping[str, Any] | None) -> CallToolResult:
         """Raises MCPError (-32602) for a tool that does not exist."""
@@ -129,8 +130,10 @@ class ChatTools:
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
     def evidence(self, plugin: Plugin) -> tuple[str, dict[str, Any]]:
-        """Rendered once: the evidence store does not change while the server runs."""
-        if self._evidence is None:
+        """Rendered once per evidence version: the store changes only when the service switches releases."""
+        kept = self._evidence
+        if kept is None or kept[0] != plugin.store.version:
             summary = evidence_summary(plugin.store)
-            self._evidence = (plugin.renderer.render_evidence(summary), summary.model_dump(mode="json"))
-        return self._evidence
+            kept = (plugin.store.version, plugin.renderer.render_evidence(summary), summary.model_dump(mode="json"))
+            self._evidence = kept
+        return kept[1], kept[2]

@@ -39,7 +39,7 @@ from plugin.smart.launch import (
 from plugin.smart.reading import banner, entry, lifetime
 from plugin.smart.scopes import granted
 from plugin.web.cookies import SignedCookie
-from plugin.web.deps import PluginDep, SessionsDep, SettingsDep
+from plugin.web.deps import PluginDep, SessionsDep, SettingsDep, plugin_of
 from plugin.web.error_page import error_page
 from plugin.web.sessions import ChartSession
 
@@ -57,7 +57,7 @@ def redirect_uri(settings: Settings) -> str:
 
 def refuse(request: Request, code: str, *, clear_launch: bool = False) -> Response:
     settings: Settings = request.app.state.settings
-    response = error_page(request.app.state.plugin, code, settings.frame_ancestors)
+    response = error_page(plugin_of(request), code, settings.frame_ancestors)
     if clear_launch:
         request.app.state.smart_launch_cookie.clear(response)
     log.info("SMART %s refused: %s", request.url.path, code)

@@ -37,9 +37,14 @@ def _card_issuer(connection: Connection) -> None:
         connection.execute(text("ALTER TABLE cards ADD COLUMN client_issuer VARCHAR"))
 
 
+def _evidence_release(connection: Connection) -> None:
+    schema.metadata.create_all(connection, tables=[schema.evidence_release])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "replay guard, card record and feedback", _first),
     Migration(2, "the client issuer each card was issued to", _card_issuer),
+    Migration(3, "the evidence releases replicas switch to", _evidence_release),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -102,3 +102,13 @@ feedback = Table(
     UniqueConstraint("service_id", "card", "outcome", "outcome_timestamp", name="uq_feedback_entry"),
     Index("ix_feedback_received_at", "received_at"),
 )
+
+# Each evidence release a replica has switched to (label, content hash), first time first: the newest label is the
+# release every replica converges to.
+evidence_release = Table(
+    "evidence_release",
+    metadata,
+    Column("label", String, primary_key=True),
+    Column("version", String, primary_key=True),
+    Column("switched_at", UtcDateTime, nullable=False),
+)

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from plugin.storage import cards, feedback, migrations, replay
+from plugin.storage import cards, feedback, migrations, releases, replay
 from plugin.storage.cards import CardRow
 from plugin.storage.diagnosis import diagnose
 from plugin.storage.engine import READ_ONLY, THREADS, database_url, open_engine
@@ -38,6 +38,7 @@ from plugin.storage.errors import (
 )
 from plugin.storage.feedback import FeedbackRow
 from plugin.storage.group_commit import GroupCommit
+from plugin.storage.releases import ReleaseRow
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ LASTING = (AuthenticationFailedError, MissingDatabaseError)
 
 
 class Storage:
-    """The replay guard, the card record and feedback in the database at `url` (connected on first use)."""
+    """The replay guard, the card record, feedback and the evidence releases served, in the database at `url`
+    (connected on first use)."""
 
     def __init__(
         self, url: str, *, timeout: float, retention_days: int, clock: Callable[[], float] = time.time
@@ -213,6 +215,14 @@ class Storage:
             CardsFullError: with `per_card`, a card would hold more entries than that (nothing is stored).
         """
         return await self.run(partial(feedback.add, rows=rows, per_card=per_card))
+
+    async def record_release(self, label: str, version: str, at: datetime) -> bool:
+        """Record that a replica switched to this release; False when one had before."""
+        return await self.run(partial(releases.record, label=label, version=version, at=at))
+
+    async def newest_release(self) -> ReleaseRow | None:
+        """The release with the highest label any replica has switched to."""
+        return await self.run(releases.newest, write=False)
 
     async def ready(self) -> None:
         """Raises StorageUnavailableError (or SchemaOutOfDateError) unless the database answers at this schema and

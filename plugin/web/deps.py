@@ -8,12 +8,22 @@ from fastapi import Depends, Request
 
 from plugin.config import Settings
 from plugin.core.answer.plugin import Plugin
+from plugin.web.evidence_switch import EvidenceSwitch
 from plugin.web.sessions import SessionStore
 
 
+def plugin_of(request: Request) -> Plugin:
+    """The plugin this request uses from its start to its end: the release served when it first asked, kept for it
+    (in the request's state) even when the service switches releases before it is answered."""
+    pinned: Plugin | None = getattr(request.state, "plugin", None)
+    if pinned is None:
+        switch: EvidenceSwitch = request.app.state.evidence
+        pinned = request.state.plugin = switch.plugin
+    return pinned
+
+
 async def get_plugin(request: Request) -> Plugin:
-    plugin: Plugin = request.app.state.plugin
-    return plugin
+    return plugin_of(request)
 
 
 async def get_app_settings(request: Request) -> Settings:

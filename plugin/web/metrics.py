@@ -2,9 +2,10 @@
 
 Labels hold only what the service itself names: the HTTP method (unknown methods as `other`), the route
 *template* (`/v1/evidence/{analysis_id}/fhir`, or `unmatched`; never a raw path or a query), the status, the CDS
-service id, the card indicator, the feedback outcome and the kind of override reason (a reason coding, a comment,
-both or none: the codes and comments an EHR sends are free text and stay in the feedback table). Recording is a
-counter increment and a histogram observation per request; everything else is read when /metrics is scraped.
+service id, the card indicator, the feedback outcome, the kind of override reason (a reason coding, a comment,
+both or none: the codes and comments an EHR sends are free text and stay in the feedback table), and what asked for
+an evidence reload and how it ended. Recording is a counter increment and a histogram observation per request;
+everything else is read when /metrics is scraped.
 
 Several workers (`serve --workers N`): uvicorn starts them as separate processes, so `serve` points
 prometheus-client's multiprocess mode at `IVIG_CDS_DATA_DIR/metrics` before they start, and every scrape, whichever
@@ -30,10 +31,14 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 class EvidenceInfo(Collector):
-    """The evidence version every answer carries, and the package version, as an info metric (read at scrape)."""
+    """The evidence version and release label every answer carries, and the package version, as an info metric
+    (read at scrape, so it follows a switch of releases)."""
 
-    def __init__(self, evidence_version: str) -> None:
-        self.labels = {"evidence_version": evidence_version, "version": __version__}
+    def __init__(self) -> None:
+        self.labels = {"version": __version__}
+
+    def serve(self, evidence_version: str, evidence_label: str) -> None:
+        self.labels = {"evidence_version": evidence_version, "evidence_label": evidence_label, "version": __version__}
 
     def collect(self) -> Iterable[Metric]:
         yield InfoMetricFamily("ivig_cds_evidence", "The evidence store and release this process serves", self.labels)
@@ -42,9 +47,9 @@ class EvidenceInfo(Collector):
 class Metrics:
     """The service's counters and histograms, on a registry of its own (one per app)."""
 
-    def __init__(self, evidence_version: str) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.info = EvidenceInfo(evidence_version)
+        self.info = EvidenceInfo()
         self.registry.register(self.info)
         self.requests = Counter(
             "ivig_cds_http_requests",
@@ -77,6 +82,13 @@ class Metrics:
             registry=self.registry,
         )
         self._hit, self._miss = self.cache.labels("hit"), self.cache.labels("miss")
+        self.reloads = Counter(
+            "ivig_cds_evidence_reloads",
+            "Evidence reloads, by what asked for one (signal, admin, poll) and how it ended (switched, unchanged, "
+            "failed, waiting)",
+            ["trigger", "outcome"],
+            registry=self.registry,
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         labels = (method if method in METHODS else "other", route, str(status))
@@ -85,6 +97,12 @@ class Metrics:
 
     def answer_looked_up(self, hit: bool) -> None:
         (self._hit if hit else self._miss).inc()
+
+    def evidence_served(self, evidence_version: str, evidence_label: str) -> None:
+        self.info.serve(evidence_version, evidence_label)
+
+    def evidence_reloaded(self, trigger: str, outcome: str) -> None:
+        self.reloads.labels(trigger, outcome).inc()
 
     def cards_returned(self, service: str, indicators: Sequence[str]) -> None:
         for indicator in indicators:

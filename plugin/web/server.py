@@ -13,6 +13,8 @@ protocols, adds what is missing:
 - a request head (request line and headers) longer than `max_header_bytes`, or with more than `max_headers`
   fields, is answered 431 (a request line alone that long, 414) before the parser has buffered more of it, on
   both parsers; the connection then reads nothing more, and closes a moment later.
+
+With several workers, SIGHUP to the parent reloads the evidence release in each worker (`HangupForwarding`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import weakref
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -34,6 +37,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from plugin.config import Settings
 from plugin.web.connections import Admission, ConnectionLimits, Phase
@@ -370,12 +374,44 @@ def shared_metrics(directory: Path) -> None:
     os.environ[MULTIPROCESS_ENV] = str(directory)
 
 
+class HangupForwarding(Multiprocess):
+    """uvicorn's supervisor of several workers, except that SIGHUP reloads the evidence in each worker instead of
+    replacing the workers: each proves the new release before it switches and keeps the old one if it is broken
+    (saying why in its /readyz), where a replaced worker would start on whatever the directory holds. A worker
+    that has not finished starting gets the signal once it has: until then, SIGHUP would end it."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[Any]) -> None:
+        super().__init__(config, sockets)
+        self.owed: list[Process] = []
+
+    def handle_hup(self) -> None:
+        log.info("SIGHUP: every worker reloads the evidence release")
+        self.owed = list(self.processes)
+        self.forward_hangups()
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        self.forward_hangups()
+
+    def forward_hangups(self) -> None:
+        waiting = []
+        for process in self.owed:
+            if process not in self.processes or process.pid is None:
+                continue  # replaced since: its successor loads the release the directory names as it starts
+            if process.is_ready(timeout=1):
+                os.kill(process.pid, signal.SIGHUP)
+            else:
+                waiting.append(process)
+        self.owed = waiting
+
+
 def serve(app: Any, settings: Settings, host: str, port: int, workers: int = 1) -> None:
     """Serve `app`; with several workers each builds its own app from the same settings (uvicorn imports it)."""
     options = uvicorn_options(settings)
     if workers > 1:
         shared_metrics(settings.data_dir / "metrics")
         options["http"] = "plugin.web.server:settings_protocol"
-        uvicorn.run("plugin.app:create_app", factory=True, workers=workers, host=host, port=port, **options)
+        config = uvicorn.Config("plugin.app:create_app", factory=True, workers=workers, host=host, port=port, **options)
+        HangupForwarding(config, sockets=[config.bind_socket()]).run()
     else:
         uvicorn.run(app, host=host, port=port, **options)

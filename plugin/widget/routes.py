@@ -14,7 +14,7 @@ from plugin.config import Settings
 from plugin.core.answer.lru import Lru
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
-from plugin.web.deps import PluginDep, SessionsDep
+from plugin.web.deps import PluginDep, SessionsDep, plugin_of
 from plugin.web.embedding import Document, security_headers
 from plugin.web.error_page import error_page, request_error_page
 from plugin.web.form import NONE, ProfileForm, parse_query
@@ -183,7 +183,8 @@ def get_static(request: Request, name: str) -> Response:
     media_type = STATIC_FILES.get(name)
     settings: Settings = request.app.state.settings
     if media_type is None:
-        plugin: Plugin = request.app.state.plugin
-        return request_error_page(plugin, 404, "widget.unknown_file", "no such file", settings.frame_ancestors)
+        return request_error_page(
+            plugin_of(request), 404, "widget.unknown_file", "no such file", settings.frame_ancestors
+        )
     content = (settings.templates_dir / "widget" / "static" / name).read_bytes()
     return Response(content, media_type=media_type, headers=headers(request, "asset"))

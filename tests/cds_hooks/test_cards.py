@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -116,14 +117,16 @@ def test_widget_link_names_parameters_like_the_profile_fields(
 
 
 def test_cached_card_details_equal_fresh_ones_and_each_is_rendered_once(plugin: Plugin) -> None:
-    details = CardDetails(plugin.renderer, 4096)
+    details = CardDetails(4096)
     answers = [
         plugin.answer(PatientProfile.model_validate(fields), ivig_order=at_order)
         for fields in profiles()[::3]
         for at_order in (False, True)
     ]
     for answer in answers * 2:
-        cached = cards_for(answer, (), plugin.renderer, "https://cds.example.org", details)
+        cached = cards_for(
+            answer, (), plugin.renderer, "https://cds.example.org", partial(details.render, plugin.renderer)
+        )
         fresh = cards_for(answer, (), plugin.renderer, "https://cds.example.org")
         assert [card.model_dump(exclude={"uuid"}) for card in cached] == [
             card.model_dump(exclude={"uuid"}) for card in fresh

@@ -81,8 +81,14 @@ def test_cards_feedback_cache_and_evidence_version_are_reported(scraped: tuple[s
     cache = {labels: value for (name, labels), value in found.items() if name == "ivig_cds_answer_cache_lookups_total"}
     assert cache == {(("result", "hit"),): 1.0, (("result", "miss"),): 3.0}  # the second POST; the first, widget, card
     info = {labels for (name, labels), _ in found.items() if name == "ivig_cds_evidence_info"}
-    version = client.get("/healthz").json()["evidence_version"]
-    assert info == {(("evidence_version", version), ("version", "0.1.0"))}
+    ready = client.get("/readyz").json()
+    assert info == {
+        (
+            ("evidence_label", ready["evidence_label"]),
+            ("evidence_version", ready["evidence_version"]),
+            ("version", "0.1.0"),
+        )
+    }
 
 
 def test_no_value_of_any_request_appears_in_the_scrape(scraped: tuple[str, TestClient]) -> None:

@@ -47,6 +47,11 @@ def label_key(label: str) -> tuple[int, ...]:
     return tuple(int(part) for part in label.split("."))
 
 
+def newer(label: str, than: str) -> bool:
+    """Whether release `label` comes after release `than`, as versions compare (`2026.9` < `2026.12`)."""
+    return label_key(label) > label_key(than)
+
+
 def store_files(directory: Path) -> list[Path]:
     """Every file of the store the version covers, in path order: the data files, not the manifest or the README."""
     return sorted(
