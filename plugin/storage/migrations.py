@@ -37,9 +37,14 @@ def _card_issuer(connection: Connection) -> None:
         connection.execute(text("ALTER TABLE cards ADD COLUMN client_issuer VARCHAR"))
 
 
+def _smart_sessions(connection: Connection) -> None:
+    schema.metadata.create_all(connection, tables=[schema.smart_launches, schema.chart_sessions])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "replay guard, card record and feedback", _first),
     Migration(2, "the client issuer each card was issued to", _card_issuer),
+    Migration(3, "SMART launches and chart sessions, sealed, shared by every replica", _smart_sessions),
 )
 LATEST = MIGRATIONS[-1].version
 
