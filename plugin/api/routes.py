@@ -73,10 +73,13 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    """`status` is ready or not_ready; `database` is ok, or the code of what is wrong (never the URL)."""
+    """`status` is ready or not_ready; `database` is ok, or the code of what is wrong (never the URL); `sessions`,
+    only when something is wrong with them, its code: `smart.session_key_missing` when SMART issuers are configured
+    and several workers or replicas share the database without IVIG_CDS_SESSION_KEYS."""
 
     status: str
     database: str
+    sessions: str | None = None
 
 
 @router.post("/v1/answer", response_model=RenderedAnswer, tags=["answer"])
@@ -146,16 +149,25 @@ def get_evidence_fhir(plugin: PluginDep, analysis_id: str) -> Response:
     "/readyz",
     response_model=Readiness,
     tags=["health"],
-    responses={503: {"model": Readiness, "description": "the database is unavailable or its schema out of date"}},
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "the database is unavailable or its schema out of date, or the session key is missing",
+        }
+    },
 )
 async def readyz(request: Request) -> JSONResponse:
-    """Whether this replica can answer every door: 200 when the database answers at the current schema, else 503.
+    """Whether this replica can answer every door: 200 when the database answers at the current schema and, with
+    SMART issuers on several workers or replicas, the session keys are configured; else 503 naming the cause.
 
     /healthz stays liveness: the JSON, widget and chat doors answer without a database.
     """
     storage: Storage = request.app.state.storage
+    sessions = "smart.session_key_missing" if request.app.state.session_key_missing else None
     try:
         await storage.ready()
     except StorageUnavailableError as exc:
-        return JSONResponse(status_code=503, content=Readiness(status="not_ready", database=exc.code).model_dump())
-    return JSONResponse(content=Readiness(status="ready", database="ok").model_dump())
+        body = Readiness(status="not_ready", database=exc.code, sessions=sessions)
+        return JSONResponse(status_code=503, content=body.model_dump(exclude_none=True))
+    body = Readiness(status="not_ready" if sessions else "ready", database="ok", sessions=sessions)
+    return JSONResponse(status_code=503 if sessions else 200, content=body.model_dump(exclude_none=True))
