@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 _PACKAGE = Path(__file__).resolve().parent
 ENV_PREFIX = "IVIG_CDS_"
@@ -489,6 +489,10 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
         return Settings()
     except ValidationError as exc:
         raise ConfigError([f"{variable(str(error['loc'][0]))}: {error['msg']}" for error in exc.errors()]) from None
+    except SettingsError as exc:  # a list or mapping whose value is not JSON: named, the value never repeated
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = variable(found.group(1)) if found else "a list or mapping setting"
+        raise ConfigError([f"{name}: is not valid JSON (lists and mappings are JSON)"]) from None
 
 
 @lru_cache
