@@ -15,6 +15,7 @@ import html
 import json
 import os
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,8 +31,8 @@ from plugin.web.sessions import digest
 from tests.smart.conftest import ALL_SCOPES
 from tests.smart.ehr import PATIENT, PATIENT_B, Ehr
 from tests.storage.conftest import postgres  # noqa: F401  # the session's PostgreSQL server
-from tests.storage.postgres import Postgres
-from tests.storage.replicas import BASE, Replica, replica_env, start
+from tests.storage.postgres import Postgres, free_port
+from tests.storage.replicas import BASE, Replica, command, replica_env, start
 
 # Each patient's marks as her page shows them: name, birth date, NK result and its date.
 MARKS = {
@@ -244,3 +245,44 @@ def test_rotated_keys_read_older_sessions_and_a_retired_key_is_refused_with_its_
     assert "no longer holds" in page.text and "Anna" not in page.text and PATIENT not in page.text
     hers(browser.get(retired, fresh), PATIENT_B)
     cluster.env["IVIG_CDS_SESSION_KEYS"] = rotated  # later restarts keep the rotated list
+
+
+def test_serve_with_two_workers_on_sqlite_completes_every_launch_whichever_worker_each_hop_reaches(
+    ehr: Ehr, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ivig-cds.sqlite3'}"
+    storage = Storage(url, timeout=5.0, retention_days=1)
+    storage.upgrade()
+    storage.close()
+    ehr.register(f"{BASE}/smart/callback", ALL_SCOPES)
+    env = replica_env(
+        tmp_path,
+        url,
+        IVIG_CDS_DATA_DIR=str(tmp_path),
+        IVIG_CDS_SMART_ISSUERS=json.dumps({ehr.fhir: {"client_id": "ivig-cds"}}),
+        IVIG_CDS_SESSION_KEYS=json.dumps([new_key()]),
+    )
+    port, log = free_port(), tmp_path / "workers.log"
+    with log.open("wb") as out:
+        serve = command("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2")
+        process = subprocess.Popen(serve, env=env, stdout=out, stderr=out)
+    served = Replica(process, f"http://127.0.0.1:{port}", log)
+    # No keep-alive: each request is a new connection, which the kernel hands to either worker.
+    served.client = httpx.Client(base_url=served.url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            try:
+                if served.client.get("/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert served.client.get("/readyz").json() == {"status": "ready", "database": "ok"}
+        for patient in (PATIENT, PATIENT_B) * 4:
+            browser = Browser()
+            path = launch_on(served, served, browser, ehr, patient)
+            for _ in range(3):
+                hers(browser.get(served, path), patient)
+    finally:
+        served.stop()
