@@ -178,9 +178,9 @@ class SessionStore:
 
     async def find(self, request: Request, launch_id: str | None) -> Lookup:
         """The launch's record for this request: `none` without a launch id; `expired` when its token has run out
-        (the record is deleted) or no replica holds it; `foreign` when another browser made the launch; `retired`
-        when it was sealed with a key no longer configured, `unreadable` when it does not open (altered); else
-        `active` with the record."""
+        (the record is deleted) or no replica holds it; `retired` when it was sealed with a key no longer configured,
+        `unreadable` when it does not open (altered); `foreign` when another browser made the launch; else `active`
+        with the record."""
         if not launch_id:
             return "none", None
         key = digest(launch_id)
@@ -190,9 +190,8 @@ class SessionStore:
         if row.expires_at <= self.clock():
             await self.records.drop_session(key)
             return "expired", None
-        browser = self.cookie.read(request)
-        if browser is None or not hmac.compare_digest(digest(browser), row.browser):
-            return "foreign", None
+        # Opened before the browser is compared: the cookie was signed with the same keys, so after a key is retired
+        # the page says so rather than blaming the browser. Nothing opened is shown unless the browser matches.
         try:
             opened = self.sealer.open(row.sealed, context(key, row.browser, row.expires_at))
         except RetiredKeyError:
@@ -201,4 +200,7 @@ class SessionStore:
         except UnreadableError:
             log.warning("a chart session did not open: altered, or sealed for another row")
             return "unreadable", None
+        browser = self.cookie.read(request)
+        if browser is None or not hmac.compare_digest(digest(browser), row.browser):
+            return "foreign", None
         return "active", from_json(opened, row.expires_at, row.browser)
