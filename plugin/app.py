@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,12 +52,15 @@ from plugin.web.links import DECISION_AID_PATH
 from plugin.web.logs import AccessLog
 from plugin.web.metrics import Metrics
 from plugin.web.openapi import document_errors
+from plugin.web.sealing import sealer_from, several_processes
 from plugin.web.sessions import SessionStore
 from plugin.web.strict_json import Refusal
 from plugin.widget import decision_aid
 from plugin.widget import routes as widget
 from plugin.widget.page import render_forest, render_page
 from plugin.widget.routes import STATIC_FILES
+
+log = logging.getLogger(__name__)
 
 STATUS_FOR_ERROR: list[tuple[type[PluginError], int]] = [
     (ProfileError, 422),
@@ -290,9 +294,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits=limits(settings),
         render=lambda path, refusal: render_refusal(switch.plugin, path, refusal),
     )
-    secret = session_secret(settings.session_secret.get_secret_value() if settings.session_secret else None)
-    # The chart sessions the SMART door opens and the widget reads: shared state, neither door imports the other.
-    app.state.sessions = SessionStore(secret)
+    sealer = sealer_from([key.get_secret_value() for key in settings.session_keys])
+    secret = session_secret(settings.session_secret.get_secret_value() if settings.session_secret else None, sealer)
+    # With SMART issuers and several processes, a random key per process would refuse every launch that crosses them.
+    app.state.session_key_missing = missing = (
+        bool(settings.smart_issuers) and not sealer.configured and several_processes(settings.database_url)
+    )
+    if missing:
+        log.warning(
+            "IVIG_CDS_SESSION_KEYS is not set while several workers or replicas share the database: a SMART launch "
+            "whose callback or page reaches another process fails, and /readyz says smart.session_key_missing"
+        )
+    # The chart sessions the SMART door opens and the widget reads, sealed in the shared database: neither door
+    # imports the other.
+    app.state.sessions = SessionStore(secret, storage, sealer)
     app.state.widget_pages = Lru(settings.answer_cache_size)  # finished widget pages, one per form as typed
     app.include_router(home.router)
     app.include_router(metrics_door.router)
@@ -302,7 +317,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(admin.router)
     app.include_router(widget.router)
     app.include_router(decision_aid.router)
-    smart.install(app, settings, secret)
+    smart.install(app, settings, storage, sealer, secret)
     app.include_router(function_calling.router)
     cds.install(app, settings, storage)
     # Outermost: one line and one observation for every request, whatever answered it.

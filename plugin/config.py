@@ -6,6 +6,8 @@ Clinical content (thresholds, estimates, wording) is never configuration: it is 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import os
 import re
@@ -24,7 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 _PACKAGE = Path(__file__).resolve().parent
 ENV_PREFIX = "IVIG_CDS_"
@@ -38,6 +40,23 @@ FRAME_SOURCE = re.compile(
 
 
 SYSTEM_BAR_CODE = re.compile(r"[^|\s]+\|[^|\s]+")
+SESSION_KEY_BYTES = 32
+
+
+def decode_key(text: str) -> bytes:
+    """A session key as configured: 32 random bytes in base64 (standard or URL-safe, padding optional).
+
+    Raises:
+        ValueError: not base64, or not 32 bytes once decoded (the message never repeats the value).
+    """
+    cleaned = text.strip().replace("+", "-").replace("/", "_")
+    try:
+        key = base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("is not base64") from None
+    if len(key) != SESSION_KEY_BYTES:
+        raise ValueError(f"decodes to {len(key)} bytes, not {SESSION_KEY_BYTES}")
+    return key
 
 
 def check_frame_ancestors(sources: tuple[str, ...]) -> tuple[str, ...]:
@@ -297,14 +316,16 @@ class Settings(BaseSettings):
     smart_pending_launches: int = Field(
         default=1000,
         gt=0,
-        description="SMART launches waiting for their callback at once, per worker; past it a new launch gets a 429 "
-        "page (none waiting is ever pushed out, so a real sign-in survives a flood of anonymous launches).",
+        description="SMART launches waiting for their callback at once, counted in the shared database across every "
+        "worker and replica; past it a new launch gets a 429 page (none waiting is ever pushed out, so a real "
+        "sign-in survives a flood of anonymous launches).",
         examples=[5000],
     )
     smart_pending_per_client: int = Field(
         default=10,
         gt=0,
-        description="SMART launches one client address may have waiting at once, per worker (429 page past it).",
+        description="SMART launches one client address may have waiting at once, across every worker and replica "
+        "(429 page past it).",
         examples=[20],
     )
     max_header_bytes: int = Field(
@@ -388,9 +409,22 @@ class Settings(BaseSettings):
     )
     session_secret: SecretStr | None = Field(
         default=None,
-        description="Signs the widget's session cookie. Unset, each start makes a random one (logged), so a "
-        "restart or a second worker ends every session: set it for a deployment.",
+        description="Signs the widget's session cookie. Unset, the cookie is signed with a secret derived from "
+        "IVIG_CDS_SESSION_KEYS, or, without those either, with a random one made at each start (logged), so a "
+        "restart or a second worker ends every session.",
         examples=["a long random string"],
+    )
+    session_keys: tuple[SecretStr, ...] = Field(
+        default=(),
+        description="Seal the SMART launches and chart sessions kept in the database (the access token, her "
+        "findings and who she is; AES-256-GCM): each key 32 random bytes in base64, e.g. from `openssl rand "
+        "-base64 32`. The first seals, every one opens: to rotate, put a new key first and keep the old one until "
+        "the sessions it sealed have expired (an hour at most), then remove it. Every worker and replica needs the "
+        "same list; unset, each process seals with a random key of its own (logged), which suits one process on "
+        "one machine only, and /readyz reports `smart.session_key_missing` when SMART issuers are configured with "
+        "PostgreSQL or several workers.",
+        examples=[["<new key, base64>", "<previous key, base64>"]],
+        json_schema_extra={"default_text": "a random key per process"},
     )
 
     @field_validator("data_dir")
@@ -423,6 +457,19 @@ class Settings(BaseSettings):
         bad = [i for i, code in enumerate(value) if not SYSTEM_BAR_CODE.fullmatch(code)]
         if bad:
             raise ValueError(f"entries {bad} must be system|code, e.g. https://pharmacy.example.org/formulary|IVIG-10")
+        return value
+
+    @field_validator("session_keys")
+    @classmethod
+    def _session_keys(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        """Each key 32 bytes of base64, so a truncated key fails at start; the error names its place, not its value."""
+        for i, key in enumerate(value):
+            try:
+                decode_key(key.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(f"key [{i}] {exc}; each key is 32 random bytes in base64") from None
+        if len({key.get_secret_value() for key in value}) != len(value):
+            raise ValueError("a key is listed twice")
         return value
 
     @field_validator("trusted_issuers", mode="before")
@@ -472,6 +519,10 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
         return Settings()
     except ValidationError as exc:
         raise ConfigError([f"{variable(str(error['loc'][0]))}: {error['msg']}" for error in exc.errors()]) from None
+    except SettingsError as exc:  # a list or mapping whose value is not JSON: named, the value never repeated
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = variable(found.group(1)) if found else "a list or mapping setting"
+        raise ConfigError([f"{name}: is not valid JSON (lists and mappings are JSON)"]) from None
 
 
 @lru_cache

@@ -46,7 +46,7 @@ def type_name(annotation: Any) -> str:
         present = [arg for arg in args if arg is not type(None)]
         return f"{type_name(present[0])}, or empty"
     if origin is tuple:
-        return f"JSON list of {type_name(args[0])}s"
+        return "JSON list of secret strings" if args[0] is SecretStr else f"JSON list of {type_name(args[0])}s"
     if origin is dict:
         value = args[1]
         inner = "objects" if isinstance(value, type) and issubclass(value, BaseModel) else type_name(value) + "s"

@@ -39,7 +39,7 @@ def test_db_upgrade_creates_the_schema_then_reports_it_current(tmp_path: Path) -
 def test_serve_refuses_a_database_older_than_it_knows_naming_the_command(tmp_path: Path) -> None:
     result = run("serve", "--port", str(free_port()), database_url=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     assert result.returncode == 1
-    assert "schema is at version 0, this release needs 2: run `ivig-cds db upgrade`" in result.stderr
+    assert f"schema is at version 0, this release needs {LATEST}: run `ivig-cds db upgrade`" in result.stderr
 
 
 def test_db_purge_removes_cards_past_the_retention_period(tmp_path: Path) -> None:
@@ -53,7 +53,13 @@ def test_db_purge_removes_cards_past_the_retention_period(tmp_path: Path) -> Non
     ]
     asyncio.run(storage.record_cards(rows))
     result = run("db", "purge", database_url=url, IVIG_CDS_RETENTION_DAYS="30")
-    assert (result.returncode, result.stdout) == (0, "jwt_replay: 0 removed, cards: 1 removed, feedback: 0 removed\n")
+    assert (result.returncode, result.stdout) == (
+        0,
+        (
+            "jwt_replay: 0 removed, cards: 1 removed, feedback: 0 removed, smart_launches: 0 removed, "
+            "chart_sessions: 0 removed\n"
+        ),
+    )
     assert [row["uuid"] for row in storage.card_rows()] == [rows[1].uuid]
     storage.close()
 

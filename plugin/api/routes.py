@@ -86,12 +86,15 @@ class EvidenceReload(BaseModel):
 
 
 class Readiness(BaseModel):
-    """`status` is ready or not_ready; `database` is ok, or the code of what is wrong (never the URL). The evidence
-    release served, since when (ISO 8601, UTC: the start for the first), how often the shared database is looked at
-    for a newer one (0: never) and so how soon replicas agree, and what the last reload did (null before any)."""
+    """`status` is ready or not_ready; `database` is ok, or the code of what is wrong (never the URL); `sessions`,
+    only when something is wrong with them, its code: `smart.session_key_missing` when SMART issuers are configured
+    and several workers or replicas share the database without IVIG_CDS_SESSION_KEYS. The evidence release served,
+    since when (ISO 8601, UTC: the start for the first), how often the shared database is looked at for a newer one
+    (0: never) and so how soon replicas agree, and what the last reload did (null before any)."""
 
     status: str
     database: str
+    sessions: str | None = None
     evidence_version: str
     evidence_label: str
     switched_at: str
@@ -167,10 +170,16 @@ def get_evidence_fhir(plugin: PluginDep, analysis_id: str) -> Response:
     "/readyz",
     response_model=Readiness,
     tags=["health"],
-    responses={503: {"model": Readiness, "description": "the database is unavailable or its schema out of date"}},
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "the database is unavailable or its schema out of date, or the session key is missing",
+        }
+    },
 )
 async def readyz(request: Request) -> JSONResponse:
-    """Whether this replica can answer every door: 200 when the database answers at the current schema, else 503.
+    """Whether this replica can answer every door: 200 when the database answers at the current schema and, with
+    SMART issuers on several workers or replicas, the session keys are configured; else 503 naming the cause.
     Either way, which evidence release it serves and what its last reload did (a refused release does not make it
     unready: the release before keeps serving).
 
@@ -178,8 +187,12 @@ async def readyz(request: Request) -> JSONResponse:
     """
     storage: Storage = request.app.state.storage
     switch: EvidenceSwitch = request.app.state.evidence
+    sessions = {"sessions": "smart.session_key_missing"} if request.app.state.session_key_missing else {}
     try:
         await storage.ready()
     except StorageUnavailableError as exc:
-        return JSONResponse(status_code=503, content={"status": "not_ready", "database": exc.code} | switch.readiness())
-    return JSONResponse(content={"status": "ready", "database": "ok"} | switch.readiness())
+        body = {"status": "not_ready", "database": exc.code} | sessions | switch.readiness()
+        return JSONResponse(status_code=503, content=body)
+    status = "not_ready" if sessions else "ready"
+    body = {"status": status, "database": "ok"} | sessions | switch.readiness()
+    return JSONResponse(status_code=503 if sessions else 200, content=body)

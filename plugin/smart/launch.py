@@ -1,5 +1,5 @@
 """The OAuth 2 part of a SMART launch, through authlib's client: the authorization request with PKCE S256, the
-launches waiting for their callback, and the code exchanged for a token.
+launches waiting for their callback (in the shared database, sealed), and the code exchanged for a token.
 
 A public client authenticates with PKCE alone; a confidential one also signs a `private_key_jwt` assertion
 (SMART "asymmetric client authentication"). Tokens and verifiers are never logged.
@@ -7,10 +7,13 @@ A public client authenticates with PKCE alone; a confidential one also signs a `
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx2
@@ -21,6 +24,10 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 
 from plugin.smart.issuers import Issuer, SmartConfiguration
 from plugin.smart.scopes import requested
+from plugin.storage.store import Storage
+from plugin.web.sealing import Sealer
+
+log = logging.getLogger(__name__)
 
 PENDING_SECONDS = 600.0
 ASSERTION_SECONDS = 300  # SMART: a client assertion expires no more than five minutes after it is made
@@ -39,54 +46,86 @@ class Pending:
 
 
 class PendingLaunches(Protocol):
-    """Where launches wait for their callback: this process's memory (`Launches`) today; a table in the shared
-    database would let a callback reach another replica. A launch is never pushed out by newer ones: when a limit
-    is reached the new launch is refused instead, so a real user's sign-in lasts its PENDING_SECONDS whatever
-    anonymous traffic does meanwhile."""
+    """Where launches wait for their callback. A launch is never pushed out by newer ones: when a limit is reached
+    the new launch is refused instead, so a real user's sign-in lasts its PENDING_SECONDS whatever anonymous
+    traffic does meanwhile."""
 
-    def add(self, state: str, pending: Pending) -> bool:
+    async def add(self, state: str, pending: Pending) -> bool:
         """Keep `pending` under `state`, started now; False (nothing kept) when its client or the store holds its
         most."""
         ...
 
-    def take(self, state: str) -> Pending | None:
+    async def take(self, state: str) -> Pending | None:
         """The launch under `state`, once, within PENDING_SECONDS; None otherwise."""
         ...
 
 
-class Launches:
-    """Launches by state in memory, at most `total` and `per_client` at once (the clock is injectable for tests)."""
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
-    def __init__(self, total: int = 1000, per_client: int = 10, *, clock: Callable[[], float] = time.monotonic) -> None:
+
+class SharedLaunches:
+    """Launches in the database every replica and worker shares, so the callback may reach any of them: the row is
+    named by the SHA-256 of the state, counts its client by a digest of the address, and holds sealed (bound to the
+    row) the issuer, its endpoints, the scope asked for and the PKCE verifier. The issuer's key is never stored: it
+    is found again by the issuer's URL among those configured. At most `total` waiting in all and `per_client` from
+    one address, across every replica (the clock, epoch seconds, is injectable for tests)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        sealer: Sealer,
+        issuers: Mapping[str, Issuer],
+        total: int = 1000,
+        per_client: int = 10,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.storage = storage
+        self.sealer = sealer
+        self.issuers = issuers
         self.total = total
         self.per_client = per_client
         self.clock = clock
-        self.pending: dict[str, Pending] = {}
-        self.by_client: dict[str, int] = {}
 
-    def add(self, state: str, pending: Pending) -> bool:
+    @staticmethod
+    def context(key: str, started: float, until: float) -> bytes:
+        return f"smart-launch\x00{key}\x00{started!r}\x00{until!r}".encode("ascii")
+
+    async def add(self, state: str, pending: Pending) -> bool:
         now = self.clock()
-        for old in [s for s, p in self.pending.items() if now - p.started > PENDING_SECONDS]:
-            self.drop(old)
-        if len(self.pending) >= self.total or self.by_client.get(pending.client, 0) >= self.per_client:
-            return False
-        self.pending[state] = replace(pending, started=now)
-        self.by_client[pending.client] = self.by_client.get(pending.client, 0) + 1
-        return True
+        until = now + PENDING_SECONDS
+        key = digest(state)
+        config = pending.config
+        kept = {
+            "issuer": str(pending.issuer.base),
+            "authorization_endpoint": config.authorization_endpoint,
+            "token_endpoint": config.token_endpoint,
+            "capabilities": sorted(config.capabilities),
+            "verifier": pending.verifier,
+            "scope": pending.scope,
+        }
+        sealed = self.sealer.seal(json.dumps(kept).encode("utf-8"), self.context(key, now, until))
+        client = digest(f"client\x00{pending.client}")
+        return await self.storage.add_launch(key, client, now, until, sealed, self.total, self.per_client)
 
-    def drop(self, state: str) -> Pending | None:
-        pending = self.pending.pop(state, None)
-        if pending is not None:
-            left = self.by_client.pop(pending.client, 1) - 1
-            if left:
-                self.by_client[pending.client] = left
-        return pending
-
-    def take(self, state: str) -> Pending | None:
-        pending = self.drop(state)
-        if pending is None or self.clock() - pending.started > PENDING_SECONDS:
+    async def take(self, state: str) -> Pending | None:
+        key = digest(state)
+        row = await self.storage.take_launch(key)
+        if row is None or self.clock() - row.started_at > PENDING_SECONDS:
             return None
-        return pending
+        try:
+            kept = json.loads(self.sealer.open(row.sealed, self.context(key, row.started_at, row.expires_at)))
+        except ValueError:  # sealed with a retired key, or altered: it is spent all the same
+            log.warning("a pending SMART launch did not open (a retired session key, or altered)")
+            return None
+        issuer = self.issuers.get(kept["issuer"])
+        if issuer is None:
+            return None  # no longer configured since the launch began
+        config = SmartConfiguration(
+            kept["authorization_endpoint"], kept["token_endpoint"], frozenset(kept["capabilities"])
+        )
+        return Pending(issuer, config, kept["verifier"], started=row.started_at, scope=kept["scope"])
 
 
 def authorization_url(

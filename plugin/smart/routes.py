@@ -30,17 +30,19 @@ from plugin.smart.issuers import Discovery, DiscoveryError, find_issuer, issuers
 from plugin.smart.launch import (
     PENDING_SECONDS,
     CodeRefusedError,
-    Launches,
     Pending,
     PendingLaunches,
+    SharedLaunches,
     authorization_url,
     exchange,
 )
 from plugin.smart.reading import banner, entry, lifetime
 from plugin.smart.scopes import granted
+from plugin.storage.store import Storage
 from plugin.web.cookies import SignedCookie
 from plugin.web.deps import PluginDep, SessionsDep, SettingsDep, plugin_of
 from plugin.web.error_page import error_page
+from plugin.web.sealing import Sealer
 from plugin.web.sessions import ChartSession
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ ERROR_PAGES: dict[int | str, dict[str, Any]] = {
     403: {"description": "An error page: the EHR refused the authorization, or granted too little to read the chart."},
     429: {"description": "An error page: too many sign-ins are waiting for the EHR, from this client or in all."},
     502: {"description": "An error page: the EHR's configuration, token endpoint or FHIR server failed."},
+    503: {"description": "An error page: the shared database, which holds launches and sessions, is unavailable."},
 }
 
 
@@ -97,7 +100,7 @@ async def launch(
     url, state, verifier, scope = authorization_url(issuer, config, redirect_uri(settings), launch or None, iss)
     launches: PendingLaunches = request.app.state.smart_launches
     client = request.client.host if request.client else ""
-    if not launches.add(state, Pending(issuer, config, verifier, scope=scope, client=client)):
+    if not await launches.add(state, Pending(issuer, config, verifier, scope=scope, client=client)):
         return refuse(request, "smart.too_many_launches")
     response = RedirectResponse(url, status_code=302, headers=NO_STORE)
     cookie: SignedCookie = request.app.state.smart_launch_cookie
@@ -126,7 +129,7 @@ async def callback(
     if not state or started is None or not hmac.compare_digest(state.encode(), started.encode()):
         return refuse(request, "smart.state_mismatch")
     launches: PendingLaunches = request.app.state.smart_launches
-    pending = launches.take(state)
+    pending = await launches.take(state)
     if pending is None:
         return refuse(request, "smart.state_unknown", clear_launch=True)
     if error or not code:
@@ -167,21 +170,24 @@ async def callback(
     who = banner(patient, record, token.get("need_patient_banner"))
     session = ChartSession(chart.profile, entries, who, sessions.clock() + seconds, access_token)
     response = Response(status_code=303, headers=NO_STORE)
-    launch_id = sessions.open(request, response, session)
+    launch_id = await sessions.open(request, response, session)
     response.headers["location"] = f"/widget?launch={launch_id}"
     cookie.clear(response)
     log.info("SMART launch from %s: chart read, %d finding(s)", pending.issuer.base, len(chart.findings))
     return response
 
 
-def install(app: FastAPI, settings: Settings, secret: str) -> None:
-    """Mount the SMART door: the issuers allowed, discovery with its cache, the launches waiting and their cookie.
+def install(app: FastAPI, settings: Settings, storage: Storage, sealer: Sealer, secret: str | list[bytes]) -> None:
+    """Mount the SMART door: the issuers allowed, discovery with its cache, the launches waiting (in the shared
+    database, sealed) and their cookie.
 
     Raises:
         ValueError: a configured issuer is not usable (the service refuses to start).
     """
-    app.state.smart_issuers = issuers_from(settings.smart_issuers)
+    app.state.smart_issuers = issuers = issuers_from(settings.smart_issuers)
     app.state.smart_discovery = Discovery(settings.fhir_timeout)
-    app.state.smart_launches = Launches(settings.smart_pending_launches, settings.smart_pending_per_client)
+    app.state.smart_launches = SharedLaunches(
+        storage, sealer, issuers, settings.smart_pending_launches, settings.smart_pending_per_client
+    )
     app.state.smart_launch_cookie = SignedCookie(LAUNCH_COOKIE, secret, "smart-launch")
     app.include_router(router)

@@ -41,10 +41,15 @@ def _evidence_release(connection: Connection) -> None:
     schema.metadata.create_all(connection, tables=[schema.evidence_release])
 
 
+def _smart_sessions(connection: Connection) -> None:
+    schema.metadata.create_all(connection, tables=[schema.smart_launches, schema.chart_sessions])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "replay guard, card record and feedback", _first),
     Migration(2, "the client issuer each card was issued to", _card_issuer),
     Migration(3, "the evidence releases replicas switch to", _evidence_release),
+    Migration(4, "SMART launches and chart sessions, sealed, shared by every replica", _smart_sessions),
 )
 LATEST = MIGRATIONS[-1].version
 

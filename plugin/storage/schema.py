@@ -1,4 +1,6 @@
-"""The tables, as of the latest migration. No patient identifier and no finding is stored anywhere.
+"""The tables, as of the latest migration. No patient identifier and no finding is stored in clear anywhere: the two
+SMART tables keep what a launch needs sealed (AES-GCM, by the web layer) and only digests, expiry times and the
+sealed bytes beside it.
 
 Times are UTC: `UtcDateTime` stores them as timestamptz on PostgreSQL and as naive UTC text on SQLite, and always
 hands back an aware datetime. The replay guard keeps epoch seconds (a float), which both compare natively.
@@ -17,6 +19,7 @@ from sqlalchemy import (
     Double,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -111,4 +114,32 @@ evidence_release = Table(
     Column("label", String, primary_key=True),
     Column("version", String, primary_key=True),
     Column("switched_at", UtcDateTime, nullable=False),
+)
+
+# A SMART launch waiting for its callback, under the SHA-256 of its `state`: the client's address as a digest (for the
+# per-client limit), when it started and ends (epoch seconds), and sealed the issuer, its endpoints, the scope asked
+# for and the PKCE verifier. Taken (deleted) once by whichever replica the callback reaches.
+smart_launches = Table(
+    "smart_launches",
+    metadata,
+    Column("state", String, primary_key=True),
+    Column("client", String, nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Index("ix_smart_launches_client", "client"),
+    Index("ix_smart_launches_expires_at", "expires_at"),
+)
+
+# What one launch read, under the SHA-256 of its launch id: the digest of the browser that made it, when the access
+# token expires (epoch seconds), and sealed the token, her findings, her profile and her banner.
+chart_sessions = Table(
+    "chart_sessions",
+    metadata,
+    Column("launch", String, primary_key=True),
+    Column("browser", String, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Index("ix_chart_sessions_browser", "browser"),
+    Index("ix_chart_sessions_expires_at", "expires_at"),
 )

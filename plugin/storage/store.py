@@ -1,4 +1,5 @@
-"""Storage: the one object the doors hold, over one database for every replica and worker.
+"""Storage: the one object the doors hold, over one database for every replica and worker (the replay guard, the
+card record, feedback, and the SMART launches and chart sessions, sealed before they get here).
 
 Every call from a request runs on this object's own threads (`THREADS`), never on the event loop and never on the
 thread pool the synchronous routes share, so a locked or unreachable database delays only the calls that need it.
@@ -26,7 +27,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from plugin.storage import cards, feedback, migrations, releases, replay
+from plugin.storage import cards, feedback, migrations, releases, replay, sessions
 from plugin.storage.cards import CardRow
 from plugin.storage.diagnosis import diagnose
 from plugin.storage.engine import READ_ONLY, THREADS, database_url, open_engine
@@ -39,6 +40,7 @@ from plugin.storage.errors import (
 from plugin.storage.feedback import FeedbackRow
 from plugin.storage.group_commit import GroupCommit
 from plugin.storage.releases import ReleaseRow
+from plugin.storage.sessions import SealedLaunch, SealedSession
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +166,13 @@ class Storage:
         before = datetime.fromtimestamp(now, UTC) - self.retention
 
         def work(connection: Connection) -> dict[str, int]:
+            launches, chart_sessions = sessions.purge(connection, now)
             return {
                 "jwt_replay": replay.purge(connection, now),
                 "cards": cards.purge(connection, before),
                 "feedback": feedback.purge(connection, before),
+                "smart_launches": launches,
+                "chart_sessions": chart_sessions,
             }
 
         return self.transaction(work)
@@ -191,10 +196,14 @@ class Storage:
     async def first_use(self, issuer: str, jti: str, until: float, now: float) -> bool:
         """The replay guard: whether no replica or worker has accepted this (issuer, jti) before."""
         first = await self.run(partial(replay.first_use, issuer=issuer, jti=jti, until=until, now=now))
+        self._purge_now_and_then(now)
+        return first
+
+    def _purge_now_and_then(self, now: float) -> None:
+        """Start a purge on the storage threads when PURGE_EVERY has passed since the last one this process began."""
         if now >= self._next_purge:
             self._next_purge = now + PURGE_EVERY
             self.threads.submit(self._purge_quietly, now)
-        return first
 
     async def record_cards(self, rows: Sequence[CardRow]) -> None:
         """Returns once the rows are committed; calls that meet a commit in progress share the next one."""
@@ -223,6 +232,44 @@ class Storage:
     async def newest_release(self) -> ReleaseRow | None:
         """The release with the highest label any replica has switched to."""
         return await self.run(releases.newest, write=False)
+
+    # SMART launches and chart sessions: keys are digests and every secret is sealed by the caller.
+
+    async def add_launch(
+        self, state: str, client: str, now: float, until: float, sealed: bytes, total: int, per_client: int
+    ) -> bool:
+        """Keep a launch waiting for its callback unless a limit is reached (then False, nothing kept)."""
+        work = partial(
+            sessions.add_launch,
+            state=state,
+            client=client,
+            now=now,
+            until=until,
+            sealed=sealed,
+            total=total,
+            per_client=per_client,
+        )
+        added = await self.run(work)
+        self._purge_now_and_then(now)
+        return added
+
+    async def take_launch(self, state: str) -> SealedLaunch | None:
+        """The launch under `state`, once across every replica."""
+        return await self.run(partial(sessions.take_launch, state=state))
+
+    async def put_session(self, launch: str, browser: str, expires_at: float, sealed: bytes) -> None:
+        await self.run(
+            partial(sessions.put_session, launch=launch, browser=browser, expires_at=expires_at, sealed=sealed)
+        )
+
+    async def get_session(self, launch: str) -> SealedSession | None:
+        return await self.run(partial(sessions.get_session, launch=launch), write=False)
+
+    async def drop_session(self, launch: str) -> None:
+        await self.run(partial(sessions.drop_session, launch=launch))
+
+    async def latest_session_expiry(self, browser: str, now: float) -> float | None:
+        return await self.run(partial(sessions.latest_expiry, browser=browser, now=now), write=False)
 
     async def ready(self) -> None:
         """Raises StorageUnavailableError (or SchemaOutOfDateError) unless the database answers at this schema and

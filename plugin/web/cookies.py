@@ -3,14 +3,11 @@ in the EHR's iframe (`Secure`, `HttpOnly`, `SameSite=None`, `Partitioned`), and 
 
 from __future__ import annotations
 
-import logging
-import secrets
-
 from itsdangerous import BadSignature, Signer
 from starlette.requests import Request
 from starlette.responses import Response
 
-log = logging.getLogger(__name__)
+from plugin.web.sealing import Sealer
 
 
 def partitioned(response: Response) -> None:
@@ -23,7 +20,8 @@ def partitioned(response: Response) -> None:
 class SignedCookie:
     """A random id in a cookie, signed so a forged or altered one is simply not found."""
 
-    def __init__(self, name: str, secret: str, salt: str) -> None:
+    def __init__(self, name: str, secret: str | list[bytes], salt: str) -> None:
+        """`secret` is one secret, or several (itsdangerous signs with the last and accepts any)."""
         self.name = name
         self.signer = Signer(secret, salt=salt)
 
@@ -53,12 +51,10 @@ class SignedCookie:
             return None
 
 
-def session_secret(configured: str | None) -> str:
-    """The configured secret, or a random one for this process (announced: sessions end at every restart)."""
+def session_secret(configured: str | None, sealer: Sealer) -> str | list[bytes]:
+    """The configured secret; else secrets derived from the session keys, so replicas that share those keys accept
+    each other's cookies (and rotate with them); else, without keys either, the sealer's random key of this process
+    (announced by the sealer: sessions end at every restart)."""
     if configured:
         return configured
-    log.warning(
-        "IVIG_CDS_SESSION_SECRET is not set: session cookies are signed with a random key made at start-up, so "
-        "every restart ends the SMART sessions. Set it for a deployment."
-    )
-    return secrets.token_urlsafe(32)
+    return sealer.cookie_secrets()

@@ -78,8 +78,21 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "smart.token_expired": (
         401,
         "The EHR session has expired",
-        "The access token has expired, or the app was restarted since the launch, so nothing from the chart is "
-        f"shown. {RELAUNCH}",
+        "The access token has expired, so nothing from the chart is shown (the app keeps a launch no longer than "
+        f"its token). {RELAUNCH}",
+    ),
+    "smart.session_key_retired": (
+        401,
+        "This launch was sealed with a key the app no longer holds",
+        "What the app read from the chart is kept encrypted, and the key it was sealed with has since been removed "
+        "from the app's session keys (IVIG_CDS_SESSION_KEYS), or the app was restarted without them, so it cannot be "
+        f"opened and nothing from the chart is shown. {RELAUNCH}",
+    ),
+    "smart.session_unreadable": (
+        401,
+        "This launch's record could not be read",
+        "What the app read from the chart is kept encrypted, and this record did not open: it was altered or does not "
+        f"belong to this launch, so nothing from the chart is shown. {RELAUNCH}",
     ),
     "smart.chart_unavailable": (
         502,

@@ -10,9 +10,12 @@ The id alone opens nothing: each record also holds a digest of the browser that 
 in the cookie `ivig_cds_browser` (`HttpOnly`, `Secure`, `SameSite=None`, `Partitioned`: the page lives in the
 EHR's iframe), and a launch id opened in another browser is refused. A record ends with its token (`expires_at`).
 
-Neither door imports the other: this module is all they share. Records live in this process's memory
-(`MemoryRecords`): a restart ends them, and so does a second worker, so serve the SMART door with one worker.
-`Records` is all a shared store has to offer to take their place.
+Neither door imports the other: this module is all they share. Records live in the database every worker and
+replica shares (`Records`, which the storage offers), so a callback on one replica and the page on another, or a
+restart in between, change nothing. The database holds each record under the SHA-256 of its launch id, beside the
+browser's digest and its expiry; the rest (the token, her findings, her profile and who she is) is sealed
+(`plugin.web.sealing`, bound to those three columns) and opened only here. A record past its token's expiry is
+refused and deleted, and purged with the others past theirs.
 """
 
 from __future__ import annotations
@@ -20,20 +23,24 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import json
+import logging
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from plugin.core.rules.profile import PatientProfile
 from plugin.web.cookies import SignedCookie
+from plugin.web.sealing import RetiredKeyError, Sealer, UnreadableError
+
+log = logging.getLogger(__name__)
 
 BROWSER_COOKIE = "ivig_cds_browser"
-MAX_SESSIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -74,95 +81,126 @@ class ChartSession:
     browser: str = field(default="", repr=False)
 
 
+class SealedRecord(Protocol):
+    """A record as the database holds it: the browser's digest and the expiry in clear, the rest sealed."""
+
+    @property
+    def browser(self) -> str: ...
+
+    @property
+    def expires_at(self) -> float: ...
+
+    @property
+    def sealed(self) -> bytes: ...
+
+
 class Records(Protocol):
-    """Where launch records are kept, by launch id."""
+    """Where launch records are kept, by the digest of their launch id: the shared database (`Storage`)."""
 
-    def put(self, launch_id: str, session: ChartSession) -> None: ...
+    async def put_session(self, launch: str, browser: str, expires_at: float, sealed: bytes) -> None: ...
 
-    def get(self, launch_id: str) -> ChartSession | None: ...
+    async def get_session(self, launch: str) -> SealedRecord | None: ...
 
-    def drop(self, launch_id: str) -> None: ...
+    async def drop_session(self, launch: str) -> None: ...
 
-    def drop_expired(self, now: float) -> None: ...
-
-    def latest_expiry(self, browser: str) -> float | None:
+    async def latest_session_expiry(self, browser: str, now: float) -> float | None:
         """When the last of this browser's records ends (its cookie must last that long), None if it has none."""
         ...
 
 
-class MemoryRecords:
-    """Launch records in this process's memory, at most `limit` (the oldest go first)."""
-
-    def __init__(self, limit: int = MAX_SESSIONS) -> None:
-        self.limit = limit
-        self.sessions: dict[str, ChartSession] = {}
-
-    def put(self, launch_id: str, session: ChartSession) -> None:
-        while len(self.sessions) >= self.limit:
-            self.sessions.pop(next(iter(self.sessions)))  # dicts keep insertion order
-        self.sessions[launch_id] = session
-
-    def get(self, launch_id: str) -> ChartSession | None:
-        return self.sessions.get(launch_id)
-
-    def drop(self, launch_id: str) -> None:
-        self.sessions.pop(launch_id, None)
-
-    def drop_expired(self, now: float) -> None:
-        for launch_id in [k for k, s in self.sessions.items() if s.expires_at <= now]:
-            del self.sessions[launch_id]
-
-    def latest_expiry(self, browser: str) -> float | None:
-        return max((s.expires_at for s in self.sessions.values() if s.browser == browser), default=None)
-
-
-Found = Literal["none", "expired", "foreign", "active"]
+Found = Literal["none", "expired", "foreign", "retired", "unreadable", "active"]
 Lookup = tuple[Found, ChartSession | None]
 
 
-def digest(browser: str) -> str:
-    """What a record keeps of the browser id: enough to compare, not enough to forge its cookie."""
-    return hashlib.sha256(browser.encode("ascii")).hexdigest()
+def digest(value: str) -> str:
+    """What the database keeps of a browser id or a launch id: enough to find and compare, not enough to forge the
+    cookie or to open the page."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def context(launch: str, browser: str, expires_at: float) -> bytes:
+    """The associated data a record is sealed with: its row's key and clear columns, so none can be swapped."""
+    return f"chart-session\x00{launch}\x00{browser}\x00{expires_at!r}".encode("ascii")
+
+
+def to_json(session: ChartSession) -> bytes:
+    return json.dumps(
+        {
+            "profile": json.loads(session.profile.model_dump_json()),
+            "entries": [dataclasses.asdict(item) for item in session.entries],
+            "banner": dataclasses.asdict(session.banner),
+            "token": session.token,
+        },
+        separators=(",", ":"),
+    ).encode("utf-8")
+
+
+def from_json(data: bytes, expires_at: float, browser: str) -> ChartSession:
+    opened: dict[str, Any] = json.loads(data)
+    return ChartSession(
+        profile=PatientProfile.model_validate_json(json.dumps(opened["profile"])),
+        entries=tuple(ChartEntry(**item) for item in opened["entries"]),
+        banner=Banner(**opened["banner"]),
+        expires_at=expires_at,
+        token=opened["token"],
+        browser=browser,
+    )
 
 
 class SessionStore:
-    """Launch records and the browser cookie they are checked against; the clock is injectable for tests."""
+    """Launch records, sealed, and the browser cookie they are checked against; the clock is injectable for tests."""
 
     def __init__(
         self,
-        secret: str,
+        cookie_secret: str | list[bytes],
+        records: Records,
+        sealer: Sealer,
         *,
         clock: Callable[[], float] = time.time,
-        limit: int = MAX_SESSIONS,
-        records: Records | None = None,
     ) -> None:
-        self.cookie = SignedCookie(BROWSER_COOKIE, secret, "chart-browser")
+        self.cookie = SignedCookie(BROWSER_COOKIE, cookie_secret, "chart-browser")
+        self.records = records
+        self.sealer = sealer
         self.clock = clock
-        self.records: Records = records if records is not None else MemoryRecords(limit)
 
-    def open(self, request: Request, response: Response, session: ChartSession) -> str:
-        """Keep the session under a new launch id, bound to this browser (its cookie, made here if it has none, set
-        on `response` to last as long as its longest launch); returns the launch id."""
+    async def open(self, request: Request, response: Response, session: ChartSession) -> str:
+        """Keep the session, sealed, under a new launch id, bound to this browser (its cookie, made here if it has
+        none, set on `response` to last as long as its longest launch); returns the launch id."""
         now = self.clock()
-        self.records.drop_expired(now)
         browser = self.cookie.read(request) or secrets.token_urlsafe(32)
         launch_id = secrets.token_urlsafe(32)
-        self.records.put(launch_id, dataclasses.replace(session, browser=digest(browser)))
-        latest = self.records.latest_expiry(digest(browser)) or session.expires_at
-        self.cookie.set(response, browser, max(int(latest - now), 0))
+        key, owner = digest(launch_id), digest(browser)
+        sealed = self.sealer.seal(to_json(session), context(key, owner, session.expires_at))
+        await self.records.put_session(key, owner, session.expires_at, sealed)
+        latest = await self.records.latest_session_expiry(owner, now) or session.expires_at
+        self.cookie.set(response, browser, max(int(max(latest, session.expires_at) - now), 0))
         return launch_id
 
-    def find(self, request: Request, launch_id: str | None) -> Lookup:
+    async def find(self, request: Request, launch_id: str | None) -> Lookup:
         """The launch's record for this request: `none` without a launch id; `expired` when its token has run out
-        or the server no longer holds it (after a restart); `foreign` when another browser made the launch; else
-        `active` with the record."""
+        (the record is deleted) or no replica holds it; `retired` when it was sealed with a key no longer configured,
+        `unreadable` when it does not open (altered); `foreign` when another browser made the launch; else `active`
+        with the record."""
         if not launch_id:
             return "none", None
-        session = self.records.get(launch_id)
-        if session is None or session.expires_at <= self.clock():
-            self.records.drop(launch_id)
+        key = digest(launch_id)
+        row = await self.records.get_session(key)
+        if row is None:
             return "expired", None
+        if row.expires_at <= self.clock():
+            await self.records.drop_session(key)
+            return "expired", None
+        # Opened before the browser is compared: the cookie was signed with the same keys, so after a key is retired
+        # the page says so rather than blaming the browser. Nothing opened is shown unless the browser matches.
+        try:
+            opened = self.sealer.open(row.sealed, context(key, row.browser, row.expires_at))
+        except RetiredKeyError:
+            log.warning("a chart session was sealed with a key that is no longer in IVIG_CDS_SESSION_KEYS")
+            return "retired", None
+        except UnreadableError:
+            log.warning("a chart session did not open: altered, or sealed for another row")
+            return "unreadable", None
         browser = self.cookie.read(request)
-        if browser is None or not hmac.compare_digest(digest(browser), session.browser):
+        if browser is None or not hmac.compare_digest(digest(browser), row.browser):
             return "foreign", None
-        return "active", session
+        return "active", from_json(opened, row.expires_at, row.browser)

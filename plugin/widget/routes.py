@@ -62,6 +62,13 @@ def query_parameter(name: str, description: str | None) -> dict[str, Any]:
 
 PROFILE_SCHEMA = PatientProfile.model_json_schema()
 LAUNCH_PARAMETER = "launch"
+# The error page for each way a launch id is refused (`plugin.web.sessions.SessionStore.find`).
+REFUSED = {
+    "expired": "smart.token_expired",
+    "foreign": "smart.other_browser",
+    "retired": "smart.session_key_retired",
+    "unreadable": "smart.session_unreadable",
+}
 PROFILE_PARAMETERS = [
     *(query_parameter(name, field.description) for name, field in PatientProfile.model_fields.items()),
     {
@@ -87,8 +94,12 @@ def headers(request: Request, document: Document) -> dict[str, str]:
     openapi_extra={"parameters": PROFILE_PARAMETERS},
     responses={
         422: {"description": "The page, showing which parameters are wrong and no answer.", "content": {}},
-        401: {"description": "An error page: the launch has ended (its token expired, or the app restarted)."},
+        401: {
+            "description": "An error page: the launch has ended (its token expired), or its record was sealed with "
+            "a session key no longer configured, or does not open."
+        },
         403: {"description": "An error page: the launch was made in another browser."},
+        503: {"description": "An error page: the shared database, which holds the launch's record, is unavailable."},
     },
 )
 async def get_widget(request: Request, plugin: PluginDep, sessions: SessionsDep) -> HTMLResponse:
@@ -102,11 +113,10 @@ async def get_widget(request: Request, plugin: PluginDep, sessions: SessionsDep)
     """
     pairs = [(name, value) for name, value in request.query_params.multi_items() if name != LAUNCH_PARAMETER]
     launch_id = request.query_params.get(LAUNCH_PARAMETER)
-    found, session = sessions.find(request, launch_id)
-    if found in ("expired", "foreign"):
+    found, session = await sessions.find(request, launch_id)
+    if found != "active" and found != "none":
         settings: Settings = request.app.state.settings
-        code = "smart.token_expired" if found == "expired" else "smart.other_browser"
-        return error_page(plugin, code, settings.frame_ancestors)
+        return error_page(plugin, REFUSED[found], settings.frame_ancestors)
     chart: tuple[ChartEntry, ...] | None = None
     if session is not None and not pairs:
         pairs = parse_qsl(widget_query(session.profile).removeprefix("?"))

@@ -1,14 +1,21 @@
-"""/readyz reports the database; /healthz stays liveness and answers without one."""
+"""/readyz reports the database, and the session keys several SMART processes need; /healthz stays liveness and
+answers without a database."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from plugin.app import create_app
 from plugin.config import Settings
 from plugin.storage.store import Storage
+from plugin.web.metrics import MULTIPROCESS_ENV
+from tests.storage.conftest import postgres  # noqa: F401  # the session's PostgreSQL server
+from tests.storage.postgres import Postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,3 +53,58 @@ def test_a_database_url_of_another_kind_stops_the_app_from_being_built(tmp_path:
         assert "sqlite:///PATH or postgresql://" in str(exc)
     else:
         raise AssertionError("a MySQL URL was accepted")
+
+
+SMART_ISSUERS = {"https://ehr.example.org/fhir": {"client_id": "ivig-cds"}}
+KEY = base64.b64encode(bytes(range(32))).decode("ascii")
+
+
+def smart_app(url: str, **settings: Any) -> TestClient:
+    configured = Settings(
+        evidence_dir=ROOT / "evidence",
+        templates_dir=ROOT / "templates",
+        database_url=url,
+        smart_issuers=SMART_ISSUERS,
+        **settings,
+    )
+    return TestClient(create_app(configured))
+
+
+def test_one_process_on_sqlite_may_seal_sessions_with_a_random_key(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ivig-cds.sqlite3'}"
+    Storage(url, timeout=5.0, retention_days=1).upgrade()
+    response = smart_app(url).get("/readyz")
+    assert (response.status_code, response.json()) == (200, {"status": "ready", "database": "ok"})
+
+
+def test_several_workers_without_session_keys_are_not_ready_and_say_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ivig-cds.sqlite3'}"
+    Storage(url, timeout=5.0, retention_days=1).upgrade()
+    monkeypatch.setenv(MULTIPROCESS_ENV, str(tmp_path))  # what `serve --workers N` sets for its workers
+    response = smart_app(url).get("/readyz")
+    assert (response.status_code, response.json()) == (
+        503,
+        {"status": "not_ready", "database": "ok", "sessions": "smart.session_key_missing"},
+    )
+    keyed = smart_app(url, session_keys=[KEY]).get("/readyz")
+    assert (keyed.status_code, keyed.json()) == (200, {"status": "ready", "database": "ok"})
+
+
+def test_replicas_on_postgresql_without_session_keys_are_not_ready_and_say_why(
+    postgres: Postgres,  # noqa: F811
+) -> None:
+    url = postgres.new_database()
+    storage = Storage(url, timeout=5.0, retention_days=1)
+    storage.upgrade()
+    storage.close()
+    with smart_app(url) as client:
+        response = client.get("/readyz")
+    assert (response.status_code, response.json()) == (
+        503,
+        {"status": "not_ready", "database": "ok", "sessions": "smart.session_key_missing"},
+    )
+    with smart_app(url, session_keys=[KEY]) as client:
+        keyed = client.get("/readyz")
+    assert (keyed.status_code, keyed.json()) == (200, {"status": "ready", "database": "ok"})

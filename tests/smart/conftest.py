@@ -91,6 +91,7 @@ def smart(settings: Settings, ehr: Ehr) -> Iterator[Smart]:
         }
     )
     app = create_app(configured)
+    app.state.storage.upgrade()  # launches and chart sessions live in the database, as `make run` prepares it
     # Registered as the README says: the redirect URL and every scope the app asks for, a public client.
     ehr.register(f"{url}/smart/callback", ALL_SCOPES)
     with serving_on(sock, app):

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from plugin.config import SmartIssuer
 from plugin.core.rules.profile import PatientProfile
 from plugin.smart.issuers import Discovery, SmartConfiguration, issuers_from
-from plugin.smart.launch import CodeRefusedError, Launches, Pending, exchange
+from plugin.smart.launch import CodeRefusedError, Pending, SharedLaunches, exchange
 from plugin.web.sessions import BROWSER_COOKIE, Banner, ChartSession, SessionStore
 from tests.smart.conftest import Smart
 from tests.smart.ehr import LAUNCH, PATIENT, Ehr
@@ -73,12 +73,12 @@ def test_a_token_response_without_a_patient_ends_on_the_no_patient_page(smart: S
 
 def test_a_launch_older_than_ten_minutes_ends_on_the_unknown_state_page(smart: Smart, ehr: Ehr) -> None:
     cookie, link = start(smart, ehr)
-    launches: Launches = smart.app.state.smart_launches
-    launches.clock = lambda: time.monotonic() + 601
+    launches: SharedLaunches = smart.app.state.smart_launches
+    launches.clock = lambda: time.time() + 601
     try:
         answer = httpx.get(link, headers={"Cookie": cookie})
     finally:
-        launches.clock = time.monotonic
+        launches.clock = time.time
     assert (answer.status_code, error_code(answer)) == (400, "smart.state_unknown")
 
 
@@ -107,12 +107,8 @@ def test_a_forged_browser_cookie_opens_no_launch(smart: Smart, ehr: Ehr) -> None
 def test_an_unreachable_token_endpoint_is_a_refused_code() -> None:
     issuer = issuers_from({"http://127.0.0.1:9/fhir": SmartIssuer(client_id="ivig-cds")})["http://127.0.0.1:9/fhir"]
     config = SmartConfiguration("http://127.0.0.1:9/auth", "http://127.0.0.1:9/token", frozenset())
-    launches = Launches()
-    launches.add("s", Pending(issuer, config, "v" * 43))
-    pending = launches.take("s")
-    assert pending is not None and launches.take("s") is None  # taken once
     with pytest.raises(CodeRefusedError) as refused:
-        asyncio.run(exchange(pending, "code", "http://127.0.0.1:9/cb", 0.5))
+        asyncio.run(exchange(Pending(issuer, config, "v" * 43), "code", "http://127.0.0.1:9/cb", 0.5))
     assert refused.value.error == "ConnectError"
 
 
@@ -120,18 +116,19 @@ def request_with(cookie: str) -> Request:
     return Request({"type": "http", "method": "GET", "path": "/", "headers": [(b"cookie", cookie.encode())]})
 
 
-def test_the_session_store_drops_the_oldest_launch_when_full() -> None:
-    store = SessionStore("secret", limit=2)
+def test_every_launch_of_one_browser_stays_open_and_the_cookie_lasts_as_long_as_the_longest(smart: Smart) -> None:
+    store: SessionStore = smart.app.state.sessions
     launches = []
     cookie = ""
-    for _ in range(3):
+    for lifetime in (600, 60, 300):
         response = Response()
-        session = ChartSession(PatientProfile(), (), Banner("p"), time.time() + 60, "t")
-        launches.append(store.open(request_with(cookie), response, session))
+        session = ChartSession(PatientProfile(), (), Banner("p"), time.time() + lifetime, "t")
+        launches.append(asyncio.run(store.open(request_with(cookie), response, session)))
         set_cookie = response.headers["set-cookie"]
         assert set_cookie.endswith("; Partitioned") and "HttpOnly" in set_cookie and "SameSite=none" in set_cookie
+        assert 590 <= int(re.search(r"Max-Age=(\d+)", set_cookie).group(1)) <= 600  # type: ignore[union-attr]
         cookie = set_cookie.split(";")[0]
-    assert [store.find(request_with(cookie), launch)[0] for launch in launches] == ["expired", "active", "active"]
+    assert [asyncio.run(store.find(request_with(cookie), launch))[0] for launch in launches] == ["active"] * 3
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from plugin.smart.issuers import Discovery
 from plugin.smart.reading import MAX_LIFETIME, lifetime
 from plugin.smart.scopes import granted, requested
-from plugin.web.sessions import MemoryRecords, SessionStore
+from plugin.storage.schema import chart_sessions
+from plugin.storage.store import Storage
+from plugin.web.sessions import digest
 from tests.smart.conftest import EHR_SCOPE, V1_EHR_SCOPE, Smart
 from tests.smart.ehr import PATIENT, Ehr
 
@@ -118,10 +121,10 @@ def test_expires_in_may_be_any_positive_number_and_is_kept_at_most_an_hour(
     finally:
         ehr.token_lifetime = 300
     assert page.status_code == 200
-    sessions: SessionStore = smart.app.state.sessions
-    assert isinstance(sessions.records, MemoryRecords)
-    newest = list(sessions.records.sessions.values())[-1]
-    assert before + kept - 1 <= newest.expires_at <= time.time() + kept
+    storage: Storage = smart.app.state.storage
+    row = chart_sessions.c.launch == digest(page.url.params["launch"])
+    expires_at = storage.transaction(lambda db: db.execute(select(chart_sessions.c.expires_at).where(row)).scalar_one())
+    assert before + kept - 1 <= expires_at <= time.time() + kept
 
 
 @pytest.mark.parametrize("withheld", ["patient/Observation.rs", "patient/Condition.rs"])

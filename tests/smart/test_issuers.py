@@ -20,7 +20,7 @@ from plugin.app import create_app
 from plugin.config import Settings, SmartIssuer
 from plugin.fhir.urls import split
 from plugin.smart.issuers import CACHE_SECONDS, Discovery, DiscoveryError, Issuer, configuration, issuers_from
-from plugin.smart.launch import Launches, Pending, exchange
+from plugin.smart.launch import Pending, exchange
 from tests.cds_hooks.support import serve
 from tests.smart.ehr import Ehr
 
@@ -116,11 +116,7 @@ def test_a_confidential_client_signs_its_token_request_with_its_private_key(sett
         configured = {f"{url}/fhir": SmartIssuer(client_id="ivig-cds", private_key=pem, key_id="k1", alg="ES384")}
         issuer = issuers_from(configured)[f"{url}/fhir"]
         config = configuration(USABLE | {"token_endpoint": f"{url}/auth/token"}, issuer.base)
-        launches = Launches()
-        launches.add("s", Pending(issuer, config, "v" * 43))
-        pending = launches.take("s")
-        assert pending is not None
-        answer = asyncio.run(exchange(pending, "the-code", f"{url}/smart/callback", 1.0))
+        answer = asyncio.run(exchange(Pending(issuer, config, "v" * 43), "the-code", f"{url}/smart/callback", 1.0))
     assert answer["patient"] == "p"
     form = forms[0]
     assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

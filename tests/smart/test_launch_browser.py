@@ -7,11 +7,13 @@ the first test proves it by finishing a launch that needs both of the app's cook
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -19,7 +21,7 @@ from playwright.sync_api import BrowserContext, Frame, Page
 
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
-from plugin.smart.launch import Launches
+from plugin.smart.launch import SharedLaunches
 from plugin.web.sessions import BROWSER_COOKIE, SessionStore
 from tests.smart.conftest import EHR_SCOPE, STANDALONE_SCOPE, Smart, serious_axe_violations
 from tests.smart.ehr import CLIENT_ID, LAUNCH, PATIENT, Ehr
@@ -187,9 +189,12 @@ def test_a_launch_without_its_pkce_verifier_is_refused_and_ends_on_the_code_erro
 ) -> None:
     page = context.new_page()
     href = consent(page, smart, ehr)
-    launches: Launches = smart.app.state.smart_launches
+    launches: SharedLaunches = smart.app.state.smart_launches
     state = parse_qs(urlsplit(href).query)["state"][0]
-    launches.pending[state] = dataclasses.replace(launches.pending[state], verifier="")
+    with ThreadPoolExecutor(1) as aside:  # Playwright's own event loop runs on this thread
+        pending = aside.submit(asyncio.run, launches.take(state)).result()
+        assert pending is not None
+        assert aside.submit(asyncio.run, launches.add(state, dataclasses.replace(pending, verifier=""))).result()
     ends_on_error(page, href, "smart.code_refused", 400)
     assert ehr.refusals[-1][0] == "invalid_request" and not ehr.codes[code_of(href)].used
 

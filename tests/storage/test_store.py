@@ -170,11 +170,11 @@ def test_purge_drops_spent_tokens_and_records_past_the_retention_period(store: S
     asyncio.run(store.add_feedback([entry(uuid4(), received_at=old), entry(kept.uuid, received_at=recent)]))
     asyncio.run(store.first_use("iss", "spent", until=NOW - 1, now=NOW - 100))
     asyncio.run(store.first_use("iss", "live", until=NOW + 100, now=NOW - 100))
-    assert store.purge() == {"jwt_replay": 1, "cards": 1, "feedback": 1}
+    assert store.purge() == {"jwt_replay": 1, "cards": 1, "feedback": 1, "smart_launches": 0, "chart_sessions": 0}
     assert [row["uuid"] for row in store.card_rows()] == [kept.uuid]
     assert [row["card"] for row in store.feedback_entries()] == [kept.uuid]
     assert not asyncio.run(store.first_use("iss", "live", until=NOW + 100, now=NOW))
-    assert store.purge() == {"jwt_replay": 0, "cards": 0, "feedback": 0}
+    assert store.purge() == {"jwt_replay": 0, "cards": 0, "feedback": 0, "smart_launches": 0, "chart_sessions": 0}
 
 
 def test_the_replay_guard_starts_a_purge_on_its_own_every_few_minutes(store: Storage) -> None:
