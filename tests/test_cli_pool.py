@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.docs_pages import section
+
 ROOT = Path(__file__).resolve().parent.parent
 BCG_CSV = ROOT / "tests" / "data" / "bcg.csv"
 BCG: dict[str, Any] = json.loads((ROOT / "tests" / "data" / "bcg.json").read_text(encoding="utf-8"))
@@ -121,10 +123,9 @@ def test_hksj_with_mh_exits_2_with_a_code() -> None:
     assert "pooling.hksj_not_for_mh" in result.stderr
 
 
-def test_the_readme_pool_example_shows_lines_the_cli_prints() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### Curators: re-pooling study data") :]
-    block = re.search(r"```console\n\$ \.venv/bin/ivig-cds evidence pool (\S+) (.*?)\n(.*?)```", section, re.DOTALL)
+def test_the_documented_pool_example_shows_lines_the_cli_prints() -> None:
+    curators = section("cli.md", "Curators: re-pooling study data")
+    block = re.search(r"```console\n\$ \.venv/bin/ivig-cds evidence pool (\S+) (.*?)\n(.*?)```", curators, re.DOTALL)
     assert block
     result = pool(ROOT / block.group(1), *block.group(2).split())
     printed = result.stdout.splitlines()

@@ -1,5 +1,6 @@
-"""An honest answer in every channel (README, "What the answer says, and why"): the warning first, the randomized
-evidence and guidance beside every status, very-low wording, no withheld or invented number, no advice to order a test.
+"""An honest answer in every channel (docs/answer.md, "What the answer says, and why"): the warning first, the
+randomized evidence and guidance beside every status, very-low wording, no withheld or invented number, no advice to
+order a test.
 
 Every channel is rendered for every profile of the grid: markdown and text (JSON door, CLI, MCP), the CDS card
 detail, and the widget page.

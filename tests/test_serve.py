@@ -1,4 +1,4 @@
-"""`ivig-cds serve` under a real uvicorn on 127.0.0.1, driven with the README's own curl example."""
+"""`ivig-cds serve` under a real uvicorn on 127.0.0.1, driven with the curl examples of the README and the docs."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.docs_pages import page
 from tests.served import Server, served
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+# The README's quickstart shows the first part of what the page of its door shows in full; both are checked.
+JSON_EXAMPLES = ["README.md", "json-api.md"]
+CLI_EXAMPLES = ["README.md", "cli.md"]
 
 
 @pytest.fixture(scope="module")
@@ -24,19 +27,19 @@ def server() -> Iterator[Server]:
         yield running
 
 
-def readme_curl_example() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The request body of the README's curl example and the (abridged) JSON it says comes back."""
-    text = README.read_text(encoding="utf-8")
+def curl_example(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request body of the page's curl example and the (abridged) JSON it says comes back."""
+    text = page(name)
     request = re.search(r"curl -s http://127\.0\.0\.1:8000/v1/answer .*?-d '(\{.*?\})'", text, re.DOTALL)
-    assert request, "the README has no curl example"
+    assert request, f"{name} has no curl example"
     response = re.search(r"```json\n(.*?)```", text[request.end() :], re.DOTALL)
-    assert response, "the README shows no JSON answer after its curl example"
+    assert response, f"{name} shows no JSON answer after its curl example"
     return json.loads(request.group(1)), json.loads(response.group(1))
 
 
 def assert_contains(actual: Any, shown: Any, path: str = "$") -> None:
-    """Everything the README shows is in the real answer, with the same value; lists match item by item, and a
-    list the README ends with "…" is abridged: its items are the first ones of the real list."""
+    """Everything the page shows is in the real answer, with the same value; lists match item by item, and a
+    list the page ends with "…" is abridged: its items are the first ones of the real list."""
     if isinstance(shown, dict):
         assert isinstance(actual, dict), path
         for key, value in shown.items():
@@ -53,8 +56,9 @@ def assert_contains(actual: Any, shown: Any, path: str = "$") -> None:
         assert actual == shown, f"{path}: {actual!r} != {shown!r}"
 
 
-def test_curl_of_the_readme_example_returns_the_answer_the_readme_shows(server: Server) -> None:
-    body, shown = readme_curl_example()
+@pytest.mark.parametrize("name", JSON_EXAMPLES)
+def test_curl_of_the_documented_example_returns_the_answer_shown_there(server: Server, name: str) -> None:
+    body, shown = curl_example(name)
     response = httpx.post(f"{server.url}/v1/answer", json=body, timeout=10)
     assert response.status_code == 200
     assert_contains(response.json(), shown)
@@ -98,9 +102,9 @@ def texts_of(value: Any) -> Iterator[str]:
             yield from texts_of(item)
 
 
-def test_the_readme_cli_example_output_is_what_the_cli_prints() -> None:
-    text = README.read_text(encoding="utf-8")
-    block = re.search(r"```console\n\$ (.*?)```", text, re.DOTALL)
+@pytest.mark.parametrize("name", CLI_EXAMPLES)
+def test_the_documented_cli_example_output_is_what_the_cli_prints(name: str) -> None:
+    block = re.search(r"```console\n\$ (.*?)```", page(name), re.DOTALL)
     assert block
     lines = block.group(1).splitlines()
     command = [lines.pop(0)]

@@ -1,4 +1,4 @@
-"""The wording lint every channel's output must pass (README, "What the answer says, and why").
+"""The wording lint every channel's output must pass (docs/answer.md, "What the answer says, and why").
 
 Quoted sources (the review's title, the context records' statements and citations) are cited, not said by us,
 so they are taken out before the lint reads what is left.

@@ -4,8 +4,8 @@ Every response there carries the CORS headers, including a 500: the catch-all si
 an unexpected failure reaches the browser as a readable OperationOutcome instead of an opaque network error.
 Browsers that guard private networks ask first when a public page calls a loopback or LAN address
 (`Access-Control-Request-Private-Network: true`); allowed origins get `Access-Control-Allow-Private-Network: true`,
-which the README's walk-through (sandbox -> http://127.0.0.1:8000) needs. A refused preflight is a 400 with an
-OperationOutcome and no allow headers. Other doors keep their own policy.
+which the sandbox walk-through in docs/cds-hooks.md (sandbox -> http://127.0.0.1:8000) needs. A refused preflight
+is a 400 with an OperationOutcome and no allow headers. Other doors keep their own policy.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 
 CDS_PREFIX = "/cds-services"
 # One id per hook: the sandbox keeps one discovery entry per id, and a client replaces a service's cards when the
-# same id fires again, so an order-select answer must never wipe the patient-view card (README, "EHR integration").
+# same id fires again, so an order-select answer must never wipe the patient-view card (docs/cds-hooks.md).
 SERVICE_ID = "ivig-rpl-evidence"
 ORDER_SELECT_SERVICE_ID = "ivig-rpl-evidence-order-select"
 DETAIL_TEMPLATE = "cds/card_detail.md.j2"

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from plugin.app import create_app
 from plugin.config import Settings
 from plugin.errors import EvidenceError, MissingDataError, PluginError, RuleTableError, UpstreamError
+from tests.docs_pages import page
 
 ISSUE_PROFILE = {
     "prior_pregnancy_losses": 3,
@@ -156,8 +157,8 @@ def test_plugin_errors_map_to_http_in_one_place_with_code_and_details(
     assert body["details"] == error.details
 
 
-def test_the_readme_shows_the_422_the_api_gives(client: TestClient) -> None:
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+def test_the_docs_show_the_422_the_api_gives(client: TestClient) -> None:
+    text = page("json-api.md")
     shown = re.search(
         r"repeats the value sent\. Every error of the JSON doors has one shape:\n\n```json\n(.*?)```", text, re.DOTALL
     )

@@ -18,7 +18,6 @@ from plugin.cds_hooks.prefetch import TEMPLATES
 from tests.cds_hooks import support
 from tests.cds_hooks.support import (
     ORDER_SELECT_URL,
-    ROOT,
     SERVICE_URL,
     cds_settings,
     chart,
@@ -26,6 +25,7 @@ from tests.cds_hooks.support import (
     hook_request,
     load,
 )
+from tests.docs_pages import section
 
 WARNING = "These results come from few, small, non-randomized studies with serious risk of bias."
 
@@ -352,11 +352,10 @@ def test_the_card_link_opens_the_widget_on_the_same_numbers(cds: TestClient) -> 
     assert "2.32 (1.77 to 3.02)" in page.text
 
 
-def test_the_readme_sample_request_gives_the_card_shown_there(tmp_path: Path) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## EHR integration (CDS Hooks)") :]
-    request = json.loads(re.search(r"-d '(\{.*?\})'\n```", section, re.DOTALL).group(1))  # type: ignore[union-attr]
-    shown = re.search(r"```jsonc\n(.*?)\n```", section, re.DOTALL).group(1)  # type: ignore[union-attr]
+def test_the_documented_sample_request_gives_the_card_shown_there(tmp_path: Path) -> None:
+    page = section("cds-hooks.md", "EHR integration (CDS Hooks)")
+    request = json.loads(re.search(r"-d '(\{.*?\})'\n```", page, re.DOTALL).group(1))  # type: ignore[union-attr]
+    shown = re.search(r"```jsonc\n(.*?)\n```", page, re.DOTALL).group(1)  # type: ignore[union-attr]
     with TestClient(create_app(cds_settings(tmp_path, public_base_url="http://127.0.0.1:8000"))) as client:
         card = one_card(client, request)
     assert json.dumps(card["summary"]) in shown

@@ -38,6 +38,7 @@ from plugin.core.answer.model import WARNING_CODE
 from plugin.core.answer.plugin import Plugin
 from plugin.core.rules.profile import PatientProfile
 from tests.chat.test_mcp_edges import run_stdio
+from tests.docs_pages import section
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ivig-cds")
@@ -541,12 +542,19 @@ def test_building_the_app_keeps_library_info_logs_silent() -> None:
     assert int(result.stdout) >= logging.WARNING
 
 
-def test_the_readme_client_snippets_point_at_the_real_doors() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Chat assistants (MCP and function calling)") :]
+def test_the_documented_client_snippets_point_at_the_real_doors() -> None:
+    chat = section("chat.md", "Chat assistants (MCP and function calling)")
     stdio, http = (
-        json.loads(block)["mcpServers"]["ivig-cds"] for block in re.findall(r"```json\n(.*?)```", section, re.S)
+        json.loads(block)["mcpServers"]["ivig-cds"] for block in re.findall(r"```json\n(.*?)```", chat, re.S)
     )
     assert (Path(stdio["command"]).name, stdio["args"]) == ("ivig-cds", ["mcp"])
     assert http["url"] == "http://127.0.0.1:8000/mcp"
-    assert set(re.findall(r'"name": "(ivig_rpl_\w+)"', section)) <= {ANSWER.name, EVIDENCE.name}
+    assert set(re.findall(r'"name": "(ivig_rpl_\w+)"', chat)) <= {ANSWER.name, EVIDENCE.name}
+    # The README's quickstart shows the HTTP door's snippet as the page does, and names the tools and the prompt
+    # the server offers.
+    quickstart = section("README.md", "Chat assistants (MCP and function calling)")
+    (shown,) = (
+        json.loads(block)["mcpServers"]["ivig-cds"] for block in re.findall(r"```json\n(.*?)```", quickstart, re.S)
+    )
+    assert shown == http
+    assert set(re.findall(r"`(ivig_rpl_\w+)`", quickstart)) == {ANSWER.name, EVIDENCE.name, DECISION_AID.name}

@@ -34,7 +34,7 @@ V2 = frozenset({"permission-v2"})
 EHR_SCOPE = requested(V2, ehr_launch=True)
 STANDALONE_SCOPE = requested(V2, ehr_launch=False)
 V1_EHR_SCOPE = requested(frozenset({"permission-v1"}), ehr_launch=True)
-# Every scope the app may ask for, in either syntax: what the README tells an integrator to register.
+# Every scope the app may ask for, in either syntax: what docs/smart.md tells an integrator to register.
 ALL_SCOPES = {*EHR_SCOPE.split(), *STANDALONE_SCOPE.split(), *V1_EHR_SCOPE.split(), "launch/patient"}
 
 
@@ -92,7 +92,7 @@ def smart(settings: Settings, ehr: Ehr) -> Iterator[Smart]:
     )
     app = create_app(configured)
     app.state.storage.upgrade()  # launches and chart sessions live in the database, as `make run` prepares it
-    # Registered as the README says: the redirect URL and every scope the app asks for, a public client.
+    # Registered as docs/smart.md says: the redirect URL and every scope the app asks for, a public client.
     ehr.register(f"{url}/smart/callback", ALL_SCOPES)
     with serving_on(sock, app):
         yield Smart(url, app)

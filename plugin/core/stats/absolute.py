@@ -2,7 +2,7 @@
 
 A relative effect cannot be carried to every baseline: 0.6 x 1.98 is a "risk" of 119 %. A capped number
 ("1000 per 1000, 95% CI 1000 to 1000") reads as certainty, so a value that would pass 99.9 % is withheld
-(None), and so is everything computed from it (README, "What the answer says, and why").
+(None), and so is everything computed from it (docs/answer.md, "What the answer says, and why").
 """
 
 from __future__ import annotations

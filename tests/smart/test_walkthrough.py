@@ -1,5 +1,6 @@
-"""The README's SMART section, followed step by step against the local EHR: register the app with the table's URLs
-and scopes, run its `console` block (the local URLs in place of the example ones), launch from the chart page."""
+"""The SMART page of the docs (docs/smart.md), followed step by step against the local EHR: register the app with
+the table's URLs and scopes, run its `console` block (the local URLs in place of the example ones), launch from the
+chart page."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext
 
+from tests.docs_pages import section
 from tests.smart.ehr import LAUNCH, PATIENT, Ehr
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLE_APP = "https://cds.example.org"
 EXAMPLE_FHIR = "https://ehr.example.org/fhir"
 EXAMPLE_EHR = "https://ehr.example.org"
@@ -36,10 +37,7 @@ def free_port() -> int:
 
 
 def smart_section() -> str:
-    text = README.read_text(encoding="utf-8")
-    start = text.index("## SMART App Launch")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end != -1 else len(text)]
+    return section("smart.md", "SMART App Launch (the widget launched from the EHR)")
 
 
 def registration() -> dict[str, str]:
@@ -50,7 +48,7 @@ def registration() -> dict[str, str]:
 
 def console_commands() -> list[str]:
     block = re.search(r"```console\n(.*?)```", smart_section(), re.DOTALL)
-    assert block, "the README's SMART section has no console block"
+    assert block, "the SMART page has no console block"
     return [line.removeprefix("$ ") for line in block.group(1).splitlines() if line.startswith("$ ")]
 
 
@@ -60,7 +58,7 @@ def localized(text: str, app: str, ehr: Ehr) -> str:
 
 @pytest.fixture(scope="module")
 def served(ehr: Ehr, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
-    """The README's commands: its exports and other commands in order, then its `ivig-cds serve` on a free port;
+    """The page's commands: its exports and other commands in order, then its `ivig-cds serve` on a free port;
     yields the URL and the log. The database goes to a temporary file, not the checkout's var/."""
     port = free_port()
     app = f"http://127.0.0.1:{port}"
@@ -102,7 +100,7 @@ def served(ehr: Ehr, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         process.stdout.close()
 
 
-def test_the_readme_registration_and_commands_launch_the_widget_filled_from_the_chart(
+def test_the_documented_registration_and_commands_launch_the_widget_filled_from_the_chart(
     context: BrowserContext, ehr: Ehr, served: tuple[str, list[str]]
 ) -> None:
     app, log = served
