@@ -22,12 +22,15 @@ from collections.abc import Callable, Sequence
 
 from fastapi.responses import JSONResponse
 
+from bench.mix import profiles as profiles_of_mix
 from plugin.config import get_settings
 from plugin.core.answer.plugin import Plugin, load_plugin
 from plugin.core.rules.profile import PatientProfile
 from tests.core.answer.test_answer import profiles
 
 COLD_TARGET_US, WARM_TARGET_US = 50.0, 5.0
+UNSEEN_CLASS_TARGET_US = 300.0  # issue 26: an unseen class of the varied mix, rendering included
+MIX_PROFILES = 600
 SEED = 16
 
 
@@ -72,6 +75,11 @@ def main() -> None:
     class_body = per_call(fresh.respond_json, nudged(grid, 0.002))
     warm_answer = per_call(fresh.answer, grid)
     warm_body = per_call(fresh.respond_json, grid)
+    mixed = [p for p in profiles_of_mix(MIX_PROFILES) if p.baseline_live_birth_source is None]
+    unseen_body = per_call(
+        Plugin(store=loaded.store, tables=loaded.tables, renderer=loaded.renderer).respond_json, mixed
+    )
+    unseen_answer = per_call(Plugin(store=loaded.store, tables=loaded.tables, renderer=loaded.renderer).answer, mixed)
     floor_table = {profile: fresh.respond_json(profile) for profile in grid}
     floor = per_call(floor_table.__getitem__, grid)
 
@@ -85,6 +93,8 @@ def main() -> None:
         row("class known, new profile: + renderings + JSON body", class_body),
         row("warm: answer", warm_answer, WARM_TARGET_US),
         row("warm: + renderings + JSON body", warm_body, WARM_TARGET_US),
+        row(f"varied mix, unseen class: JSON body ({len(mixed)})", unseen_body, UNSEEN_CLASS_TARGET_US),
+        row("varied mix, unseen class: answer only (CDS, widget)", unseen_answer),
     ):
         print(line)  # noqa: T201
     floor_p50 = statistics.median(floor)

@@ -13,6 +13,10 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.mix import Mix
 
 WRK = "wrk"
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -63,6 +67,40 @@ def lua_script(method: str, headers: Mapping[str, str], body_file: Path | None) 
     return "\n".join(lines) + "\n"
 
 
+def mix_script(method: str, headers: Mapping[str, str], mix: Mix, rows_file: Path, into: str, seed: int) -> str:
+    """wrk's request for a mix: each request takes one row of `rows_file` at random (tab-separated values, a row a
+    line) and joins it with the mix's parts, into the body or the path (`into`); the same seed, the same sequence."""
+    script = lua_script(method, headers, None)
+    script += f"local parts = {{{', '.join(lua_string(part) for part in mix.parts)}}}\n"
+    script += f"local into_body = {'true' if into == 'body' else 'false'}\n"
+    script += f"local rows = {{}}\nfor line in io.lines({lua_string(str(rows_file))}) do\n"
+    script += "  local row = {}\n  for value in (line .. '\\t'):gmatch('(.-)\\t') do row[#row + 1] = value end\n"
+    script += "  rows[#rows + 1] = row\nend\n"
+    script += f"math.randomseed({seed})\n"
+    script += """request = function()
+  local row = rows[math.random(#rows)]
+  local pieces = {parts[1]}
+  for i = 1, #row do
+    pieces[#pieces + 1] = row[i]
+    pieces[#pieces + 1] = parts[i + 1]
+  end
+  local text = table.concat(pieces)
+  if into_body then
+    return wrk.format(nil, nil, nil, text)
+  end
+  return wrk.format(nil, text, nil, nil)
+end
+"""
+    return script
+
+
+def write_rows(mix: Mix, path: Path) -> None:
+    for row in mix.rows:
+        if any("\t" in value or "\n" in value for value in row):
+            raise ValueError("a value of the mix holds a tab or a line break")
+    path.write_text("".join("\t".join(row) + "\n" for row in mix.rows), encoding="utf-8")
+
+
 def seconds(value: str, unit: str) -> float:
     return float(value) * UNITS[unit]
 
@@ -96,16 +134,25 @@ def run(
     connections: int = 32,
     threads: int = 1,
     timeout: str = "10s",
+    mix: Mix | None = None,
+    into: str = "body",
+    seed: int = 1,
 ) -> WrkResult:
-    """One wrk run against `url`; a request slower than `timeout` counts as a socket error, not a latency."""
+    """One wrk run against `url`; a request slower than `timeout` counts as a socket error, not a latency. With
+    `mix`, each request is one of the mix's at random (into the body, or the path after `url`'s origin)."""
     wrk = require_wrk()
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as folder:
-        body_file = None
-        if body is not None:
-            body_file = Path(folder) / "body"
-            body_file.write_bytes(body)
         script = Path(folder) / "request.lua"
-        script.write_text(lua_script(method, headers or {}, body_file))
+        if mix is not None:
+            rows = Path(folder) / "rows.tsv"
+            write_rows(mix, rows)
+            script.write_text(mix_script(method, headers or {}, mix, rows, into, seed))
+        else:
+            body_file = None
+            if body is not None:
+                body_file = Path(folder) / "body"
+                body_file.write_bytes(body)
+            script.write_text(lua_script(method, headers or {}, body_file))
         command = [
             wrk,
             *("-t", str(threads), "-c", str(connections), "-d", duration, "--timeout", timeout),

@@ -22,17 +22,26 @@ import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from plugin.core.answer.lru import Lru
 from plugin.core.answer.model import Answer, TraceStep
 from plugin.core.answer.views import her_findings
-from plugin.core.rules.profile import PatientProfile
+from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, RPL_TYPES, PatientProfile
 from plugin.core.rules.table import INTERVAL, DecisionTable, Predicate, Value, compile_cell
 
 # Number inputs the answer reads only through decision-table cells and `her_findings`: everything else is keyed
 # exactly as given.
 BANDED = ("prior_pregnancy_losses", "nk_cell_percent")
+# How many values each other field of the profile has, unknown included (a baseline chance given as a number is
+# read exactly: each is a class of its own, not counted).
+CATEGORICAL = {
+    "autoimmune_conditions": 1 + 2 ** len(AUTOIMMUNE_CONDITIONS),
+    "th1_th2_ratio_elevated": 3,
+    "ivig_start": 1 + len(IVIG_STARTS),
+    "rpl_type": 1 + len(RPL_TYPES),
+    "baseline_live_birth_source": 1 + len(BASELINE_SOURCES),
+}
 # The rendered answer's fields whose values echo the profile itself.
 ECHOES = ("profile", "trace")
 # The same encoding FastAPI's JSONResponse gives a response model, so a cached body is the body it would send.
@@ -87,19 +96,86 @@ def at_least(floor: float, value: Value) -> bool:
     return isinstance(value, int | float) and value >= floor
 
 
-@dataclass(frozen=True)
+class Made:
+    """What a class's answer is made into, each only when a door first asks for it: the JSON body (with where the
+    echoes sit in it), the full markdown and text, the markdown of the first two layers. A door that needs none
+    of them (CDS Hooks, the widget) never pays for them; the renderings the body holds are not kept beside it."""
+
+    def __init__(self, answer: Answer, render: Render) -> None:
+        self.answer = answer
+        self._render = render
+        self._body: tuple[bytes, tuple[tuple[int, int], ...]] | None = None
+        self._both: tuple[str, str] | None = None
+        self._evidence: str | None = None
+
+    def renderings(self) -> tuple[str, str]:
+        """The full markdown and text (made at most once, short of two threads meeting on the first)."""
+        if self._both is None:
+            self._both = self._render.both(self.answer)
+        return self._both
+
+    def evidence_markdown(self) -> str:
+        if self._evidence is None:
+            self._evidence = self._render.evidence(self.answer)
+        return self._evidence
+
+    def body(self) -> tuple[bytes, tuple[tuple[int, int], ...]]:
+        """The rendered answer's JSON and, in body order, the (start, end) of each `"key":value` of ECHOES."""
+        if self._body is None:
+            markdown, text = self._both or self._render.both(self.answer)  # kept once, inside the body
+            fields = self.answer.model_dump(mode="json")
+            fields["rendered"] = {"markdown": markdown, "text": text}
+            self._body = joined(encoded_fields(fields))
+        return self._body
+
+
 class Finished:
-    """One answer as every door sends it: the object, its JSON body, where the echoes sit in it, its renderings."""
+    """One answer as every door sends it: her answer object, and its JSON body and renderings, made from her
+    class's when first asked for (her own values filled into the body's echoes)."""
 
-    answer: Answer
-    body: bytes
-    echoes: tuple[tuple[int, int], ...]  # (start, end) of each `"key":value` of ECHOES in `body`, in body order
-    markdown: str
-    text: str
-    evidence_markdown: str  # layers 1 and 2: what a chat assistant reads first
+    def __init__(self, answer: Answer, made: Made) -> None:
+        self.answer = answer
+        self._made = made
+        self._body: bytes | None = None
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = self._refilled_body()
+        return self._body
+
+    @property
+    def markdown(self) -> str:
+        return self._made.renderings()[0]
+
+    @property
+    def text(self) -> str:
+        return self._made.renderings()[1]
+
+    @property
+    def evidence_markdown(self) -> str:
+        """Layers 1 and 2: what a chat assistant reads first."""
+        return self._made.evidence_markdown()
+
+    def _refilled_body(self) -> bytes:
+        body, echoes = self._made.body()
+        if self.answer is self._made.answer:
+            return body
+        fields = self.answer.model_dump(mode="json", include=set(ECHOES))
+        fresh = [part for _, part in encoded_fields(fields)]
+        pieces, at = [], 0
+        for (start, end), part in zip(echoes, fresh, strict=True):
+            pieces += [body[at:start], part]
+            at = end
+        return b"".join([*pieces, body[at:]])
 
 
-Render = Callable[[Answer], tuple[str, str, str]]
+class Render(Protocol):
+    """How a class's answer is rendered: the full markdown and text, and the first two layers as markdown."""
+
+    def both(self, answer: Answer, /) -> tuple[str, str]: ...
+
+    def evidence(self, answer: Answer, /) -> str: ...
 
 
 def encoded_fields(fields: dict[str, Any]) -> list[tuple[str, bytes]]:
@@ -123,11 +199,25 @@ class AnswerCache:
         self._render = render
         self._bands = {name: bands_of(name, tables, (floors or {}).get(name, ())) for name in BANDED}
         self._version = version
-        self.classes: Lru[tuple[Any, ...], Finished] = Lru(size)
+        # Every class the key can tell apart fits when they are fewer than `size`; `size` caps the memory otherwise.
+        self.count = self.class_count(CATEGORICAL)
+        size = min(size, self.count)
+        self.classes: Lru[tuple[Any, ...], Made] = Lru(size)
         # The same profile asked again: its finished answer, found without working out its class.
         self.profiles: Lru[tuple[PatientProfile, bool], Finished] = Lru(size)
         # Told of each lookup, True for a hit (the service's metrics); nothing by default.
         self.on_lookup: Callable[[bool], None] = _ignore
+
+    def class_count(self, categorical: Mapping[str, int]) -> int:
+        """How many classes the key can tell apart, short of a baseline chance given as a number (each its own
+        class): the bands of each number input (unknown included) times the values of each other field
+        (`categorical`: field name to its count of values, unknown included), at an IVIG order or not."""
+        count = 2
+        for bands in self._bands.values():
+            count *= len({*bands.signatures.values(), bands.unknown})
+        for values in categorical.values():
+            count *= values
+        return count
 
     def cut_points(self, name: str) -> tuple[float, ...]:
         """The values at which the answer can change for number input `name` (one of BANDED)."""
@@ -148,13 +238,12 @@ class AnswerCache:
             self.on_lookup(True)
             return found
         key = self.key(profile, ivig_order)
-        entry = self.classes.get(key)
-        self.on_lookup(entry is not None)
-        if entry is None:
-            entry = self._finish(self._compute(profile, ivig_order))
-            self.classes.put(key, entry)
-        elif entry.answer.profile != profile:
-            entry = self._refill(entry, profile)
+        made = self.classes.get(key)
+        self.on_lookup(made is not None)
+        if made is None:
+            made = Made(self._compute(profile, ivig_order), self._render)
+            self.classes.put(key, made)
+        entry = Finished(made.answer if made.answer.profile == profile else refill(made.answer, profile), made)
         self.profiles.put((profile, ivig_order), entry)
         return entry
 
@@ -165,24 +254,11 @@ class AnswerCache:
         """The JSON body of POST /v1/answer: the rendered answer, as its response model would be encoded."""
         return self.finished(profile).body
 
-    def _finish(self, answer: Answer) -> Finished:
-        markdown, text, evidence_markdown = self._render(answer)
-        fields = answer.model_dump(mode="json")
-        fields["rendered"] = {"markdown": markdown, "text": text}
-        body, echoes = joined(encoded_fields(fields))
-        return Finished(answer, body, echoes, markdown, text, evidence_markdown)
 
-    def _refill(self, entry: Finished, profile: PatientProfile) -> Finished:
-        """The class's answer with her own values in the echoing fields (the tables read nothing else of them)."""
-        trace = tuple(refilled(step, profile) for step in entry.answer.trace)
-        answer = entry.answer.model_copy(update={"profile": profile, "trace": trace})
-        fresh = [part for _, part in encoded_fields(answer.model_dump(mode="json", include=set(ECHOES)))]
-        pieces, at = [], 0
-        for (start, end), part in zip(entry.echoes, fresh, strict=True):
-            pieces += [entry.body[at:start], part]
-            at = end
-        body = b"".join([*pieces, entry.body[at:]])
-        return Finished(answer, body, (), entry.markdown, entry.text, entry.evidence_markdown)
+def refill(answer: Answer, profile: PatientProfile) -> Answer:
+    """The class's answer with her own values in the echoing fields (the tables read nothing else of them)."""
+    trace = tuple(refilled(step, profile) for step in answer.trace)
+    return answer.model_copy(update={"profile": profile, "trace": trace})
 
 
 def _ignore(hit: bool) -> None:

@@ -51,7 +51,7 @@ class Plugin:
     def __post_init__(self) -> None:
         # A sourced baseline is refused below the fewest losses it was measured in: those counts are cut points too.
         floors = {"prior_pregnancy_losses": [b.min_losses for b in self.baselines() if b.min_losses is not None]}
-        cache = AnswerCache(self.compute, self.render_both, self.tables, self.store.version, self.cache_size, floors)
+        cache = AnswerCache(self.compute, self, self.tables, self.store.version, self.cache_size, floors)
         object.__setattr__(self, "answers", cache)
 
     def baselines(self) -> list[Baseline]:
@@ -65,10 +65,13 @@ class Plugin:
         """The answer worked out afresh: the decision tables, the views, the summary of findings."""
         return answer(profile, self.tables, self.store, ivig_order=ivig_order)
 
-    def render_both(self, result: Answer) -> tuple[str, str, str]:
-        """The full markdown and text, and the markdown of the first two layers (a chat assistant's text)."""
-        render = self.renderer.render
-        return render(result, "markdown"), render(result, "text"), render(result, "markdown", "evidence")
+    def both(self, result: Answer) -> tuple[str, str]:
+        """The full markdown and text: the `rendered` field of the JSON door's body."""
+        return self.renderer.render(result, "markdown"), self.renderer.render(result, "text")
+
+    def evidence(self, result: Answer) -> str:
+        """The markdown of the first two layers (a chat assistant's text)."""
+        return self.renderer.render(result, "markdown", "evidence")
 
     def decision_aid(self, profile: PatientProfile) -> DecisionAid:
         """The decision aid for the conversation with the patient, from the same (cached) answer.
@@ -81,7 +84,7 @@ class Plugin:
     def respond(self, profile: PatientProfile) -> RenderedAnswer:
         """The answer with its renderings, worked out afresh (the cached door bodies are proven equal to it)."""
         result = self.compute(profile)
-        markdown, text, _ = self.render_both(result)
+        markdown, text = self.both(result)
         return RenderedAnswer(**dict(result), rendered=Rendered(markdown=markdown, text=text))
 
     def respond_json(self, profile: PatientProfile) -> bytes:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plugin.core.answer.plugin import Plugin, RenderedAnswer
-from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, MAX_LOSSES, PatientProfile
+from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, MAX_LOSSES, RPL_TYPES, PatientProfile
 from plugin.errors import ProfileError
 from tests.core.answer.test_answer import profiles
 
@@ -148,3 +148,63 @@ def test_the_cache_holds_at_most_its_size_and_zero_turns_it_off(plugin: Plugin, 
             profile = PatientProfile(prior_pregnancy_losses=losses, nk_cell_percent=nk)
             assert cached.respond_json(profile) == uncached_body(plugin, profile)
     assert len(cached.answers.classes) == len(cached.answers.profiles) == size
+
+
+every_field = st.fixed_dictionaries(
+    {},
+    optional={
+        "prior_pregnancy_losses": st.none() | st.integers(0, MAX_LOSSES),
+        "nk_cell_percent": st.none() | st.floats(0, 100),
+        "autoimmune_conditions": st.none() | st.lists(st.sampled_from(AUTOIMMUNE_CONDITIONS), unique=True),
+        "th1_th2_ratio_elevated": st.none() | st.booleans(),
+        "ivig_start": st.none() | st.sampled_from(IVIG_STARTS),
+        "rpl_type": st.none() | st.sampled_from(RPL_TYPES),
+        "baseline_live_birth_risk": st.floats(0, 1, exclude_min=True, exclude_max=True),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(fields=every_field, order=st.permutations(["answer", "body", "evidence"]))
+def test_whatever_a_door_asks_for_first_the_body_and_renderings_are_the_uncached_ones(
+    plugin: Plugin, fields: dict[str, Any], order: list[str]
+) -> None:
+    """The body and renderings are made when first asked for (CDS Hooks and the widget ask for the answer only): in
+    any order of asking, on a class made before or not, they are the uncached path's."""
+    cached = SHARED.setdefault("lazy", fresh(plugin, 16))
+    profile = PatientProfile.model_validate(fields)
+    expected = uncached_body(plugin, profile)
+    if isinstance(expected, str):
+        return
+    fresh_answer = plugin.compute(profile)
+    finished = cached.answers.finished(profile)
+    for asked in order:
+        if asked == "answer":
+            assert finished.answer == fresh_answer
+        elif asked == "body":
+            assert finished.body == expected
+        else:
+            assert finished.evidence_markdown == plugin.renderer.render(fresh_answer, "markdown", "evidence")
+    assert (finished.markdown, finished.text) == plugin.both(fresh_answer)
+
+
+def test_bodies_asked_after_answers_over_the_grid_are_byte_identical(plugin: Plugin) -> None:
+    """The CDS Hooks door fills a class with its answer alone; the JSON door then asks that class for a body."""
+    cached = fresh(plugin, 6000)
+    points = grid()
+    for profile in points:
+        try:
+            cached.answer(profile)
+        except ProfileError:
+            pass
+    assert [p for p in points[::3] if cached_body(cached, p) != uncached_body(plugin, p)] == []
+
+
+def test_the_cache_is_sized_from_the_count_of_classes(plugin: Plugin) -> None:
+    """Bands of losses and NK % (unknown included), then every other field's values, at an IVIG order or not."""
+    cached = fresh(plugin, 10**9)
+    losses, nk = (len({*b.signatures.values(), b.unknown}) for b in cached.answers._bands.values())
+    assert (losses, nk) == (8, 6)
+    assert cached.answers.count == 2 * losses * nk * 17 * 3 * 5 * 3 * 9 == 660960
+    assert cached.answers.classes.size == cached.answers.count
+    assert fresh(plugin, 128).answers.classes.size == 128
