@@ -64,7 +64,7 @@ class DecisionAid(Frozen):
     standard_care_trials: tuple[ContextView, ...]  # randomized comparisons of IVIG with that care
     placebo: PlaceboArms | None  # what happened without IVIG in randomized trials in RPL
     placebo_records: tuple[ContextRecord, ...]
-    regimen: ContextRecord  # how a trial gave IVIG: the practical burden
+    regimen: ContextRecord | None  # how a trial gave IVIG: the practical burden (None: no record of this release says)
     harms: tuple[ContextView, ...]  # the safety points, named
     harm_quotes: tuple[ContextView, ...]  # harms a randomized review states
     positions: tuple[ContextView, ...]  # the positions on IVIG, which disagree
@@ -95,14 +95,17 @@ def support_of(answer: Answer, store: EvidenceStore) -> tuple[Support, ...]:
     return tuple(supports)
 
 
-def placebo_arms(store: EvidenceStore) -> tuple[PlaceboArms, tuple[ContextRecord, ...]]:
-    """The store's placebo arms, lowest chance first, with their range in women out of 100."""
+def placebo_arms(store: EvidenceStore) -> tuple[PlaceboArms | None, tuple[ContextRecord, ...]]:
+    """The store's placebo arms, lowest chance first, with their range in women out of 100 (None in a release that
+    holds none: an older one)."""
     records = sorted(
         (r for r in store.baselines().values() if r.baseline is not None and r.baseline.source_kind == "placebo_arm"),
         key=lambda r: r.baseline.risk if r.baseline else 0.0,
     )
     risks = [r.baseline.risk for r in records if r.baseline is not None]
     trials = tuple(r.short.partition(",")[0] for r in records)
+    if not risks:
+        return None, ()
     return PlaceboArms(low=in_100(risks[0]), high=in_100(risks[-1]), trials=trials), tuple(records)
 
 
@@ -146,12 +149,10 @@ def references_of(answer: Answer, records: list[ContextView | ContextRecord]) ->
     return tuple(references)
 
 
-def regimen_of(store: EvidenceStore) -> ContextRecord:
-    """The record that says how a trial gave IVIG. Raises KeyError when no record does (the aid cannot be made)."""
-    for record in store.context.values():
-        if record.regimen is not None:
-            return record
-    raise KeyError("no context record gives a regimen")
+def regimen_of(store: EvidenceStore) -> ContextRecord | None:
+    """The record that says how a trial gave IVIG; None in a release where no record does (an older one), and the
+    aid then says that the dose is not available in its sources."""
+    return next((record for record in store.context.values() if record.regimen is not None), None)
 
 
 def decision_aid(answer: Answer, store: EvidenceStore) -> DecisionAid:
@@ -182,7 +183,7 @@ def decision_aid(answer: Answer, store: EvidenceStore) -> DecisionAid:
         *standard_care,
         *trials,
         *placebo_records,
-        regimen,
+        *([regimen] if regimen else []),
         *harms,
         *quotes,
         *positions,

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import textstat
 
+from plugin.config import Settings
 from plugin.core.answer.decision_aid import DecisionAid
 from plugin.core.answer.icon_array import in_100
-from plugin.core.answer.plugin import Plugin
+from plugin.core.answer.plugin import Plugin, load_plugin
 from plugin.core.answer.render import AidPage, MissingWarningError, Renderer
 from plugin.core.answer.views import ContextView
 from plugin.core.evidence.context import ContextRecord
@@ -94,6 +95,18 @@ def test_the_regimen_is_named_for_every_status_even_where_the_answer_leaves_the_
     assert aid.answer.status == "not_rpl" and "yamada2022_design" not in {c.id for c in aid.answer.context}
     assert "each day for 5 days in a row" in plugin.renderer.render_aid(aid, "text")
     assert any(r.link == "https://doi.org/10.1016/j.eclinm.2022.101527" for r in aid.references)
+
+
+def test_a_release_without_a_regimen_record_says_the_dose_is_not_available_and_cites_no_trial_for_it(
+    settings: Settings,
+) -> None:
+    november = load_plugin(settings.model_copy(update={"evidence_dir": ROOT / "tests" / "data" / "evidence-2026.11"}))
+    aid = aid_for(november, **NK)
+
+    assert aid.regimen is None
+    text = november.renderer.render_aid(aid, "text")
+    assert "The dose a trial used is not available in the sources of this version of the evidence." in text
+    assert "mg for each kg" not in text and 'data-context="yamada2022_design"' not in html_of(november, aid)
 
 
 def test_what_is_known_counts_the_studies_behind_each_of_her_findings(plugin: Plugin) -> None:
@@ -242,7 +255,7 @@ def test_the_sources_are_each_cited_once_with_the_date_version_and_release(plugi
     links = [r.link for r in aid.references]
     assert links[0] == "https://doi.org/10.1186/s13223-022-00660-8" and len(links) == len(set(links))
     named: list[ContextView | ContextRecord] = [
-        aid.regimen,
+        *([aid.regimen] if aid.regimen else []),
         *aid.harms,
         *aid.positions,
         *aid.standard_care,
