@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -60,7 +59,13 @@ SMART_ISSUERS = {"https://ehr.example.org/fhir": {"client_id": "ivig-cds"}}
 KEY = base64.b64encode(bytes(range(32))).decode("ascii")
 
 
-def health(response: httpx.Response) -> tuple[int, dict[str, str]]:
+class Reply(Protocol):
+    status_code: int
+
+    def json(self) -> Any: ...
+
+
+def health(response: Reply) -> tuple[int, dict[str, str]]:
     """The status code and what /readyz says of the process (besides the evidence release it reports too)."""
     said = response.json()
     return response.status_code, {key: said[key] for key in ("status", "database", "sessions") if key in said}

@@ -71,7 +71,7 @@ def test_the_ivig_option_names_the_regimen_the_blood_product_the_drip_and_each_h
     aid = aid_for(plugin, **DONE_WHEN)
     text = plugin.renderer.render_aid(aid, "text")
 
-    assert aid.regimen.id == "yamada2022_design"
+    assert aid.regimen is not None and aid.regimen.id == "yamada2022_design"
     assert (
         "IVIG is a blood product. It goes into a vein through a drip. Doses differ between studies. In one trial "
         "(Yamada 2022), women had 400 mg for each kg of their weight, each day for 5 days in a row, from 4 to 6 weeks "
