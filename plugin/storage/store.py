@@ -89,12 +89,17 @@ class Storage:
             return self._threads
 
     def close(self) -> None:
-        """Let go of the threads and connections (both come back on the next call)."""
+        """Let go of the threads and connections (both come back on the next call).
+
+        The threads go first, waiting for work already running (a poll or a purge started just before the end), so
+        that no connection is still checked out, or opened anew, once the pool is disposed; work not yet started is
+        cancelled."""
         with self._lock:
             threads, self._threads = self._threads, None
-            engine, self._engine = self._engine, None
         if threads is not None:
-            threads.shutdown(wait=False)
+            threads.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            engine, self._engine = self._engine, None
         if engine is not None:
             engine.dispose()
 

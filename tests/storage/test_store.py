@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
+from sqlalchemy import Connection, text
 
 from plugin.storage import migrations
 from plugin.storage.cards import CardRow
@@ -207,3 +210,25 @@ def test_thirty_concurrent_calls_are_all_recorded_in_fewer_transactions(store: S
     asyncio.run(calls())
     assert {row["uuid"] for row in store.card_rows()} == {row.uuid for row in rows}
     assert sum(transactions) == 30 and len(transactions) < 30
+
+
+def test_closing_waits_for_the_work_already_running_and_leaves_no_connection_open(database_url: str) -> None:
+    """A look at the database that began just before the end (the release poll, a purge) finishes on its connection
+    before the pool goes; disposing first left that connection open until the garbage collector warned of it."""
+    storage = opened(database_url)
+    storage.upgrade()
+    started = threading.Event()
+
+    def slow(connection: Connection) -> int:
+        started.set()
+        time.sleep(0.3)
+        return int(connection.execute(text("SELECT 1")).scalar_one())
+
+    running = storage.threads.submit(storage.transaction, slow, write=False)
+    assert started.wait(10)
+    storage.close()
+    assert running.done() and running.result() == 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
