@@ -20,8 +20,6 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-from fastapi.responses import JSONResponse
-
 from bench.mix import profiles as profiles_of_mix
 from plugin.config import get_settings
 from plugin.core.answer.plugin import Plugin, load_plugin
@@ -66,7 +64,7 @@ def main() -> None:
     fresh = Plugin(store=loaded.store, tables=loaded.tables, renderer=loaded.renderer, cache_size=2 * len(grid))
 
     def respond_body(profile: PatientProfile) -> bytes:
-        return bytes(JSONResponse(content=loaded.respond(profile).model_dump(mode="json")).body)
+        return loaded.respond(profile).model_dump_json().encode()
 
     cold_answer = per_call(loaded.compute, grid)
     cold_body = per_call(respond_body, grid)

@@ -35,6 +35,7 @@ from plugin.core.answer.formats import (
     fmt_size,
     randomized_rows,
 )
+from plugin.core.answer.lru import Lru
 from plugin.core.answer.model import Answer
 
 Format = Literal["markdown", "text"]
@@ -105,7 +106,45 @@ def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
     return "\n".join(lines)
 
 
-def environment(templates_dir: Path) -> jinja2.Environment:
+# How many renderings of partials are kept: far more than the distinct values of what they read (a few hundred).
+PARTS_KEPT = 4096
+
+
+class Reads:
+    """The fields of an answer that a partial reads, and no other: reading another one fails the rendering, so a
+    partial cannot depend on something its key leaves out."""
+
+    def __init__(self, names: tuple[str, ...], values: tuple[object, ...]) -> None:
+        for name, value in zip(names, values, strict=True):
+            setattr(self, name, value)
+
+
+class Parts:
+    """`part(name, answer, *fields)` in a template: the partial `name` rendered from those fields of the answer
+    alone, once for each value they take. Most of an answer's text (the other evidence, the estimates, the
+    summary of findings) is shared by thousands of profiles; each profile then costs only what is hers."""
+
+    def __init__(self, env: jinja2.Environment, kept: int = PARTS_KEPT) -> None:
+        self._env = env
+        self._made: Lru[tuple[str, tuple[str, ...], tuple[object, ...]], str] = Lru(kept)
+
+    def __call__(self, name: str, answer: object, *fields: str) -> str:
+        values = tuple(getattr(answer, field) for field in fields)
+        key = (name, fields, values)
+        made = self._made.get(key)
+        if made is None:
+            made = self._env.get_template(name).render(answer=Reads(fields, values))
+            self._made.put(key, made)
+        return made
+
+    def __len__(self) -> int:
+        """How many renderings are kept."""
+        return len(self._made)
+
+
+def environment(templates_dir: Path, parts_kept: int = PARTS_KEPT) -> jinja2.Environment:
+    """The templates with the number formats as filters; `parts_kept` bounds the renderings of partials kept (0
+    renders every partial afresh)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
@@ -134,6 +173,7 @@ def environment(templates_dir: Path) -> jinja2.Environment:
         field_label=FIELD_LABELS.__getitem__,
         condition_short=wording.SELECTION_SHORT.__getitem__,
     )
+    env.globals["part"] = Parts(env, parts_kept)
     env.globals["status_heading"] = STATUS_HEADINGS.__getitem__
     env.globals["missing_heading"] = wording.MISSING_HEADING
     env.globals["withheld_short"] = wording.WITHHELD_SHORT
@@ -143,8 +183,8 @@ def environment(templates_dir: Path) -> jinja2.Environment:
 class Renderer:
     """Renders answers with one loaded template environment."""
 
-    def __init__(self, templates_dir: Path) -> None:
-        self.env = environment(templates_dir)
+    def __init__(self, templates_dir: Path, parts_kept: int = PARTS_KEPT) -> None:
+        self.env = environment(templates_dir, parts_kept)
 
     def render_template(self, name: str, answer: Answer, detail: Detail = "full") -> str:
         """Render any answer template. Raises MissingWarningError if the warning text is not in the output."""

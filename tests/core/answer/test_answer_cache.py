@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,10 +30,11 @@ def fresh(plugin: Plugin, size: int) -> Plugin:
 
 
 def uncached_body(plugin: Plugin, profile: PatientProfile) -> bytes | str:
-    """What the JSON door sent before any cache: the response model's JSON, encoded by the framework (or the code
-    of the refusal, for a sourced baseline that does not describe her)."""
+    """What the JSON door sent before any cache: the response model's JSON, as the framework encodes a response
+    model (pydantic's serializer; proven below against a bare route), or the code of the refusal, for a sourced
+    baseline that does not describe her."""
     try:
-        return bytes(JSONResponse(content=plugin.respond(profile).model_dump(mode="json")).body)
+        return plugin.respond(profile).model_dump_json().encode()
     except ProfileError as exc:
         return exc.code
 
@@ -82,7 +82,13 @@ def test_the_framework_sends_the_cached_body_byte_for_byte(plugin: Plugin) -> No
 
     cached = fresh(plugin, 8)
     with TestClient(reference) as client:
-        for fields in [*profiles()[::97], {"nk_cell_percent": 31.4159, "baseline_live_birth_risk": 0.123456789}]:
+        # Numbers as a caller may send them, tiny ones included (written with an exponent).
+        exotic = [
+            {"nk_cell_percent": 31.4159, "baseline_live_birth_risk": 0.123456789},
+            {"prior_pregnancy_losses": 3, "nk_cell_percent": 1e-05, "baseline_live_birth_risk": 2.5e-07},
+            {"prior_pregnancy_losses": 4, "nk_cell_percent": 13.0, "baseline_live_birth_risk": 5e-324},
+        ]
+        for fields in [*profiles()[::97], *exotic]:
             profile = PatientProfile.model_validate(fields)
             assert client.post("/answer", json=fields).content == cached.respond_json(profile)
 

@@ -1,0 +1,82 @@
+"""Partials rendered once for each value of what they read (`part` in a template) give, character for character,
+what rendering them afresh gives; a partial that reads a field its call leaves out fails instead of reusing text."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from plugin.config import Settings
+from plugin.core.answer.plugin import Plugin
+from plugin.core.answer.render import Detail, Format, Parts, Renderer
+from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, RPL_TYPES, PatientProfile
+from plugin.errors import ProfileError
+from tests.core.answer.test_answer import profiles
+
+FORMATS: tuple[Format, ...] = ("markdown", "text")
+DETAILS: tuple[Detail, ...] = ("full", "evidence")
+
+
+def varied(count: int, seed: int = 26) -> list[PatientProfile]:
+    """Profiles as real traffic sends them: continuous NK %, any conditions and timing, some with a baseline chance."""
+    rng = random.Random(seed)
+    conditions = [None, *(c for n in range(4) for c in itertools.combinations(AUTOIMMUNE_CONDITIONS, n))]
+    return [
+        PatientProfile.model_validate(
+            {
+                "prior_pregnancy_losses": rng.randint(0, 8),
+                "nk_cell_percent": round(rng.uniform(0, 40), 2),
+                "autoimmune_conditions": rng.choice(conditions),
+                "ivig_start": rng.choice([None, *IVIG_STARTS]),
+                "th1_th2_ratio_elevated": rng.choice([None, True, False]),
+                "rpl_type": rng.choice([None, *RPL_TYPES]),
+                "baseline_live_birth_risk": round(rng.uniform(0.3, 0.85), 3) if rng.random() < 1 / 3 else None,
+            }
+        )
+        for _ in range(count)
+    ]
+
+
+def test_kept_partials_render_as_afresh_over_the_grid_and_a_varied_mix(plugin: Plugin, settings: Settings) -> None:
+    kept = Renderer(settings.templates_dir)
+    afresh = Renderer(settings.templates_dir, parts_kept=0)
+    points = [PatientProfile.model_validate(fields) for fields in profiles()[::3]] + varied(600)
+    rendered = 0
+    for profile in points:
+        try:
+            answer = plugin.compute(profile, ivig_order=rendered % 2 == 1)
+        except ProfileError:
+            continue
+        for fmt, detail in itertools.product(FORMATS, DETAILS):
+            assert kept.render(answer, fmt, detail) == afresh.render(answer, fmt, detail)
+        rendered += 1
+    assert rendered == 1050 + 600
+    parts = kept.env.globals["part"]
+    assert isinstance(parts, Parts)
+    # Six partials (two layers and the other evidence, in two formats) for 1,650 answers: most were reused.
+    assert 100 < len(parts) < 6 * rendered / 2
+    unkept = afresh.env.globals["part"]
+    assert isinstance(unkept, Parts)
+    assert len(unkept) == 0
+
+
+def test_a_partial_reading_a_field_its_call_leaves_out_fails(tmp_path: Path, plugin: Plugin) -> None:
+    (tmp_path / "whole.j2").write_text('{{ part("part.j2", answer, "status") }}', encoding="utf-8")
+    (tmp_path / "part.j2").write_text("{{ answer.status }}: {{ answer.bottom_line }}", encoding="utf-8")
+    renderer = Renderer(tmp_path)
+    answer = plugin.answer(PatientProfile(prior_pregnancy_losses=3, nk_cell_percent=14))
+    with pytest.raises(jinja2.UndefinedError):
+        renderer.env.get_template("whole.j2").render(answer=answer)
+
+
+def test_a_partial_is_rendered_again_when_what_it_reads_differs(tmp_path: Path, plugin: Plugin) -> None:
+    (tmp_path / "whole.j2").write_text('{{ part("part.j2", answer, "status") }}', encoding="utf-8")
+    (tmp_path / "part.j2").write_text("{{ answer.status }}", encoding="utf-8")
+    whole = Renderer(tmp_path).env.get_template("whole.j2")
+    matched = plugin.answer(PatientProfile(prior_pregnancy_losses=3, nk_cell_percent=14))
+    other = plugin.answer(PatientProfile(prior_pregnancy_losses=1))
+    assert [whole.render(answer=a) for a in (matched, other, matched)] == ["matched", "not_rpl", "matched"]
