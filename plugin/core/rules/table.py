@@ -94,12 +94,33 @@ class DecisionTable:
         self.spec = spec
         self.rows = rows
         self._predicates = predicates
+        # The rows that fire are worked out once for each combination of what the rows can tell apart, then looked
+        # up: a number by which of its distinct cells hold for it, any other input (a few values each) as given.
+        self._numbers = [
+            (name, [compile_cell(cell, spec.inputs[name]) for cell in sorted({row.cells[name] for row in rows})])
+            for name, input_spec in spec.inputs.items()
+            if input_spec.kind in ("number", "integer")
+        ]
+        self._others = [name for name in spec.inputs if spec.inputs[name].kind not in ("number", "integer")]
+        self._hits: dict[tuple[object, ...], tuple[Row, ...]] = {}
 
     @property
     def id(self) -> str:
         return self.spec.id
 
     def hits(self, values: Mapping[str, Value]) -> list[Row]:
+        held = (
+            *(tuple(cell(values.get(name)) for cell in cells) for name, cells in self._numbers),
+            *(values.get(name) for name in self._others),
+        )
+        found = self._hits.get(held)
+        if found is None:
+            found = tuple(self.evaluated(values))
+            self._hits[held] = found
+        return list(found)
+
+    def evaluated(self, values: Mapping[str, Value]) -> list[Row]:
+        """The rows whose every cell holds, each predicate evaluated (what `hits` keeps)."""
         return [
             row
             for row, predicates in zip(self.rows, self._predicates, strict=True)

@@ -8,6 +8,7 @@ rules of DESIGN.md are re-stated below in plain Python and compared with the tab
 from __future__ import annotations
 
 import math
+import random
 import tomllib
 from collections import Counter
 from collections.abc import Mapping
@@ -94,6 +95,23 @@ def test_every_row_is_reachable_from_some_grid_point(table: DecisionTable) -> No
     fired = {row.id for values in grid(table) for row in table.hits(values)}
 
     assert fired == {row.id for row in table.rows}
+
+
+def test_rows_looked_up_by_what_the_cells_tell_apart_are_the_rows_every_predicate_gives(table: DecisionTable) -> None:
+    """`hits` works the rows out once per combination of cells that hold and looks them up after; 1,500 grid points
+    (every one of a smaller grid) and as many again with their numbers drawn anew get the rows that evaluating
+    every cell gives."""
+    rng = random.Random(26)
+    points = list(grid(table))
+    points = rng.sample(points, min(len(points), 1500))
+    drawn = [{name: redrawn(rng, table.spec.inputs[name].kind, value) for name, value in p.items()} for p in points]
+    assert [values for values in points + drawn if table.hits(values) != table.evaluated(values)] == []
+
+
+def redrawn(rng: random.Random, kind: str, value: Value) -> Value:
+    if value is None or kind not in ("number", "integer"):
+        return value
+    return rng.randint(0, 12) if kind == "integer" else round(rng.uniform(0, 100), 2)
 
 
 def test_grid_includes_the_boundaries_the_issue_names(table: DecisionTable) -> None:
