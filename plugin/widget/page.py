@@ -25,6 +25,7 @@ from plugin.widget.forest_model import Comparison
 
 PAGE_TEMPLATE = "widget/page.html.j2"
 FOREST_TEMPLATE = "widget/forest.svg.j2"
+PLOT_TEMPLATE = "widget/plot.html.j2"
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,25 @@ def render_forest(plugin: Plugin, analysis: Analysis, highlighted: Collection[st
     return require_warning(output, analysis.warning.text, FOREST_TEMPLATE)
 
 
+def plot_section(plugin: Plugin, answer: Answer | None) -> str:
+    """The forest plot with its caption and data table, laid out and rendered once for each set of estimates and
+    randomized results it marks (a few dozen in all): drawing it was half of a page's cost."""
+    analysis = plugin.store.analysis
+    matched, compared, gap = matched_ids(answer), tuple(comparisons(answer)), not_drawn(answer)
+    indirect = tuple(e.id.partition("#")[2] for e in answer.estimates if e.directness == "indirect") if answer else ()
+    warning = answer.nonrandomized_warning if answer else analysis.warning
+    no_estimate = answer is not None and not answer.estimates
+
+    def make() -> str:
+        plot = forest_plot(analysis, plugin.store.version, matched, compared, gap, indirect)
+        return plugin.renderer.parts.render(
+            PLOT_TEMPLATE, plot=plot, not_drawn=gap, warning=warning, no_estimate=no_estimate
+        )
+
+    key = (PLOT_TEMPLATE, plugin.store.version, matched, compared, gap, indirect, warning, no_estimate)
+    return plugin.renderer.parts.made(key, make)
+
+
 def answer_or_errors(plugin: Plugin, form: ProfileForm) -> tuple[Answer | None, ProfileForm]:
     """The answer for a valid form; a profile that asks for what does not fit her becomes the form's field error."""
     if form.profile is None:
@@ -139,15 +159,7 @@ def page_context(
     return {
         "answer": answer,
         "form": form,
-        "not_drawn": not_drawn(answer),
-        "plot": forest_plot(
-            analysis,
-            plugin.store.version,
-            matched_ids(answer),
-            comparisons(answer),
-            not_drawn(answer),
-            tuple(e.id.partition("#")[2] for e in answer.estimates if e.directness == "indirect") if answer else (),
-        ),
+        "plot_section": plot_section(plugin, answer),
         "warning": answer.nonrandomized_warning if answer else analysis.warning,
         "citation": answer.citation if answer else citation_of(analysis),
         "evidence_version": plugin.store.version,

@@ -7,6 +7,7 @@ import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 from fastapi.testclient import TestClient
@@ -282,3 +283,24 @@ def test_a_sourced_baseline_that_does_not_describe_her_is_a_field_error_naming_w
     assert 'id="error-baseline_live_birth_source"' in response.text
     assert "which excludes antiphospholipid syndrome and systemic lupus erythematosus" in response.text
     assert 'class="glance"' not in response.text
+
+
+def test_a_plot_drawn_once_per_set_of_marked_estimates_gives_the_page_drawn_afresh(
+    plugin: Plugin, settings: Settings
+) -> None:
+    """The plot section is kept by the estimates and randomized results it marks; pages made with it kept are the
+    pages made drawing it every time, over a spread of profiles, a form with errors and an empty form."""
+    afresh = Plugin(store=plugin.store, tables=plugin.tables, renderer=Renderer(settings.templates_dir, parts_kept=0))
+    kept = Plugin(store=plugin.store, tables=plugin.tables, renderer=Renderer(settings.templates_dir))
+    queries = [
+        f"prior_pregnancy_losses={losses}&nk_cell_percent={nk}&ivig_start={start}{extra}"
+        for losses in (1, 2, 3, 5)
+        for nk in (8.5, 12, 12.01, 19.75)
+        for start in ("conception_cycle", "before_conception", "undecided")
+        for extra in ("", "&autoimmune_conditions=antiphospholipid_syndrome", "&baseline_live_birth_risk=0.45")
+    ] + ["nk_cell_percent=abc", "", "prior_pregnancy_losses=3"]
+    for query in queries:
+        form = parse_query(parse_qsl(query))
+        assert render_page(kept, form) == render_page(afresh, form), query
+    assert 1 < len(kept.renderer.parts) < len(queries)
+    assert len(afresh.renderer.parts) == 0

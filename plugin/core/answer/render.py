@@ -7,12 +7,13 @@ filters. Rendering fails if the output lacks the non-randomized warning, so no c
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import jinja2
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from plugin.core.answer import wording
 from plugin.core.answer.decision_aid import DecisionAid
@@ -126,25 +127,33 @@ class Parts:
 
     def __init__(self, env: jinja2.Environment, kept: int = PARTS_KEPT) -> None:
         self._env = env
-        self._made: Lru[tuple[str, tuple[str, ...], tuple[object, ...]], str] = Lru(kept)
+        self._made: Lru[Hashable, str] = Lru(kept)
 
     def __call__(self, name: str, answer: object, *fields: str) -> str:
         values = tuple(getattr(answer, field) for field in fields)
-        key = (name, fields, values)
+        return self.made((name, fields, values), lambda: self.render(name, answer=Reads(fields, values)))
+
+    def made(self, key: Hashable, make: Callable[[], str]) -> str:
+        """What `make` renders, kept under `key`: the key must name everything the rendering reads."""
         made = self._made.get(key)
         if made is None:
-            made = self._env.get_template(name).render(answer=Reads(fields, values))
+            made = make()
             self._made.put(key, made)
         return made
+
+    def render(self, name: str, **variables: object) -> str:
+        """Template `name` rendered afresh (kept by `made`, under a key naming all of `variables`)."""
+        output = self._env.get_template(name).render(**variables)
+        autoescaped = self._env.autoescape(name) if callable(self._env.autoescape) else self._env.autoescape
+        return Markup(output) if autoescaped else output  # an HTML partial's output is already escaped
 
     def __len__(self) -> int:
         """How many renderings are kept."""
         return len(self._made)
 
 
-def environment(templates_dir: Path, parts_kept: int = PARTS_KEPT) -> jinja2.Environment:
-    """The templates with the number formats as filters; `parts_kept` bounds the renderings of partials kept (0
-    renders every partial afresh)."""
+def environment(templates_dir: Path) -> jinja2.Environment:
+    """The templates, with the number formats as filters (a `Renderer` adds `part`)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
@@ -173,7 +182,6 @@ def environment(templates_dir: Path, parts_kept: int = PARTS_KEPT) -> jinja2.Env
         field_label=FIELD_LABELS.__getitem__,
         condition_short=wording.SELECTION_SHORT.__getitem__,
     )
-    env.globals["part"] = Parts(env, parts_kept)
     env.globals["status_heading"] = STATUS_HEADINGS.__getitem__
     env.globals["missing_heading"] = wording.MISSING_HEADING
     env.globals["withheld_short"] = wording.WITHHELD_SHORT
@@ -184,7 +192,11 @@ class Renderer:
     """Renders answers with one loaded template environment."""
 
     def __init__(self, templates_dir: Path, parts_kept: int = PARTS_KEPT) -> None:
-        self.env = environment(templates_dir, parts_kept)
+        self.env = environment(templates_dir)
+        # Partials rendered once for each value of what they read; `parts_kept` bounds how many are kept (0 renders
+        # every partial afresh).
+        self.parts = Parts(self.env, parts_kept)
+        self.env.globals["part"] = self.parts
 
     def render_template(self, name: str, answer: Answer, detail: Detail = "full") -> str:
         """Render any answer template. Raises MissingWarningError if the warning text is not in the output."""

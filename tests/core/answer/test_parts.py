@@ -12,7 +12,7 @@ import pytest
 
 from plugin.config import Settings
 from plugin.core.answer.plugin import Plugin
-from plugin.core.answer.render import Detail, Format, Parts, Renderer
+from plugin.core.answer.render import Detail, Format, Renderer
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, RPL_TYPES, PatientProfile
 from plugin.errors import ProfileError
 from tests.core.answer.test_answer import profiles
@@ -55,13 +55,10 @@ def test_kept_partials_render_as_afresh_over_the_grid_and_a_varied_mix(plugin: P
             assert kept.render(answer, fmt, detail) == afresh.render(answer, fmt, detail)
         rendered += 1
     assert rendered == 1050 + 600
-    parts = kept.env.globals["part"]
-    assert isinstance(parts, Parts)
+    parts = kept.parts
     # Six partials (two layers and the other evidence, in two formats) for 1,650 answers: most were reused.
     assert 100 < len(parts) < 6 * rendered / 2
-    unkept = afresh.env.globals["part"]
-    assert isinstance(unkept, Parts)
-    assert len(unkept) == 0
+    assert len(afresh.parts) == 0
 
 
 def test_a_partial_reading_a_field_its_call_leaves_out_fails(tmp_path: Path, plugin: Plugin) -> None:
