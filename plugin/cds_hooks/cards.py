@@ -3,11 +3,10 @@ template that must carry the warning."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from uuid import uuid4
 
-from plugin.cds_hooks.models import DETAIL_TEMPLATE, Card, Link, Source
-from plugin.core.answer.lru import Lru
+from plugin.cds_hooks.models import DETAIL_READS, DETAIL_TEMPLATE, Card, Link, Source
 from plugin.core.answer.model import Answer
 from plugin.core.answer.render import Renderer
 from plugin.core.answer.wording import SELECTION_SHORT
@@ -84,41 +83,23 @@ def chart_notes(
     return notes
 
 
-class CardDetails:
-    """The detail markdown of a card, rendered once per answer: an answer from the plugin is a function of the
-    evidence version, the profile and whether it is asked at an IVIG order, so those three are the key. Rendered
-    with the renderer of the plugin the request uses (`render(renderer, answer)`), whichever release that is."""
-
-    def __init__(self, size: int) -> None:
-        self.rendered: Lru[tuple[str, PatientProfile, bool], str] = Lru(size)
-
-    def render(self, renderer: Renderer, answer: Answer) -> str:
-        key = (answer.evidence_version, answer.profile, answer.at_ivig_order)
-        detail = self.rendered.get(key)
-        if detail is None:
-            detail = renderer.render_template(DETAIL_TEMPLATE, answer)
-            self.rendered.put(key, detail)
-        return detail
-
-
 def cards_for(
     answer: Answer,
     findings: Sequence[Finding],
     renderer: Renderer,
     base_url: str,
-    details: Callable[[Answer], str] | None = None,
     unread: Sequence[tuple[str, int]] = (),
 ) -> tuple[Card, ...]:
     """One card for this answer, or none when the evidence is not about this patient (`not_rpl`).
 
-    At an IVIG order the card is a `warning`: the regulatory and safety points lead its detail. `details` gives the
-    rendered detail (`CardDetails.render` with the request's renderer), or it is rendered here. `unread` counts the
-    chart's resources, by type, that could not be read.
+    At an IVIG order the card is a `warning`: the regulatory and safety points lead its detail, rendered once for
+    each value of the answer fields it reads (most cards share one). `unread` counts the chart's resources, by
+    type, that could not be read.
     """
     if answer.status == "not_rpl":
         return ()
     base = base_url.rstrip("/")
-    detail = details(answer) if details is not None else renderer.render_template(DETAIL_TEMPLATE, answer)
+    detail = renderer.render_reading(DETAIL_TEMPLATE, answer, DETAIL_READS)
     card = Card(
         uuid=uuid4(),
         summary=summary(answer),

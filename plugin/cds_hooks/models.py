@@ -31,6 +31,19 @@ CDS_PREFIX = "/cds-services"
 SERVICE_ID = "ivig-rpl-evidence"
 ORDER_SELECT_SERVICE_ID = "ivig-rpl-evidence-order-select"
 DETAIL_TEMPLATE = "cds/card_detail.md.j2"
+# What of an answer the card detail reads (the template can read nothing else), so cards share one rendering.
+DETAIL_READS = (
+    "at_a_glance",
+    "at_ivig_order",
+    "context",
+    "estimates",
+    "warnings",
+    "nonrandomized_warning",
+    "missing_information",
+    "evidence_version",
+    "evidence_label",
+    "sources_last_searched",
+)
 SUMMARY_LIMIT = 140  # "one-sentence, <140-character summary"
 # List lengths a request may carry: far past any real batch or chart, short of a flood.
 MAX_FEEDBACK_ENTRIES = 100

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import partial
 from typing import Annotated
 
 import anyio.to_thread
@@ -25,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plugin.cds_hooks import prefetch
 from plugin.cds_hooks.auth import Client, ClientRefusedError, ClientVerifier
-from plugin.cds_hooks.cards import CardDetails, cards_for
+from plugin.cds_hooks.cards import cards_for
 from plugin.cds_hooks.cors import CdsCors
 from plugin.cds_hooks.discovery import DISCOVERY
 from plugin.cds_hooks.feedback import FeedbackRate, feedback_rows, too_many_on_card
@@ -186,9 +185,7 @@ async def answer_call(
     if not chart.relevant:
         return respond(body, CdsResponse(cards=()), "no RPL diagnosis and no count of two or more losses")
     answer = plugin.answer(chart.profile, ivig_order=body.hook == "order-select")
-    details: CardDetails = request.app.state.cds_details
-    render = partial(details.render, plugin.renderer)
-    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, render, chart.unread)
+    cards = cards_for(answer, chart.findings, plugin.renderer, settings.public_base_url, chart.unread)
     storage: Storage = request.app.state.storage
     issuer = client.issuer if client else None
     await storage.record_cards(card_rows(cards, body, service_id, answer, datetime.now(UTC), issuer))
@@ -285,7 +282,6 @@ def install(app: FastAPI, settings: Settings, storage: Storage) -> None:
         servers, development=development, development_ports=settings.development_fhir_ports
     )
     app.state.cds_feedback_rate = FeedbackRate(settings.feedback_per_minute)
-    app.state.cds_details = CardDetails(settings.answer_cache_size)
     app.add_middleware(CdsAuthentication, settings=settings)  # outside the body limits, inside CORS
     app.add_middleware(CdsCors, origins=settings.cors_origins)
     app.include_router(router)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import itertools
-from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from plugin.cds_hooks.cards import CardDetails, cards_for, summary, widget_link
+from plugin.cds_hooks.cards import cards_for, summary, widget_link
 from plugin.cds_hooks.models import SUMMARY_LIMIT
+from plugin.config import Settings
 from plugin.core.answer.model import Answer
 from plugin.core.answer.plugin import Plugin
+from plugin.core.answer.render import Renderer
 from plugin.core.rules.profile import PatientProfile
 from plugin.fhir.chart import Finding
 from plugin.web.form import parse_query
@@ -116,19 +117,25 @@ def test_widget_link_names_parameters_like_the_profile_fields(
     assert parse_query(parse_qsl(url.query)).profile == profile  # the widget reads back the same profile
 
 
-def test_cached_card_details_equal_fresh_ones_and_each_is_rendered_once(plugin: Plugin) -> None:
-    details = CardDetails(4096)
+def test_card_details_kept_by_what_they_read_equal_details_rendered_afresh(plugin: Plugin, settings: Settings) -> None:
+    """A card's detail is rendered once for each value of the answer fields it reads: over the grid (a third of
+    it) at an order and not, with a baseline chance and without, kept details equal details rendered every time,
+    and fewer are made than cards."""
+    kept = Renderer(settings.templates_dir)
+    afresh = Renderer(settings.templates_dir, parts_kept=0)
+    extras: list[dict[str, Any]] = [{}, {"baseline_live_birth_risk": 0.45}]
     answers = [
-        plugin.answer(PatientProfile.model_validate(fields), ivig_order=at_order)
+        plugin.answer(PatientProfile.model_validate(fields | extra), ivig_order=at_order)
         for fields in profiles()[::3]
+        for extra in extras
         for at_order in (False, True)
     ]
-    for answer in answers * 2:
-        cached = cards_for(
-            answer, (), plugin.renderer, "https://cds.example.org", partial(details.render, plugin.renderer)
-        )
-        fresh = cards_for(answer, (), plugin.renderer, "https://cds.example.org")
-        assert [card.model_dump(exclude={"uuid"}) for card in cached] == [
-            card.model_dump(exclude={"uuid"}) for card in fresh
-        ]
-    assert len(details.rendered) == len({(a.profile, a.at_ivig_order) for a in answers if a.status != "not_rpl"})
+    carded = [answer for answer in answers if answer.status != "not_rpl"]
+    for answer in carded:
+        cards = [cards_for(answer, (), renderer, "https://cds.example.org") for renderer in (kept, afresh)]
+        assert [[card.model_dump(exclude={"uuid"}) for card in each] for each in cards] == [
+            [card.model_dump(exclude={"uuid"}) for card in cards[0]]
+        ] * 2
+    assert len(carded) == 2800
+    assert len(kept.parts) == 1608  # for 2,800 cards
+    assert len(afresh.parts) == 0

@@ -205,6 +205,14 @@ class Renderer:
             raise MissingWarningError(f"{name} rendered without the non-randomized warning")
         return output
 
+    def render_reading(self, name: str, answer: Answer, fields: tuple[str, ...]) -> str:
+        """Template `name` rendered from these fields of the answer alone, once for each value they take. Raises
+        MissingWarningError as render_template does (name `nonrandomized_warning` among the fields)."""
+        output = self.parts(name, answer, *fields)
+        if answer.nonrandomized_warning.text not in output:
+            raise MissingWarningError(f"{name} rendered without the non-randomized warning")
+        return output
+
     def render(self, answer: Answer, fmt: Format, detail: Detail = "full") -> str:
         """The answer in `fmt`, a paragraph to a line (a terminal wraps it with `wrap_text`)."""
         return self.render_template(TEMPLATES[fmt], answer, detail)
