@@ -4,7 +4,9 @@ NaN, Infinity, -Infinity and numbers that overflow to infinity (1e309), integers
 service reads, duplicate keys (which would silently take the last), lone surrogates (which cannot be encoded
 back), control characters other than tab, newline and carriage return, and nesting deeper than the limit.
 Offending values are replaced by markers while parsing, then found in one walk, so the refusal names the field's
-path (`prefetch.x`, `feedback[2].card`) and never its value.
+path (`prefetch.x`, `feedback[2].card`) and never its value. The walk runs only when the parse saw something to
+refuse, the text could hold a refused character, or the nesting may be too deep: a body a door may parse costs
+the parse and a count of its containers' depth, not a walk building every path.
 """
 
 from __future__ import annotations
@@ -50,22 +52,55 @@ NON_FINITE = Marker("request.non_finite_number", "must be a finite number (no Na
 LONG_INTEGER = Marker("request.number_too_long", f"must be an integer of at most {MAX_INTEGER_DIGITS} digits")
 
 
-def finite(text: str) -> float | Marker:
-    number = float(text)
-    return number if math.isfinite(number) else NON_FINITE
+class Parse:
+    """The parser's hooks for one body: each puts a marker in place of what it refuses and remembers that it did."""
+
+    def __init__(self) -> None:
+        self.refused = False
+
+    def constant(self, _: str) -> Marker:
+        self.refused = True
+        return NON_FINITE
+
+    def finite(self, text: str) -> float | Marker:
+        number = float(text)
+        if math.isfinite(number):
+            return number
+        self.refused = True
+        return NON_FINITE
+
+    def short_integer(self, text: str) -> int | Marker:
+        if len(text.lstrip("-")) <= MAX_INTEGER_DIGITS:
+            return int(text)
+        self.refused = True
+        return LONG_INTEGER
+
+    def no_duplicates(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                self.refused = True
+                return DuplicateKeys(pairs, key)
+            seen.add(key)
+        return dict(pairs)
 
 
-def short_integer(text: str) -> int | Marker:
-    return int(text) if len(text.lstrip("-")) <= MAX_INTEGER_DIGITS else LONG_INTEGER
+def may_hold_a_refused_character(text: str) -> bool:
+    """Lone surrogates and control characters reach a parsed string only through a \\u escape (raw ones are not valid
+    JSON, or not UTF-8); DEL may also come raw."""
+    return "\\u" in text or "\x7f" in text
 
 
-def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            return DuplicateKeys(pairs, key)
-        seen.add(key)
-    return dict(pairs)
+def deeper_than(document: Any, max_depth: int) -> bool:
+    """Whether any object or array sits more than `max_depth` levels deep (the walk then says where)."""
+    stack: list[tuple[Any, int]] = [(document, 1)] if isinstance(document, dict | list) else []
+    while stack:
+        value, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        items = value.values() if isinstance(value, dict) else value
+        stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+    return False
 
 
 def child(path: str, key: str | int) -> str:
@@ -116,16 +151,18 @@ def check_json(body: bytes, max_depth: int) -> None:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise invalid("request.invalid_json", "is not UTF-8", "") from None
+    parse = Parse()
     try:
         document = json.loads(
             text,
-            parse_constant=lambda _: NON_FINITE,
-            parse_float=finite,
-            parse_int=short_integer,
-            object_pairs_hook=no_duplicates,
+            parse_constant=parse.constant,
+            parse_float=parse.finite,
+            parse_int=parse.short_integer,
+            object_pairs_hook=parse.no_duplicates,
         )
     except RecursionError:
         raise invalid("request.too_deep", f"is nested more than {max_depth} levels deep", "") from None
     except ValueError:
         raise invalid("request.invalid_json", "is not valid JSON", "") from None
-    walk(document, max_depth)
+    if parse.refused or may_hold_a_refused_character(text) or deeper_than(document, max_depth):
+        walk(document, max_depth)
