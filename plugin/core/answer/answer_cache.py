@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -29,7 +28,7 @@ from plugin.core.answer.lru import Lru
 from plugin.core.answer.model import Answer, TraceStep
 from plugin.core.answer.views import her_findings
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, RPL_TYPES, PatientProfile
-from plugin.core.rules.table import INTERVAL, DecisionTable, Predicate, Value, compile_cell
+from plugin.core.rules.table import DecisionTable, Predicate, Value, compile_cell, cut_points
 
 # Number inputs the answer reads only through decision-table cells and `her_findings`: everything else is keyed
 # exactly as given.
@@ -78,10 +77,7 @@ def bands_of(name: str, tables: dict[str, DecisionTable], floors: Collection[flo
             continue
         cells = sorted({row.cells[name] for row in table.rows if name in row.cells})
         predicates += [compile_cell(cell, spec) for cell in cells]
-        for atom in (atom.strip() for cell in cells for atom in cell.split("|")):
-            bounds = INTERVAL.match(atom)
-            if bounds is not None:
-                points.update(float(b) for b in bounds.group(2, 3) if not math.isinf(float(b)))
+        points.update(cut_points(cells))
     ordered = sorted(points)
     # One value inside each band: below the first point, on each point, between two, above the last.
     samples = [0.0]

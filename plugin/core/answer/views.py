@@ -194,7 +194,29 @@ def pooling_model_of(estimate: Estimate) -> str:
     )
 
 
+# Views already made, by (estimate, her findings, baseline): the same few stand in most answers. Each entry keeps
+# the analysis it was made from, so a later analysis (another release) at the same address is never mistaken for it.
+VIEWS_KEPT = 4096
+_views: dict[tuple[int, str, tuple[str, ...], tuple[float, str] | None], tuple[Analysis, EstimateView]] = {}
+
+
 def view(
+    estimate: Estimate, analysis: Analysis, profile: PatientProfile, baseline: tuple[float, str] | None
+) -> EstimateView:
+    """The estimate as shown to her: it reads of her profile only her findings (how directly it applies) and of
+    her baseline only the absolute effects, so a view is made once for each of those and shared."""
+    key = (id(analysis), estimate.id, tuple(her_findings(profile)), baseline)
+    kept = _views.get(key)
+    if kept is not None and kept[0] is analysis:
+        return kept[1]
+    made = view_afresh(estimate, analysis, profile, baseline)
+    if len(_views) >= VIEWS_KEPT:
+        _views.clear()
+    _views[key] = (analysis, made)
+    return made
+
+
+def view_afresh(
     estimate: Estimate, analysis: Analysis, profile: PatientProfile, baseline: tuple[float, str] | None
 ) -> EstimateView:
     low, high = estimate.ci

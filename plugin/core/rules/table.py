@@ -8,10 +8,11 @@ Loading and proving the tables is `plugin.core.rules.loading`.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -95,9 +96,10 @@ class DecisionTable:
         self.rows = rows
         self._predicates = predicates
         # The rows that fire are worked out once for each combination of what the rows can tell apart, then looked
-        # up: a number by which of its distinct cells hold for it, any other input (a few values each) as given.
+        # up: a number by where it falls among the cells' bounds (on one, or between two), any other input (a few
+        # values each) as given.
         self._numbers = [
-            (name, [compile_cell(cell, spec.inputs[name]) for cell in sorted({row.cells[name] for row in rows})])
+            (name, cut_points(row.cells[name] for row in rows))
             for name, input_spec in spec.inputs.items()
             if input_spec.kind in ("number", "integer")
         ]
@@ -110,7 +112,7 @@ class DecisionTable:
 
     def hits(self, values: Mapping[str, Value]) -> list[Row]:
         held = (
-            *(tuple(cell(values.get(name)) for cell in cells) for name, cells in self._numbers),
+            *(position(points, values.get(name)) for name, points in self._numbers),
             *(values.get(name) for name in self._others),
         )
         found = self._hits.get(held)
@@ -154,6 +156,24 @@ class DecisionTable:
             why=tuple(r.why for r in rows),
             inputs=values,
         )
+
+
+def cut_points(cells: Iterable[str]) -> tuple[float, ...]:
+    """Every finite bound of the intervals in these cells, in order: an interval cell holds on the whole of each
+    stretch between two of them, and on each of them, or nowhere in it."""
+    points: set[float] = set()
+    for atom in (atom.strip() for cell in cells for atom in cell.split("|")):
+        bounds = INTERVAL.match(atom)
+        if bounds is not None:
+            points.update(float(b) for b in bounds.group(2, 3) if not math.isinf(float(b)))
+    return tuple(sorted(points))
+
+
+def position(points: tuple[float, ...], value: Value) -> object:
+    """Where a number falls among `points` (on one of them when the two indexes differ); anything else as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return bisect.bisect_left(points, value), bisect.bisect_right(points, value)
 
 
 def interval(atom: str, integer: bool) -> Predicate:
