@@ -120,6 +120,31 @@ class Reads:
             setattr(self, name, value)
 
 
+# Answer fields made once and shared by every answer that shows them (the estimate views and the records beside
+# them are kept where they are made), so a partial's key compares them by identity: an address, not a deep hash.
+SHARED_FIELDS = frozenset({"estimates", "context"})
+
+
+class Same:
+    """A tuple that stands in a key for itself by the identity of its items (which the key keeps alive, so no other
+    object can take their addresses): equal values made apart only cost a rendering more."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[object, ...]) -> None:
+        self.items = items
+
+    def __hash__(self) -> int:
+        return hash(tuple(map(id, self.items)))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Same)
+            and len(other.items) == len(self.items)
+            and all(a is b for a, b in zip(self.items, other.items, strict=True))
+        )
+
+
 class Parts:
     """`part(name, answer, *fields)` in a template: the partial `name` rendered from those fields of the answer
     alone, once for each value they take. Most of an answer's text (the other evidence, the estimates, the
@@ -131,7 +156,8 @@ class Parts:
 
     def __call__(self, name: str, answer: object, *fields: str) -> str:
         values = tuple(getattr(answer, field) for field in fields)
-        return self.made((name, fields, values), lambda: self.render(name, answer=Reads(fields, values)))
+        key = tuple(Same(v) if f in SHARED_FIELDS else v for f, v in zip(fields, values, strict=True))
+        return self.made((name, fields, key), lambda: self.render(name, answer=Reads(fields, values)))
 
     def made(self, key: Hashable, make: Callable[[], str]) -> str:
         """What `make` renders, kept under `key`: the key must name everything the rendering reads."""
