@@ -50,9 +50,15 @@ check: $(DEV_STAMP)
 	$(BIN)/mypy plugin tests
 	$(BIN)/lint-imports
 
+# The tests run on two processes, each test file whole on one of them (its module fixtures are made once). The
+# schemathesis file runs on its own afterwards: its tests share one node id per operation, which the parallel
+# runner cannot tell apart.
+SCHEMATHESIS_TESTS := tests/web/test_openapi_schemathesis.py
+
 test: check docs browser-deps metafor-deps postgres-deps inspector-deps fhir-deps
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage run -m pytest -n 2 --dist loadfile --ignore=$(SCHEMATHESIS_TESTS)
+	$(BIN)/coverage run -m pytest $(SCHEMATHESIS_TESTS)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 

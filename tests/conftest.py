@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -47,6 +48,19 @@ FIGURES: list[str] = []
 @pytest.fixture(scope="session")
 def report() -> list[str]:
     return FIGURES
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a parallel worker, hand the figures it measured to the process that prints the summary."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["figures"] = list(FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """A parallel worker finished: keep the figures it measured for the summary (a hook of the parallel runner)."""
+    FIGURES.extend(getattr(node, "workeroutput", {}).get("figures", []))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

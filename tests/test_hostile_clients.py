@@ -432,7 +432,8 @@ def test_5_anonymous_launches_do_not_evict_a_pending_sign_in(report: list[str]) 
                 callback = f"{running.url}/smart/callback?state={state}&error=access_denied"
                 answer = user.get(callback, headers={"Cookie": cookie})
             assert (answer.status_code, error_code(answer)) == (403, "smart.authorization_denied")
-            report.append(f"finding 5: {LAUNCHES} anonymous launches, {refused} refused (429); the pending sign-in kept")
+            kept = "the pending sign-in kept"
+            report.append(f"finding 5: {LAUNCHES} anonymous launches, {refused} refused (429); {kept}")
 
 
 def anonymous_launch(job: tuple[str, int]) -> int:
