@@ -131,7 +131,7 @@ $(AXE):
 # measurement). BENCH_DURATION, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_ROUNDS, BENCH_WARMUP and BENCH_COLD_ROUNDS
 # override the defaults (bench/http_throughput.py, bench/cold_start.py).
 bench: $(DEV_STAMP)
-	$(BIN)/python bench/answer_latency.py
+	$(BIN)/python -m bench.answer_latency
 	$(BIN)/python -m bench.http_throughput
 	$(BIN)/python -m bench.cold_start
 

@@ -157,7 +157,7 @@ class Settings(BaseSettings):
         default=128,
         ge=0,
         description="Finished answers kept per worker, one per kind of patient (about 0.15 MB each), and as many "
-        "widget pages and card details; 0 turns the caches off.",
+        "widget pages; 0 turns these caches off.",
         examples=[512],
     )
     proof_dir: Path | None = Field(
