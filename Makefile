@@ -50,15 +50,13 @@ check: $(DEV_STAMP)
 	$(BIN)/mypy plugin tests
 	$(BIN)/lint-imports
 
-# The tests run on two processes, each test file whole on one of them (its module fixtures are made once). The
-# schemathesis file runs on its own afterwards: its tests share one node id per operation, which the parallel
-# runner cannot tell apart.
-SCHEMATHESIS_TESTS := tests/web/test_openapi_schemathesis.py
-
+# The tests run on two processes, each test file whole on one of them (its module fixtures are made once); those
+# marked `alone` run afterwards with nothing beside them: the attacks timed against a probe, and the schemathesis
+# file, whose tests share one node id per operation, which the parallel runner cannot tell apart.
 test: check docs browser-deps metafor-deps postgres-deps inspector-deps fhir-deps
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest -n 2 --dist loadfile --ignore=$(SCHEMATHESIS_TESTS)
-	$(BIN)/coverage run -m pytest $(SCHEMATHESIS_TESTS)
+	$(BIN)/coverage run -m pytest -n 2 --dist loadfile -m "not alone"
+	$(BIN)/coverage run -m pytest -m alone
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 

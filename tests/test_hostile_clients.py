@@ -44,6 +44,9 @@ from tests.smart.conftest import ALL_SCOPES
 from tests.smart.ehr import CLIENT_ID, LAUNCH, PATIENT, Ehr
 from tests.test_malformed_traffic import Prober
 
+# Each attack is timed against a probe that must keep answering: no other test may share the cores.
+pytestmark = pytest.mark.alone
+
 IDLE_CONNECTIONS = 1050
 
 

@@ -22,6 +22,9 @@ from plugin.web.server import uvicorn_options
 from tests.cds_hooks.support import SERVICE_URL, chart, hook_request, load
 from tests.served import Server, served
 
+# Each attack is timed against a probe that must keep answering: no other test may share the cores.
+pytestmark = pytest.mark.alone
+
 MRN = "MRN-7730021"
 TOKEN = "tok-51c0ffee"
 READ_TIMEOUT = 1.0

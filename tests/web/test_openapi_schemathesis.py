@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
@@ -18,6 +19,9 @@ from schemathesis.config._checks import PositiveDataAcceptanceConfig
 
 from plugin.app import create_app
 from tests.cds_hooks.support import cds_settings
+
+# Every operation's test has the same node id, which the parallel runner cannot tell apart: run alone.
+pytestmark = pytest.mark.alone
 
 EXAMPLES_PER_OPERATION = 40
 SEED = 20261201
