@@ -10,7 +10,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from plugin.core.answer.summary_of_findings import SummaryOfFindings
-from plugin.core.answer.views import ContextView, EstimateView
+from plugin.core.answer.views import ContextView, EstimateView, Relative, relative_of
 from plugin.core.evidence.analysis import Analysis
 from plugin.core.evidence.model import Frozen
 from plugin.core.rules.profile import PatientProfile
@@ -102,6 +102,11 @@ class Answer(Frozen):
     @property
     def nonrandomized_warning(self) -> AnswerWarning:
         return next(w for w in self.warnings if w.code == WARNING_CODE)
+
+    @property
+    def relative_estimates(self) -> tuple[Relative, ...]:
+        """The estimates short of their absolute effects: text made from these is the same at every baseline."""
+        return tuple(relative_of(shown) for shown in self.estimates)
 
 
 def citation_of(analysis: Analysis) -> Citation:

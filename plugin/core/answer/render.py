@@ -120,29 +120,34 @@ class Reads:
             setattr(self, name, value)
 
 
-# Answer fields made once and shared by every answer that shows them (the estimate views and the records beside
-# them are kept where they are made), so a partial's key compares them by identity: an address, not a deep hash.
-SHARED_FIELDS = frozenset({"estimates", "context"})
+# Answer fields made once and shared by every answer that shows them (the estimate views, their relative parts, the
+# records beside them and the summary of findings are kept where they are made), so a partial's key compares them
+# by identity: an address, not a deep hash.
+SHARED_FIELDS = frozenset({"estimates", "relative_estimates", "context", "summary_of_findings"})
 
 
 class Same:
     """A tuple that stands in a key for itself by the identity of its items (which the key keeps alive, so no other
-    object can take their addresses): equal values made apart only cost a rendering more."""
+    object can take their addresses; two live objects at one address are one object): equal values made apart only
+    cost a rendering more. Compared by the addresses alone, hashed once."""
 
-    __slots__ = ("items",)
+    __slots__ = ("_hash", "addresses", "items")
 
     def __init__(self, items: tuple[object, ...]) -> None:
         self.items = items
+        self.addresses = tuple(map(id, items))
+        self._hash = hash(self.addresses)
 
     def __hash__(self) -> int:
-        return hash(tuple(map(id, self.items)))
+        return self._hash
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Same)
-            and len(other.items) == len(self.items)
-            and all(a is b for a, b in zip(self.items, other.items, strict=True))
-        )
+        return isinstance(other, Same) and other.addresses == self.addresses
+
+
+def held(value: object) -> tuple[object, ...]:
+    """A shared field's objects: the items of a tuple, or the one object (None included)."""
+    return value if isinstance(value, tuple) else (value,)
 
 
 class Parts:
@@ -156,7 +161,7 @@ class Parts:
 
     def __call__(self, name: str, answer: object, *fields: str) -> str:
         values = tuple(getattr(answer, field) for field in fields)
-        key = tuple(Same(v) if f in SHARED_FIELDS else v for f, v in zip(fields, values, strict=True))
+        key = tuple(Same(held(v)) if f in SHARED_FIELDS else v for f, v in zip(fields, values, strict=True))
         return self.made((name, fields, key), lambda: self.render(name, answer=Reads(fields, values)))
 
     def made(self, key: Hashable, make: Callable[[], str]) -> str:

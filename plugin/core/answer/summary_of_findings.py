@@ -95,6 +95,13 @@ def harms_named(context: tuple[ContextView, ...]) -> tuple[str, ...]:
     return tuple(named + [f"{c.short}: “{c.harm}”" for c in context if c.harm])
 
 
+# Tables already made, by the identity of the views they summarise (kept alive here, so no other object can take
+# their addresses), the baseline, the harms the records beside them name, the store and the PICO: most answers share
+# one.
+SUMMARIES_KEPT = 4096
+_summaries: dict[tuple[object, ...], tuple[tuple[object, ...], SummaryOfFindings | None]] = {}
+
+
 def summary_of_findings(
     views: list[EstimateView],
     baseline: tuple[float, str] | None,
@@ -102,7 +109,29 @@ def summary_of_findings(
     store: EvidenceStore,
     pico: tuple[str, str, str],
 ) -> SummaryOfFindings | None:
-    """The table for the shown estimates, or None when no estimate is shown."""
+    """The table for the shown estimates, or None when no estimate is shown; the same object for the same views,
+    baseline and harms named (the records beside the answer add nothing else to it)."""
+    held = (*views, store)
+    harms = harms_named(context)
+    key = (*map(id, held), len(views), baseline, harms, pico)
+    kept = _summaries.get(key)
+    if kept is not None and all(a is b for a, b in zip(kept[0], held, strict=True)):
+        return kept[1]
+    made = summary_afresh(views, baseline, harms, store, pico)
+    if len(_summaries) >= SUMMARIES_KEPT:
+        _summaries.clear()
+    _summaries[key] = (held, made)
+    return made
+
+
+def summary_afresh(
+    views: list[EstimateView],
+    baseline: tuple[float, str] | None,
+    harms: tuple[str, ...],
+    store: EvidenceStore,
+    pico: tuple[str, str, str],
+) -> SummaryOfFindings | None:
+    """The table for the shown estimates with the harms the records beside them name, or None without estimates."""
     if not views:
         return None
     population, intervention, comparison = pico
@@ -111,9 +140,7 @@ def summary_of_findings(
         intervention=intervention,
         comparison=comparison,
         rows=tuple(row_of(view, [baseline] if baseline else []) for view in views),
-        harms=HarmsRow(
-            outcome="Adverse events of IVIG", statement=wording.HARMS_NOT_SUMMARISED, known=harms_named(context)
-        ),
+        harms=HarmsRow(outcome="Adverse events of IVIG", statement=wording.HARMS_NOT_SUMMARISED, known=harms),
         absolute_not_shown=None if baseline else not_shown_note(store, min(v.rr for v in views)),
         absolute_not_shown_short=None if baseline else not_shown_note(store, min(v.rr for v in views), short=True),
         note=wording.SOF_NOTE,

@@ -195,24 +195,59 @@ def pooling_model_of(estimate: Estimate) -> str:
 
 
 # Views already made, by (estimate, her findings, baseline): the same few stand in most answers. Each entry keeps
-# the analysis it was made from, so a later analysis (another release) at the same address is never mistaken for it.
+# the analysis it was made from, so a later analysis (another release) at the same address is never mistaken for it,
+# and the view short of its absolute effect (`Relative`), shared by the views of every baseline.
 VIEWS_KEPT = 4096
-_views: dict[tuple[int, str, tuple[str, ...], tuple[float, str] | None], tuple[Analysis, EstimateView]] = {}
+ViewKey = tuple[int, str, tuple[str, ...], tuple[float, str] | None]
+_views: dict[ViewKey, tuple[Analysis, EstimateView, Relative]] = {}
+# The relative part of each view kept above, by the view's address (checked against the view itself).
+_relatives: dict[int, tuple[EstimateView, Relative]] = {}
+
+
+class Relative:
+    """An estimate as shown, short of its absolute effect: what most of an answer's text reads of it, the same at
+    every baseline. Reading `absolute` through it fails, so text made from it cannot show a baseline's figures."""
+
+    __slots__ = ("_view",)
+
+    def __init__(self, view: EstimateView) -> None:
+        self._view = view
+
+    def __getattr__(self, name: str) -> object:
+        if name == "absolute":
+            raise AttributeError("the relative part of an estimate has no absolute effect")
+        return getattr(self._view, name)
+
+
+def relative_of(shown: EstimateView) -> Relative:
+    """The view short of its absolute effect: the same object for every baseline of a kept view."""
+    kept = _relatives.get(id(shown))
+    return kept[1] if kept is not None and kept[0] is shown else Relative(shown)
 
 
 def view(
     estimate: Estimate, analysis: Analysis, profile: PatientProfile, baseline: tuple[float, str] | None
 ) -> EstimateView:
     """The estimate as shown to her: it reads of her profile only her findings (how directly it applies) and of
-    her baseline only the absolute effects, so a view is made once for each of those and shared."""
-    key = (id(analysis), estimate.id, tuple(her_findings(profile)), baseline)
+    her baseline only the absolute effects, so a view is made once for each of those and shared; the view at a
+    baseline is the view without one, its absolute effect added."""
+    findings = tuple(her_findings(profile))
+    key: ViewKey = (id(analysis), estimate.id, findings, baseline)
     kept = _views.get(key)
     if kept is not None and kept[0] is analysis:
         return kept[1]
-    made = view_afresh(estimate, analysis, profile, baseline)
     if len(_views) >= VIEWS_KEPT:
         _views.clear()
-    _views[key] = (analysis, made)
+        _relatives.clear()
+    if baseline is None:
+        made = view_afresh(estimate, analysis, profile, None)
+        relative = Relative(made)
+    else:
+        base = view(estimate, analysis, profile, None)
+        relative = relative_of(base)
+        made = base.model_copy(update={"absolute": absolute_for(base.rr, base.ci_low, base.ci_high, baseline)})
+    _views[key] = (analysis, made, relative)
+    _relatives[id(made)] = (made, relative)
     return made
 
 

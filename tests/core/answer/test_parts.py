@@ -15,6 +15,8 @@ from plugin.core.answer.plugin import Plugin
 from plugin.core.answer.render import Detail, Format, Renderer
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, RPL_TYPES, PatientProfile
 from plugin.errors import ProfileError
+from plugin.web.form import parse_query
+from plugin.widget.page import render_page
 from tests.core.answer.test_answer import profiles
 
 FORMATS: tuple[Format, ...] = ("markdown", "text")
@@ -56,8 +58,9 @@ def test_kept_partials_render_as_afresh_over_the_grid_and_a_varied_mix(plugin: P
         rendered += 1
     assert rendered == 1050 + 600
     parts = kept.parts
-    # Six partials (two layers and the other evidence, in two formats) for 1,650 answers: most were reused.
-    assert 100 < len(parts) < 6 * rendered / 2
+    # Fourteen partials (the pieces of two layers and the other evidence, in two formats) for 1,650 answers, a
+    # third of the varied ones at a baseline of their own: most were reused.
+    assert 100 < len(parts) < 14 * rendered / 4
     assert len(afresh.parts) == 0
 
 
@@ -77,3 +80,69 @@ def test_a_partial_is_rendered_again_when_what_it_reads_differs(tmp_path: Path, 
     matched = plugin.answer(PatientProfile(prior_pregnancy_losses=3, nk_cell_percent=14))
     other = plugin.answer(PatientProfile(prior_pregnancy_losses=1))
     assert [whole.render(answer=a) for a in (matched, other, matched)] == ["matched", "not_rpl", "matched"]
+
+
+def made_afresh(renderer: Renderer, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the partials `renderer` renders from now on rather than takes from those it keeps."""
+    names: list[str] = []
+    render = renderer.parts.render
+
+    def counting(name: str, **variables: object) -> str:
+        names.append(name)
+        return render(name, **variables)
+
+    monkeypatch.setattr(renderer.parts, "render", counting)
+    return names
+
+
+ABSOLUTE_PIECES = {
+    "markdown": ["partials/evidence_absolute.md.j2", "partials/detail_findings.md.j2"],
+    "text": ["partials/evidence_absolute.txt.j2", "partials/detail_findings.txt.j2"],
+}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_at_another_baseline_only_the_absolute_effects_are_rendered_again(
+    plugin: Plugin, settings: Settings, monkeypatch: pytest.MonkeyPatch, fmt: Format
+) -> None:
+    """Her baseline chance changes the absolute effects and nothing else: the estimates, the other evidence and the
+    detail are the text made for her findings at any other baseline."""
+    renderer = Renderer(settings.templates_dir)
+    profile = PatientProfile(prior_pregnancy_losses=3, nk_cell_percent=18.4, autoimmune_conditions=())
+    at = {risk: plugin.compute(profile.model_copy(update={"baseline_live_birth_risk": risk})) for risk in (0.3, 0.61)}
+    renderer.render(at[0.3], fmt)
+    names = made_afresh(renderer, monkeypatch)
+    text = renderer.render(at[0.61], fmt)
+    assert names == ABSOLUTE_PIECES[fmt]
+    assert text == Renderer(settings.templates_dir, parts_kept=0).render(at[0.61], fmt)
+    assert "Absolute effects at 610 per 1000 without IVIG" in text
+
+
+def test_the_widget_at_another_baseline_renders_again_only_the_absolute_effects(
+    plugin: Plugin, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = Plugin(store=plugin.store, tables=plugin.tables, renderer=Renderer(settings.templates_dir))
+    query = [("prior_pregnancy_losses", "3"), ("nk_cell_percent", "18.4"), ("autoimmune_conditions", "none")]
+    render_page(kept, parse_query([*query, ("baseline_live_birth_risk", "0.3")]))
+    names = made_afresh(kept.renderer, monkeypatch)
+    page = render_page(kept, parse_query([*query, ("baseline_live_birth_risk", "0.61")]))
+    assert names == ["widget/evidence_absolute.html.j2", "widget/detail_findings.html.j2"]
+    afresh = Plugin(store=plugin.store, tables=plugin.tables, renderer=Renderer(settings.templates_dir, parts_kept=0))
+    assert page == render_page(afresh, parse_query([*query, ("baseline_live_birth_risk", "0.61")]))
+
+
+def test_a_partial_cannot_read_an_absolute_effect_through_the_relative_estimates(
+    tmp_path: Path, plugin: Plugin
+) -> None:
+    """The pieces kept for every baseline read the estimates through `relative_estimates`, which has no absolute
+    effect: a piece that tried to show one would fail, not show another baseline's figures."""
+    (tmp_path / "whole.j2").write_text('{{ part("part.j2", answer, "relative_estimates") }}', encoding="utf-8")
+    (tmp_path / "part.j2").write_text(
+        "{% for e in answer.relative_estimates %}{{ e.rr }} {{ e.absolute.risk_with_ivig }}{% endfor %}",
+        encoding="utf-8",
+    )
+    whole = Renderer(tmp_path).env.get_template("whole.j2")
+    answer = plugin.answer(PatientProfile(prior_pregnancy_losses=3, nk_cell_percent=14, baseline_live_birth_risk=0.5))
+    assert answer.estimates[0].absolute is not None
+    with pytest.raises(jinja2.UndefinedError):
+        whole.render(answer=answer)
