@@ -119,3 +119,26 @@ def test_html_and_svg_templates_are_autoescaped_by_the_core_environment(tmp_path
     assert env.get_template("page.html.j2").render(value=script) == "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
     assert "&lt;script&gt;" in env.get_template("plot.svg.j2").render(value=script)
     assert env.get_template("note.md.j2").render(value="a < b") == "a < b"
+
+
+@pytest.mark.parametrize("risk", [0.05, 0.3, 0.61, 0.99])
+def test_each_assumed_risk_of_the_summary_of_findings_is_a_line_of_its_own(plugin: Plugin, risk: float) -> None:
+    """A risk line used to run into the comments after it ("...more).- All studies: Non-randomized...")."""
+    answer = plugin.answer(
+        PatientProfile(
+            prior_pregnancy_losses=3,
+            nk_cell_percent=18,
+            ivig_start="before_conception",
+            **{"baseline_live_birth_risk": risk},
+        )
+    )
+    markdown, text = (plugin.renderer.render(answer, fmt) for fmt in ("markdown", "text"))
+    labels = [e.label for e in answer.estimates]
+    risk_lines = [line for line in markdown.split("\n") if ": assumed risk without IVIG" in line]
+    assert [line.split(":")[0] for line in risk_lines] == [f"- {label}" for label in labels]
+    assert all("Non-randomized evidence" not in line for line in risk_lines)
+    comment_lines = [line for line in markdown.split("\n") if ": Non-randomized evidence; residual confounding" in line]
+    assert [line.split(":")[0] for line in comment_lines] == [f"- {label}" for label in labels]
+    text_risks = [line for line in text.split("\n") if line.startswith("      Without IVIG")]
+    assert len(text_risks) == len(labels)
+    assert all("Non-randomized evidence" not in line for line in text_risks)
