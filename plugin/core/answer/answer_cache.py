@@ -26,6 +26,7 @@ import pydantic_core
 
 from plugin.core.answer.lru import Lru
 from plugin.core.answer.model import Answer, TraceStep
+from plugin.core.answer.same import Same, held
 from plugin.core.answer.views import her_findings
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, BASELINE_SOURCES, IVIG_STARTS, RPL_TYPES, PatientProfile
 from plugin.core.rules.table import DecisionTable, Predicate, Value, compile_cell, cut_points
@@ -175,10 +176,28 @@ class Render(Protocol):
     def evidence(self, answer: Answer, /) -> str: ...
 
 
+# Fields whose objects are made once and shared by the answers that show them: their encoding is kept by identity
+# (the records beside an answer are most of its bytes), at most ENCODINGS_KEPT of them.
+SHARED_ENCODINGS = frozenset({"estimates", "context", "summary_of_findings"})
+ENCODINGS_KEPT = 1024
+_encodings: Lru[tuple[str, Same], bytes] = Lru(ENCODINGS_KEPT)
+
+
 def encoded_fields(answer: Answer, names: Iterable[str]) -> list[tuple[str, bytes]]:
     """`"name":value` for each field named, in that order: joined with commas inside braces, the encoding of the
     whole."""
-    return [(name, SERIALIZER.to_json(answer, include={name})[1:-1]) for name in names]
+    return [(name, encoded_field(answer, name)) for name in names]
+
+
+def encoded_field(answer: Answer, name: str) -> bytes:
+    if name not in SHARED_ENCODINGS:
+        return SERIALIZER.to_json(answer, include={name})[1:-1]
+    key = (name, Same(held(getattr(answer, name))))
+    encoded = _encodings.get(key)
+    if encoded is None:
+        encoded = SERIALIZER.to_json(answer, include={name})[1:-1]
+        _encodings.put(key, encoded)
+    return encoded
 
 
 class AnswerCache:

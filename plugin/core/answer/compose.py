@@ -13,9 +13,19 @@ import math
 from plugin.core.answer import wording
 from plugin.core.answer.baselines import baseline_of
 from plugin.core.answer.glance import at_a_glance
-from plugin.core.answer.model import WARNING_CODE, Answer, AnswerWarning, Note, Status, TraceStep, citation_of
+from plugin.core.answer.model import (
+    WARNING_CODE,
+    Answer,
+    AnswerWarning,
+    AtAGlance,
+    Note,
+    Status,
+    TraceStep,
+    citation_of,
+)
+from plugin.core.answer.same import Kept
 from plugin.core.answer.summary_of_findings import summary_of_findings
-from plugin.core.answer.views import ContextView, EstimateView, context_view, her_basis, view
+from plugin.core.answer.views import ContextView, EstimateView, context_view, her_basis, relative_of, view
 from plugin.core.evidence.analysis import Analysis, Estimate, EvidenceStore
 from plugin.core.evidence.context import ContextRecord
 from plugin.core.rules.profile import FINDINGS, PatientProfile
@@ -36,17 +46,32 @@ def step(match: Match) -> TraceStep:
     return TraceStep(table=match.table, rows=match.rows, why=match.why, inputs=match.inputs)
 
 
+# What many answers share, made once: the records beside them (by the context rows that fired and her type of
+# RPL) and layer 1 (by everything it reads).
+KEPT = 4096
+_context: Kept[tuple[ContextView, ...]] = Kept(KEPT)
+_glance: Kept[AtAGlance] = Kept(KEPT)
+
+
 def chosen_context(
     match: Match, table: DecisionTable, store: EvidenceStore, profile: PatientProfile
 ) -> tuple[ContextView, ...]:
-    """The records the context rows named, in row order, each once, with the first row that chose it."""
+    """The records the context rows named, in row order, each once, with the first row that chose it (the same
+    tuple for the same rows, table, store and type of RPL)."""
+    rpl_type = profile.rpl_type
+    return _context.made((table, store), (match.rows, rpl_type), lambda: context_afresh(match, table, store, rpl_type))
+
+
+def context_afresh(
+    match: Match, table: DecisionTable, store: EvidenceStore, rpl_type: str | None
+) -> tuple[ContextView, ...]:
     why_by_row = {row.id: row.why for row in table.rows}
     seen: dict[str, ContextView] = {}
     for row in (r for r in table.rows if r.id in match.rows):
         for record_id in row.then:
             if record_id not in seen:
                 why = f"{row.id}: {why_by_row[row.id]}"
-                seen[record_id] = context_view(store.context[record_id], why, profile.rpl_type)
+                seen[record_id] = context_view(store.context[record_id], why, rpl_type)
     return tuple(seen.values())
 
 
@@ -122,15 +147,15 @@ def answer(
     trace.append(step(context_match))
     context = chosen_context(context_match, context_table, store, profile)
     missing = () if status == "not_rpl" else tuple(n for n, v in consulted.items() if v is None and n in FINDINGS)
-    glance = at_a_glance(
-        status,
-        views,
-        context,
-        store.context[store.question.randomized_lead],
-        missing,
-        tuple(notes_table.spec.glance[n.code] for n in notes if n.code in notes_table.spec.glance),
-        set(her_basis(profile)) if status == "matched" else set(),
-        chosen[0].randomized_subgroups if chosen else (),
+    lead_record = store.context[store.question.randomized_lead]
+    checks = tuple(notes_table.spec.glance[n.code] for n in notes if n.code in notes_table.spec.glance)
+    basis = frozenset(her_basis(profile)) if status == "matched" else frozenset()
+    subgroups = chosen[0].randomized_subgroups if chosen else ()
+    # Layer 1 reads no absolute effect, so it is kept by the estimates short of theirs: one for every baseline.
+    glance = _glance.made(
+        (*map(relative_of, views), *context, lead_record),
+        (status, len(views), missing, checks, basis, subgroups),
+        lambda: at_a_glance(status, views, context, lead_record, missing, checks, set(basis), subgroups),
     )
     return Answer(
         status=status,

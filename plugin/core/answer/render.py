@@ -38,6 +38,7 @@ from plugin.core.answer.formats import (
 )
 from plugin.core.answer.lru import Lru
 from plugin.core.answer.model import Answer
+from plugin.core.answer.same import Same, held
 
 Format = Literal["markdown", "text"]
 # How much of an answer to render: the first two layers (at a glance, the evidence) or all three.
@@ -126,30 +127,6 @@ class Reads:
 SHARED_FIELDS = frozenset({"estimates", "relative_estimates", "context", "summary_of_findings"})
 
 
-class Same:
-    """A tuple that stands in a key for itself by the identity of its items (which the key keeps alive, so no other
-    object can take their addresses; two live objects at one address are one object): equal values made apart only
-    cost a rendering more. Compared by the addresses alone, hashed once."""
-
-    __slots__ = ("_hash", "addresses", "items")
-
-    def __init__(self, items: tuple[object, ...]) -> None:
-        self.items = items
-        self.addresses = tuple(map(id, items))
-        self._hash = hash(self.addresses)
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Same) and other.addresses == self.addresses
-
-
-def held(value: object) -> tuple[object, ...]:
-    """A shared field's objects: the items of a tuple, or the one object (None included)."""
-    return value if isinstance(value, tuple) else (value,)
-
-
 class Parts:
     """`part(name, answer, *fields)` in a template: the partial `name` rendered from those fields of the answer
     alone, once for each value they take. Most of an answer's text (the other evidence, the estimates, the
@@ -187,6 +164,9 @@ def environment(templates_dir: Path) -> jinja2.Environment:
     """The templates, with the number formats as filters (a `Renderer` adds `part`)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
+        # Templates ship with the code and never change under a running service: no file is looked at again on
+        # every use (a new Renderer reads them afresh).
+        auto_reload=False,
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=AUTOESCAPED, default_for_string=False),
         trim_blocks=True,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from plugin.core.answer import wording
 from plugin.core.answer.baselines import not_shown_note
+from plugin.core.answer.same import Kept
 from plugin.core.answer.views import Absolute, CertaintyView, ContextView, EstimateView, absolute_for
 from plugin.core.evidence.analysis import EvidenceStore
 from plugin.core.evidence.model import Frozen
@@ -95,11 +96,10 @@ def harms_named(context: tuple[ContextView, ...]) -> tuple[str, ...]:
     return tuple(named + [f"{c.short}: “{c.harm}”" for c in context if c.harm])
 
 
-# Tables already made, by the identity of the views they summarise (kept alive here, so no other object can take
-# their addresses), the baseline, the harms the records beside them name, the store and the PICO: most answers share
-# one.
+# Tables already made, by the identity of the views they summarise and of the store, the baseline, the harms the
+# records beside them name and the PICO: most answers share one.
 SUMMARIES_KEPT = 4096
-_summaries: dict[tuple[object, ...], tuple[tuple[object, ...], SummaryOfFindings | None]] = {}
+_summaries: Kept[SummaryOfFindings | None] = Kept(SUMMARIES_KEPT)
 
 
 def summary_of_findings(
@@ -111,17 +111,10 @@ def summary_of_findings(
 ) -> SummaryOfFindings | None:
     """The table for the shown estimates, or None when no estimate is shown; the same object for the same views,
     baseline and harms named (the records beside the answer add nothing else to it)."""
-    held = (*views, store)
     harms = harms_named(context)
-    key = (*map(id, held), len(views), baseline, harms, pico)
-    kept = _summaries.get(key)
-    if kept is not None and all(a is b for a, b in zip(kept[0], held, strict=True)):
-        return kept[1]
-    made = summary_afresh(views, baseline, harms, store, pico)
-    if len(_summaries) >= SUMMARIES_KEPT:
-        _summaries.clear()
-    _summaries[key] = (held, made)
-    return made
+    return _summaries.made(
+        (*views, store), (baseline, harms, pico), lambda: summary_afresh(views, baseline, harms, store, pico)
+    )
 
 
 def summary_afresh(

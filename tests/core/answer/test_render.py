@@ -129,7 +129,7 @@ def test_each_assumed_risk_of_the_summary_of_findings_is_a_line_of_its_own(plugi
             prior_pregnancy_losses=3,
             nk_cell_percent=18,
             ivig_start="before_conception",
-            **{"baseline_live_birth_risk": risk},
+            baseline_live_birth_risk=risk,
         )
     )
     markdown, text = (plugin.renderer.render(answer, fmt) for fmt in ("markdown", "text"))
