@@ -14,6 +14,7 @@ unreadable (`Chart.unread`) and the card says so.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -29,6 +30,7 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
+from plugin.core.answer.lru import Lru
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, MAX_LOSSES, PatientProfile
 from plugin.fhir.codes import (
     ACTIVE,
@@ -112,6 +114,21 @@ class Unreadable(ValueError):
     """A resource of a type the reader uses, malformed in an element it relies on."""
 
 
+# Resources read whole at the first try, by their JSON text: a patient's problem list and history come again with
+# every hook and every page of hers. The models are shared, so nothing may change them; a resource that lost a
+# malformed element or could not be read is parsed (and logged) again each time.
+PARSED_KEPT = 4096
+_parsed: Lru[str, Observation | Condition] = Lru(PARSED_KEPT)
+
+
+def json_text(resource: Mapping[str, Any]) -> str | None:
+    """The resource as JSON text, or None when it holds what JSON cannot (such as NaN): then it is not kept."""
+    try:
+        return json.dumps(resource, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+
+
 def parse(raw: Mapping[str, Any]) -> Observation | Condition | None:
     """An Observation or Condition model, its malformed unused elements dropped; None for other types.
 
@@ -123,16 +140,26 @@ def parse(raw: Mapping[str, Any]) -> Observation | Condition | None:
     if model is None:
         return None
     resource = as_r4(raw)
+    text = json_text(resource)
+    kept = None if text is None else _parsed.get(text)
+    if kept is not None:
+        return kept
+    whole = text is not None
     while True:
         try:
-            return model.model_validate(resource)
+            read = model.model_validate(resource)
         except ValidationError as exc:
+            whole = False
             elements = {str(error["loc"][0]) if error["loc"] else "" for error in exc.errors()}
             if "" in elements or elements & USED[model.__name__] or not elements <= resource.keys():
                 log.warning("could not read a %s: malformed %s", kind, ", ".join(sorted(elements)) or "resource")
                 raise Unreadable(kind) from exc
             log.info("read a %s without its malformed %s", kind, ", ".join(sorted(elements)))
             resource = {name: value for name, value in resource.items() if name not in elements}
+        else:
+            if whole and text is not None:
+                _parsed.put(text, read)
+            return read
 
 
 def codings(concept: CodeableConcept | None) -> list[tuple[str, str]]:

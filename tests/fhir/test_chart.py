@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import httpx
 import pytest
+from fhir.resources.R4B.observation import Observation
 
-from plugin.fhir.chart import read_chart
+from plugin.fhir.chart import json_text, parse, read_chart
 from plugin.fhir.search import BundleError, FhirAccess, WithoutQuery, unpack
 from plugin.fhir.urls import split
 from tests.cds_hooks.support import load
@@ -286,3 +288,28 @@ def test_httpx_request_logs_lose_their_query_string_and_other_records_pass_untou
     assert WithoutQuery().filter(plain)
     assert logged.getMessage() == "HTTP Request: GET https://ehr.example.org/fhir/Condition"
     assert plain.getMessage() == "1"
+
+
+def test_a_resource_read_whole_is_parsed_once_and_one_that_lost_an_element_every_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A patient's problem list comes again with every hook: the model read from the same JSON is reused. One that
+    was read without a malformed element is parsed, and logged, every time it comes."""
+    clean = condition("http://snomed.info/sct", "102878001")
+    assert parse(dict(clean)) is parse(dict(clean))
+    assert parse(clean | {"id": "other"}) is not parse(clean)
+    assert read_chart([clean]).rpl_diagnosed and read_chart([clean]).rpl_diagnosed
+    damaged = nk(18, note=[{"text": "drawn late", "authorString": 5}])
+    with caplog.at_level(logging.INFO, logger="plugin.fhir.chart"):
+        first, second = parse(damaged), parse(damaged)
+    assert first is not second and first is not None and first.note is None
+    assert [r.getMessage() for r in caplog.records] == ["read a Observation without its malformed note"] * 2
+
+
+def test_a_resource_json_cannot_hold_is_read_and_not_kept() -> None:
+    """A FHIR server's page is parsed leniently: NaN can arrive, in an element the reader drops."""
+    odd = nk(18) | {"bogus": math.nan}
+    assert json_text(odd) is None
+    first = parse(odd)
+    assert isinstance(first, Observation) and first.valueQuantity is not None and first.valueQuantity.value == 18
+    assert parse(odd) is not first
