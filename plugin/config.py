@@ -167,6 +167,13 @@ class Settings(BaseSettings):
         examples=["/var/cache/ivig-cds/proofs", ""],
         json_schema_extra={"default_text": "IVIG_CDS_DATA_DIR/cache/proofs"},
     )
+    compiled_templates_dir: Path | None = Field(
+        default=None,
+        description="Where the templates compiled to Python are kept (by the checksum of each template's source), so a "
+        "restart need not compile them again; empty compiles them at every start.",
+        examples=["/var/cache/ivig-cds/templates", ""],
+        json_schema_extra={"default_text": "IVIG_CDS_DATA_DIR/cache/templates"},
+    )
     log_level: str = Field(
         default="INFO",
         description="Level of the JSON log lines on stderr (DEBUG, INFO, WARNING, ERROR).",
@@ -441,11 +448,13 @@ class Settings(BaseSettings):
         base = Path(values.get("data_dir") or "var").expanduser().resolve()
         if "proof_dir" not in values:
             values = {**values, "proof_dir": base / "cache" / "proofs"}
+        if "compiled_templates_dir" not in values:
+            values = {**values, "compiled_templates_dir": base / "cache" / "templates"}
         if not values.get("database_url"):
             values = {**values, "database_url": f"sqlite:///{base / SQLITE_FILE}"}
         return values
 
-    @field_validator("proof_dir", "admin_token", mode="before")
+    @field_validator("proof_dir", "compiled_templates_dir", "admin_token", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value

@@ -107,6 +107,9 @@ class Locations(Protocol):
     @property
     def proof_dir(self) -> Path | None: ...
 
+    @property
+    def compiled_templates_dir(self) -> Path | None: ...
+
 
 # One profile for each status an answer can have: rendered once through every channel before serving.
 STATUS_EXAMPLES: dict[str, PatientProfile] = {
@@ -196,7 +199,7 @@ def load_plugin(settings: Locations, store: EvidenceStore | None = None) -> Plug
             tables=missing,
         )
     check_baseline_names(store, settings.evidence_dir)
-    renderer = Renderer(settings.templates_dir)
+    renderer = Renderer(settings.templates_dir, compiled_dir=settings.compiled_templates_dir)
     compile_templates(renderer)
     plugin = Plugin(store=store, tables=tables, renderer=renderer, cache_size=settings.answer_cache_size)
     for fmt in TEMPLATES:

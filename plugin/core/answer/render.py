@@ -6,6 +6,7 @@ filters. Rendering fails if the output lacks the non-randomized warning, so no c
 
 from __future__ import annotations
 
+import hashlib
 import textwrap
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -199,11 +200,45 @@ def environment(templates_dir: Path) -> jinja2.Environment:
     return env
 
 
+def compiler_key() -> str:
+    """What the compiled templates depend on besides their sources: this module (the environment's options) and
+    Jinja's version."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(jinja2.__version__.encode())
+    return digest.hexdigest()[:16]
+
+
+class CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Templates compiled once, kept as bytecode under `directory`, each under the checksum of its source: a changed
+    template is compiled again, and a start after the first compiles none. What a template compiles to also depends
+    on the environment's options, so the bytecode sits in a folder named by this module's code and Jinja's version.
+    A directory that cannot be written only means the next start compiles again."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory_path = directory / compiler_key()
+        super().__init__(str(self.directory_path))
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except OSError:
+            return
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            self.directory_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            super().dump_bytecode(bucket)
+        except OSError:
+            return
+
+
 class Renderer:
     """Renders answers with one loaded template environment."""
 
-    def __init__(self, templates_dir: Path, parts_kept: int = PARTS_KEPT) -> None:
+    def __init__(self, templates_dir: Path, parts_kept: int = PARTS_KEPT, compiled_dir: Path | None = None) -> None:
         self.env = environment(templates_dir)
+        if compiled_dir is not None:
+            self.env.bytecode_cache = CompiledTemplates(compiled_dir)
         # Partials rendered once for each value of what they read; `parts_kept` bounds how many are kept (0 renders
         # every partial afresh).
         self.parts = Parts(self.env, parts_kept)
