@@ -18,8 +18,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fhir.resources.bundle import Bundle
-
 from plugin.core.evidence.analysis import Analysis, Estimate, EvidenceStore
 from plugin.core.evidence.context import ContextRecord
 
@@ -237,6 +235,8 @@ def evidence_bundle(store: EvidenceStore, analysis_id: str) -> dict[str, Any]:
     Raises:
         KeyError: the store holds no analysis with this id.
     """
+    from fhir.resources.bundle import Bundle  # R5's models: imported by the first call, not at every start
+
     analysis = store.analyses[analysis_id]
     resources: list[dict[str, Any]] = [
         citation_of(analysis.id, analysis.source.citation, analysis.source.doi, analysis.source.url),

@@ -1,5 +1,6 @@
-"""The OAuth 2 part of a SMART launch, through authlib's client: the authorization request with PKCE S256, the
-launches waiting for their callback (in the shared database, sealed), and the code exchanged for a token.
+"""The OAuth 2 part of a SMART launch: the authorization request with PKCE S256, the launches waiting for their
+callback (in the shared database, sealed), and the code exchanged for a token, both through authlib's client
+(`plugin.smart.oauth`, imported by the first launch).
 
 A public client authenticates with PKCE alone; a confidential one also signs a `private_key_jwt` assertion
 (SMART "asymmetric client authentication"). Tokens and verifiers are never logged.
@@ -16,12 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx2
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from authlib.oauth2.client import OAuth2Client
-from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
-
 from plugin.smart.issuers import Issuer, SmartConfiguration
 from plugin.smart.scopes import requested
 from plugin.storage.store import Storage
@@ -30,7 +25,6 @@ from plugin.web.sealing import Sealer
 log = logging.getLogger(__name__)
 
 PENDING_SECONDS = 600.0
-ASSERTION_SECONDS = 300  # SMART: a client assertion expires no more than five minutes after it is made
 
 
 @dataclass(frozen=True)
@@ -135,32 +129,16 @@ def authorization_url(
     standalone one asks for `launch/patient` instead, each with the scopes in the syntax the server speaks. `aud` is the
     `iss` exactly as the EHR sent it (SMART: "the value of the iss parameter"), trailing slash and all: a strict
     authorization server compares the two as strings, and a token is never minted for another server."""
-    client = OAuth2Client(None, client_id=issuer.client_id, redirect_uri=redirect_uri, code_challenge_method="S256")
+    from plugin.smart import oauth  # authlib: imported by the first launch, not at every start
+
     verifier = secrets.token_urlsafe(64)  # 86 characters of [A-Za-z0-9_-]: within PKCE's 43 to 128
     state = secrets.token_urlsafe(32)  # 256 bits; SMART asks for at least 122
     extra: dict[str, str] = {"aud": aud}
     if launch is not None:
         extra["launch"] = launch
     scope = requested(config.capabilities, ehr_launch=launch is not None)
-    url, _ = client.create_authorization_url(
-        config.authorization_endpoint, state=state, code_verifier=verifier, scope=scope, **extra
-    )
-    return str(url), state, verifier, scope
-
-
-class SmartPrivateKeyJWT(PrivateKeyJWT):  # type: ignore[misc]
-    """authlib's private_key_jwt, its assertion expiring within SMART's five minutes (authlib's default is an hour)."""
-
-    def sign(self, auth: Any, token_endpoint: str) -> Any:
-        return private_key_jwt_sign(
-            auth.client_secret,
-            client_id=auth.client_id,
-            token_endpoint=token_endpoint,
-            claims=self.claims,
-            header=self.headers,
-            alg=self.alg,
-            expires_in=ASSERTION_SECONDS,
-        )
+    url = oauth.authorization_request(issuer, config, redirect_uri, state, verifier, scope, extra)
+    return url, state, verifier, scope
 
 
 class CodeRefusedError(ValueError):
@@ -177,31 +155,9 @@ async def exchange(pending: Pending, code: str, redirect_uri: str, timeout: floa
     Raises:
         CodeRefusedError: the authorization server refused (used code, wrong verifier...) or could not be reached.
     """
-    issuer = pending.issuer
-    method = "private_key_jwt" if issuer.key is not None else "none"
-    client = AsyncOAuth2Client(
-        client_id=issuer.client_id,
-        client_secret=issuer.key,
-        token_endpoint_auth_method=method,
-        redirect_uri=redirect_uri,
-        timeout=timeout,
-        follow_redirects=False,
-    )
-    if issuer.key is not None:
-        headers = {"typ": "JWT"} | ({"kid": issuer.key_id} if issuer.key_id else {})
-        client.register_client_auth_method(
-            SmartPrivateKeyJWT(pending.config.token_endpoint, headers=headers, alg=issuer.alg)
-        )
+    from plugin.smart import oauth  # authlib: imported by the first launch, not at every start
+
     try:
-        async with client:
-            token = await client.fetch_token(
-                pending.config.token_endpoint,
-                grant_type="authorization_code",
-                code=code,
-                code_verifier=pending.verifier,
-            )
-    except OAuthError as exc:
-        raise CodeRefusedError(str(exc.error)) from exc
-    except (httpx2.HTTPError, ValueError) as exc:
-        raise CodeRefusedError(type(exc).__name__) from exc
-    return dict(token)
+        return await oauth.fetch_token(pending.issuer, pending.config, code, pending.verifier, redirect_uri, timeout)
+    except oauth.TokenRefusedError as exc:
+        raise CodeRefusedError(exc.error) from exc
