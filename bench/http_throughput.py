@@ -1,10 +1,10 @@
 """HTTP throughput and latency under load, `ivig-cds serve` beside bare apps returning the same bytes (wrk).
 
-First the varied mix (`bench/mix.py`): 20,000 distinct profiles for POST /v1/answer and the widget, 20,000
-distinct prefetch bundles for CDS Hooks, each request one of them at random (a fresh seed each run, the same seed
-for ours and its baselines within a round). Its baselines are bare apps returning our answer to the mix's first
-request; the answer cache's hit rate on the mix is read from our /metrics around each of our runs. Then the
-warm-cache case: one profile repeated, as before, with MCP.
+First the varied mix (`bench/mix.py`): 20,000 distinct profiles for POST /v1/answer, the widget and the MCP answer
+tool, 20,000 distinct prefetch bundles for CDS Hooks, each request one of them at random (a fresh seed each run,
+the same seed for ours and its baselines within a round). Its baselines are bare apps returning our answer to the
+mix's first request; the answer cache's hit rate on the mix is read from our /metrics around each of our runs.
+Then the warm-cache case: one profile repeated, as before.
 
 Our service runs as the real `ivig-cds serve` subprocess (one uvicorn worker, a temporary SQLite database, CDS
 Hooks calls accepted without a JWT). For each door its baselines are bare apps under uvicorn in their own
@@ -34,10 +34,11 @@ from pathlib import Path
 import httpx
 
 from bench import wrk
+from bench.bare_mcp import ANSWER_TOOL, MCP_PATH
 from bench.figures import kib, ratio_line, spread
-from bench.mix import SIZE, Mix, answer_mix, cds_mix, widget_mix
+from bench.mix import SIZE, Mix, answer_mix, cds_mix, mcp_mix, widget_mix
 from bench.processes import Served, free_port, memory_kib, serve_command, served, service_env, uvicorn_command
-from bench.targets import TARGETS, Target
+from bench.targets import MCP_HEADERS, TARGETS, Target
 
 DURATION = os.environ.get("BENCH_DURATION", "4s")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
@@ -52,7 +53,12 @@ BARE = {
     "bare async": "bench.bare_apps:async_app",
     "bare mcp": "bench.bare_mcp:mcp_app",
 }
-MIX_BARE = {"bare sync (mix)": "bench.bare_apps:sync_app", "bare async (mix)": "bench.bare_apps:async_app"}
+MIX_BARE = {
+    "bare sync (mix)": "bench.bare_apps:sync_app",
+    "bare async (mix)": "bench.bare_apps:async_app",
+    "bare mcp (mix)": "bench.bare_mcp:mcp_app",
+}
+FASTAPI_MIX_BARE = ("bare sync (mix)", "bare async (mix)")
 # Throughput ours / faster baseline must reach on the mix (p99 ours / faster baseline must stay within P99_TARGET).
 THROUGHPUT_TARGETS = {"answer": 0.8, "cds": 0.3, "widget": 0.7}
 P99_TARGET = 2.0
@@ -70,13 +76,14 @@ class MixTarget:
     headers: dict[str, str]
     mix: Mix
     into: str  # "body" or "path"
+    bare: tuple[str, ...] = FASTAPI_MIX_BARE  # the baselines it is compared with (names in MIX_BARE)
 
     def first(self) -> Target:
         """The mix's first request, as a single target (what the baselines answer)."""
         text = self.mix.request(0)
         if self.into == "body":
-            return Target(self.name, self.label, self.method, self.path, tuple(MIX_BARE), self.headers, text.encode())
-        return Target(self.name, self.label, self.method, text, tuple(MIX_BARE), self.headers)
+            return Target(self.name, self.label, self.method, self.path, self.bare, self.headers, text.encode())
+        return Target(self.name, self.label, self.method, text, self.bare, self.headers)
 
     def nth(self, index: int) -> Target:
         text = self.mix.request(index)
@@ -99,6 +106,16 @@ def mix_targets(size: int) -> tuple[MixTarget, ...]:
             "body",
         ),
         MixTarget("widget", "GET /widget?..., varied mix", "GET", "", {}, widget_mix(size), "path"),
+        MixTarget(
+            "mcp",
+            f"POST {MCP_PATH} tools/call {ANSWER_TOOL}, varied mix",
+            "POST",
+            MCP_PATH,
+            MCP_HEADERS,
+            mcp_mix(size),
+            "body",
+            ("bare mcp (mix)",),
+        ),
     )
 
 
@@ -196,13 +213,13 @@ def measure_mix(
     """Like `measure`, on the mix: each round a fresh seed, the same for ours and its baselines. Also our cache's
     hits and misses during our runs, per door (the warm-up's not counted)."""
     for target in targets:
-        for name in (OURS, *MIX_BARE):
+        for name in (OURS, *target.bare):
             load_mix(servers[name], target, WARMUP, seed=1)
     results: dict[tuple[str, str], list[wrk.WrkResult]] = {}
     lookups: dict[str, tuple[float, float]] = {}
     for round_number in range(ROUNDS):
         for target in targets:
-            names = [OURS, *MIX_BARE]
+            names = [OURS, *target.bare]
             turn = round_number % len(names)
             for name in names[turn:] + names[:turn]:
                 before = cache_lookups(servers[OURS]) if name == OURS else (0.0, 0.0)
@@ -331,7 +348,7 @@ def main() -> None:
         print("responses compared:")  # noqa: T201
         print("\n".join(checked))  # noqa: T201
         for mix_target in mixes:
-            print("\n".join(door_report(mix_target, mix_results, tuple(MIX_BARE), targeted=True)))  # noqa: T201
+            print("\n".join(door_report(mix_target, mix_results, mix_target.bare, targeted=True)))  # noqa: T201
             print(hit_rate(*lookups.get(mix_target.name, (0.0, 0.0))))  # noqa: T201
         print(  # noqa: T201
             "Warm cache (one profile repeated): "

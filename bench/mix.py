@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from bench.bare_mcp import ANSWER_TOOL
 from bench.targets import encoded
 from plugin.core.rules.profile import AUTOIMMUNE_CONDITIONS, IVIG_STARTS, RPL_TYPES, PatientProfile
 from plugin.web.links import widget_query
@@ -66,6 +67,13 @@ def profiles(size: int = SIZE, seed: int = SEED) -> list[PatientProfile]:
 def answer_mix(size: int = SIZE, seed: int = SEED) -> Mix:
     rows = [(encoded(p.model_dump(mode="json", exclude_none=True)).decode(),) for p in profiles(size, seed)]
     return Mix(("", ""), tuple(rows))
+
+
+def mcp_mix(size: int = SIZE, seed: int = SEED) -> Mix:
+    """The same profiles as the JSON door's, each the arguments of one MCP `tools/call` of the answer tool."""
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": ANSWER_TOOL, "arguments": {}}}
+    before, after = encoded(call).decode().split("{}")
+    return Mix((before, after), answer_mix(size, seed).rows)
 
 
 def widget_mix(size: int = SIZE, seed: int = SEED) -> Mix:
