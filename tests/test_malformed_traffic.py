@@ -1,7 +1,8 @@
 """The issue's findings, replayed against a real `ivig-cds serve`: each now a clear 4xx, and /healthz alive.
 
-A prober thread asks /healthz every 50 ms on a fresh connection for the whole attack; every probe must answer
-200, nine in ten within 100 ms and none later than 1 s (a liveness check, not a benchmark).
+A prober asks /healthz every 50 ms on a fresh connection for the whole attack, from a process of its own (so its
+timing is the server's, not the attacking threads'); every probe must answer 200, nine in ten within 100 ms and
+none later than 1 s (a liveness check, not a benchmark).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,32 +34,50 @@ READ_TIMEOUT = 1.0
 MIN_PROBES = 20
 
 
+# The prober's loop, in a process of its own: timed there, a probe waits for the server alone, never for the test's
+# attacking threads, which hold this process's GIL. One line per probe: status and seconds; it stops when its
+# standard input closes.
+PROBE = """
+import sys, threading, time
+import httpx
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+# One client, so its set-up is not timed; no keep-alive, so each probe needs a new connection accepted.
+with httpx.Client(timeout=5, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+    while not stop.is_set():
+        started = time.perf_counter()
+        try:
+            status = client.get(sys.argv[1] + "/healthz").status_code
+        except httpx.HTTPError:
+            status = 0
+        print(status, time.perf_counter() - started, flush=True)
+        stop.wait(0.05)
+"""
+
+
 class Prober:
-    """/healthz every 50 ms on a fresh connection, recording each status and duration."""
+    """/healthz every 50 ms on a fresh connection, from a process of its own, recording each status and duration."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.results: list[tuple[int, float]] = []
         self.count = 0
         self.p90 = math.inf
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.process: subprocess.Popen[str] | None = None
+        self.reader = threading.Thread(target=self.read, daemon=True)
 
-    def run(self) -> None:
-        # One client, so its set-up is not timed; no keep-alive, so each probe needs a new connection accepted.
-        with httpx.Client(timeout=5, limits=httpx.Limits(max_keepalive_connections=0)) as client:
-            while not self.stop.is_set():
-                started = time.perf_counter()
-                try:
-                    status = client.get(f"{self.url}/healthz").status_code
-                except httpx.HTTPError:
-                    status = 0
-                self.results.append((status, time.perf_counter() - started))
-                self.stop.wait(0.05)
+    def read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            status, seconds = line.split()
+            self.results.append((int(status), float(seconds)))
 
     def __enter__(self) -> Prober:
-        self.thread.start()
-        deadline = time.monotonic() + 5
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", PROBE, self.url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.reader.start()
+        deadline = time.monotonic() + 10
         while not self.results and time.monotonic() < deadline:  # a first probe before the attack, then cleared
             time.sleep(0.01)
         self.results.clear()
@@ -67,8 +88,11 @@ class Prober:
         deadline = time.monotonic() + 5
         while len(self.results) < MIN_PROBES and time.monotonic() < deadline:
             time.sleep(0.01)
-        self.stop.set()
-        self.thread.join(timeout=10)
+        assert self.process is not None and self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+        self.reader.join(timeout=10)
+        self.process.stdout.close()
         statuses = [status for status, _ in self.results]
         durations = sorted(duration for _, duration in self.results)
         self.count = len(durations)
